@@ -1,0 +1,106 @@
+//! Bounded HTTP GETs for target scrapes: a deadline for the whole exchange, a cap on the
+//! body, no redirects, no proxies, and an optional Bearer key.
+use std::time::Duration;
+
+use reqwest::{header, Client, StatusCode, Url};
+
+/// Why a GET gave no usable body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// Could not connect or the exchange broke off.
+    Transport(String),
+    /// The deadline passed before the body was complete.
+    Timeout(Duration),
+    /// The server answered with a status other than 200.
+    Status(u16),
+    /// The body is larger than the cap.
+    TooLarge(usize),
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Transport(why) => write!(f, "{why}"),
+            FetchError::Timeout(d) => write!(f, "no complete answer within {:.3}s", d.as_secs_f64()),
+            FetchError::Status(code) => write!(f, "HTTP status {code}{}", status_hint(*code)),
+            FetchError::TooLarge(cap) => write!(f, "body larger than the {cap}-byte cap"),
+        }
+    }
+}
+
+/// What a status means for a llama.cpp-like server, for the log line.
+fn status_hint(code: u16) -> &'static str {
+    match code {
+        401 | 403 => " (an API key is needed or wrong: set api_key_file)",
+        404 => " (no such endpoint)",
+        501 => " (endpoint disabled: llama-server needs --metrics, or --slots for /slots)",
+        503 => " (server is loading the model or is unavailable)",
+        _ => "",
+    }
+}
+
+/// The one HTTP client of the exporter, shared by every target.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: Client,
+    max_body_bytes: usize,
+}
+
+impl Fetcher {
+    pub fn new(max_body_bytes: usize) -> Result<Fetcher, String> {
+        let client = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(concat!("llm-exporter/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(4)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Fetcher { client, max_body_bytes })
+    }
+
+    /// GETs `url` and returns the body as text (invalid UTF-8 replaced), all within `timeout`.
+    pub async fn get(&self, url: Url, api_key: Option<&str>, timeout: Duration) -> Result<String, FetchError> {
+        match tokio::time::timeout(timeout, self.get_unbounded(url, api_key)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout(timeout)),
+        }
+    }
+
+    async fn get_unbounded(&self, url: Url, api_key: Option<&str>) -> Result<String, FetchError> {
+        let mut request = self.client.get(url).header(header::ACCEPT, "text/plain, application/json;q=0.9, */*;q=0.1");
+        if let Some(key) = api_key {
+            request = request.bearer_auth(key);
+        }
+        let mut response = request.send().await.map_err(|e| FetchError::Transport(describe(&e)))?;
+        if response.status() != StatusCode::OK {
+            return Err(FetchError::Status(response.status().as_u16()));
+        }
+        if response.content_length().is_some_and(|len| len > self.max_body_bytes as u64) {
+            return Err(FetchError::TooLarge(self.max_body_bytes));
+        }
+        let mut body = Vec::with_capacity(response.content_length().unwrap_or(8192).min(1 << 20) as usize);
+        while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Transport(describe(&e)))? {
+            if body.len() + chunk.len() > self.max_body_bytes {
+                return Err(FetchError::TooLarge(self.max_body_bytes));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(match String::from_utf8(body) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+}
+
+/// A short cause for a reqwest error, without the URL (it is logged beside it anyway).
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut cause = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    cause
+}

@@ -1,0 +1,270 @@
+//! llama.cpp's `llama-server`: reads `/metrics`, `/slots` and `/props`, and shapes them into
+//! the normalized `llm_*` series.
+//!
+//! Reading is thin ([`read`]); shaping ([`shape`]) is pure and tested on captured bodies.
+//! `/metrics` decides whether the server is up. `/slots` (off with `--no-slots`) and `/props`
+//! are optional: without them the series they feed are derived from what is left, or omitted.
+use std::time::Duration;
+
+use reqwest::Url;
+use serde_json::Value;
+
+use super::http::{FetchError, Fetcher};
+use crate::config::ServerConfig;
+use crate::family::{labels, Family, Kind, Labels};
+
+/// At most this many slots are exported per server, so a hostile `/slots` cannot blow up
+/// cardinality.
+pub const MAX_SLOTS: usize = 512;
+
+/// How each upstream family maps onto ours. Upstream counters that are really averages are
+/// exported as gauges whatever their TYPE line says; the `*_tokens_seconds` throughput gauges
+/// are left out on purpose (they reset when read, so two scrapers would steal from each other).
+const TABLE: &[(&str, &str, Kind, &str)] = &[
+    (
+        "prompt_tokens_total",
+        "llm_prompt_tokens_total",
+        Kind::Counter,
+        "Prompt tokens processed, cached tokens excluded",
+    ),
+    (
+        "prompt_tokens_cached_total",
+        "llm_prompt_cached_tokens_total",
+        Kind::Counter,
+        "Prompt tokens reused from the cache",
+    ),
+    (
+        "tokens_predicted_total",
+        "llm_generation_tokens_total",
+        Kind::Counter,
+        "Generated tokens; moves when a request completes",
+    ),
+    ("prompt_seconds_total", "llm_prompt_seconds_total", Kind::Counter, "Seconds spent processing prompts"),
+    (
+        "tokens_predicted_seconds_total",
+        "llm_generation_seconds_total",
+        Kind::Counter,
+        "Seconds spent generating tokens",
+    ),
+    ("n_decode_total", "llm_decode_calls_total", Kind::Counter, "Calls to llama_decode()"),
+    (
+        "n_busy_slots_per_decode",
+        "llm_decode_busy_slots_average",
+        Kind::Gauge,
+        "Average number of busy slots per llama_decode() call",
+    ),
+    (
+        "n_tokens_max",
+        "llm_context_peak_tokens",
+        Kind::Gauge,
+        "Largest sequence length seen, prompt plus generation, in tokens",
+    ),
+    (
+        "n_past_max",
+        "llm_context_peak_tokens",
+        Kind::Gauge,
+        "Largest sequence length seen, prompt plus generation, in tokens",
+    ),
+    ("requests_processing", "llm_requests_running", Kind::Gauge, "Requests being processed"),
+    ("requests_deferred", "llm_requests_waiting", Kind::Gauge, "Requests waiting for a free slot"),
+    ("kv_cache_usage_ratio", "llm_kv_cache_usage_ratio", Kind::Gauge, "KV cache use, 0 to 1"),
+    (
+        "spec_decode_num_draft_tokens_total",
+        "llm_speculative_draft_tokens_total",
+        Kind::Counter,
+        "Speculative decoding: draft tokens generated",
+    ),
+    (
+        "spec_decode_num_accepted_tokens_total",
+        "llm_speculative_accepted_tokens_total",
+        Kind::Counter,
+        "Speculative decoding: draft tokens accepted",
+    ),
+    (
+        "spec_decode_num_drafts_total",
+        "llm_speculative_drafts_total",
+        Kind::Counter,
+        "Speculative decoding: verification steps",
+    ),
+];
+
+/// What one scrape of a llama-server read. Only `/metrics` is required.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reading {
+    pub metrics: String,
+    pub slots: Option<String>,
+    pub props: Option<String>,
+}
+
+/// GETs `/metrics`, `/slots` and `/props` concurrently, each within `timeout`.
+pub async fn read(
+    fetcher: &Fetcher,
+    base: &Url,
+    api_key: Option<&str>,
+    timeout: Duration,
+) -> Result<Reading, FetchError> {
+    let get = |path: &str| {
+        let url = base.join(path);
+        async move {
+            match url {
+                Ok(url) => fetcher.get(url, api_key, timeout).await,
+                Err(e) => Err(FetchError::Transport(format!("bad URL: {e}"))),
+            }
+        }
+    };
+    let (metrics, slots, props) = tokio::join!(get("metrics"), get("slots"), get("props"));
+    let optional = |what: &str, r: Result<String, FetchError>| match r {
+        Ok(body) => Some(body),
+        Err(e) => {
+            log::debug!("{base}{what} unavailable: {e}");
+            None
+        }
+    };
+    Ok(Reading { metrics: metrics?, slots: optional("slots", slots), props: optional("props", props) })
+}
+
+/// Shapes a reading into families. `Err` means the server is not usable this scrape (the
+/// caller exports `llm_server_up 0` with no other series).
+pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, String> {
+    let unwrapped = promtext::unwrap_json_string(&reading.metrics);
+    let text = unwrapped.as_deref().unwrap_or(&reading.metrics);
+    let exposition = promtext::parse(text);
+    let upstream = |name: &str| -> Option<f64> {
+        let family = exposition.family(&format!("llamacpp:{name}"))?;
+        family.samples.first().map(|s| s.value)
+    };
+    if !exposition.families.iter().any(|f| f.name.starts_with("llamacpp:")) {
+        return Err(format!(
+            "/metrics has no llamacpp: series ({} lines did not parse); is this a llama-server?",
+            exposition.errors.len()
+        ));
+    }
+    let base = labels([("server", &server.name), ("backend", "llamacpp")]);
+    let with = |extra: &[(&'static str, &str)]| -> Labels {
+        let mut l = base.clone();
+        l.extend(extra.iter().map(|(k, v)| ((*k).into(), v.to_string())));
+        l
+    };
+    let mut out = Vec::new();
+    for (from, to, kind, help) in TABLE {
+        if let Some(value) = upstream(from) {
+            let help = format!("{help} (llama.cpp llamacpp:{from})");
+            out.push(Family::new(*to, help, *kind).with(base.clone(), value));
+        }
+    }
+
+    let slots = reading.slots.as_deref().and_then(parse_slots);
+    let props = reading.props.as_deref().and_then(|b| serde_json::from_str::<Value>(b).ok());
+    let total_slots = props.as_ref().and_then(|p| p.get("total_slots")).and_then(Value::as_u64);
+
+    match &slots {
+        Some(slots) => {
+            let busy = slots.iter().filter(|s| s.busy).count() as f64;
+            push_slot_states(&mut out, &with, busy, slots.len() as f64 - busy);
+            let mut used = Family::gauge(
+                "llm_slot_context_used_tokens",
+                "Tokens held by the slot's sequence, prompt plus generated (llama.cpp /slots)",
+            );
+            for slot in slots {
+                if let Some(tokens) = slot.tokens {
+                    used.push(with(&[("slot", &slot.id.to_string())]), tokens as f64);
+                }
+            }
+            out.push(used);
+            if let Some(n_ctx) = slots.iter().filter_map(|s| s.n_ctx).max() {
+                out.push(context_size(with(&[]), n_ctx, "/slots n_ctx"));
+            }
+            if upstream("kv_cache_usage_ratio").is_none() {
+                if let Some(ratio) = kv_usage_ratio(slots, server.kv_cache_tokens) {
+                    let help = "KV cache use, 0 to 1: tokens held by all slots over the KV capacity (derived from llama.cpp /slots)";
+                    out.push(Family::new("llm_kv_cache_usage_ratio", help, Kind::Gauge).with(base.clone(), ratio));
+                }
+            }
+        }
+        None => {
+            if let (Some(total), Some(busy)) = (total_slots, upstream("requests_processing")) {
+                push_slot_states(&mut out, &with, busy, (total as f64 - busy).max(0.0));
+            }
+            let n_ctx =
+                props.as_ref().and_then(|p| p.pointer("/default_generation_settings/n_ctx")).and_then(Value::as_u64);
+            if let Some(n_ctx) = n_ctx {
+                out.push(context_size(with(&[]), n_ctx, "/props n_ctx"));
+            }
+        }
+    }
+    if let Some(props) = &props {
+        let model = model_name(props);
+        let version = props.get("build_info").and_then(Value::as_str).unwrap_or("");
+        let info = Family::gauge("llm_server_info", "Model served and server version; always 1 (llama.cpp /props)");
+        out.push(info.with(with(&[("model", &model), ("version", version)]), 1.0));
+    }
+    Ok(out)
+}
+
+fn push_slot_states(out: &mut Vec<Family>, with: &dyn Fn(&[(&'static str, &str)]) -> Labels, busy: f64, idle: f64) {
+    let mut family = Family::gauge(
+        "llm_slots",
+        "Server slots by state (llama.cpp /slots, or requests_processing and /props total_slots)",
+    );
+    family.push(with(&[("state", "busy")]), busy);
+    family.push(with(&[("state", "idle")]), idle);
+    out.push(family);
+}
+
+fn context_size(labels: Labels, n_ctx: u64, source: &str) -> Family {
+    let help = format!("Context window of one slot, in tokens (llama.cpp {source})");
+    Family::new("llm_context_size_tokens", help, Kind::Gauge).with(labels, n_ctx as f64)
+}
+
+/// One entry of `/slots`, reduced to what we export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slot {
+    pub id: u64,
+    pub n_ctx: Option<u64>,
+    pub busy: bool,
+    /// Tokens the slot's sequence holds in the KV cache; 0 for a slot that never ran.
+    pub tokens: Option<u64>,
+}
+
+/// Parses `/slots`. Builds differ: 2026 builds report `is_processing` and an
+/// `n_prompt_tokens` that grows with every generated token; older ones `state` (0 = idle)
+/// and `n_past`. Entries that are not objects with an `id` are skipped.
+pub fn parse_slots(body: &str) -> Option<Vec<Slot>> {
+    let Value::Array(items) = serde_json::from_str::<Value>(body).ok()? else { return None };
+    let slots = items
+        .iter()
+        .filter_map(|item| {
+            let id = item.get("id")?.as_u64()?;
+            let busy = match (item.get("is_processing"), item.get("state")) {
+                (Some(p), _) => p.as_bool()?,
+                (None, Some(state)) => state.as_u64()? != 0,
+                (None, None) => return None,
+            };
+            let held = item.get("n_past").or_else(|| item.get("n_prompt_tokens")).and_then(Value::as_u64);
+            // A slot that never ran lists no token counts: it holds nothing.
+            let tokens = held.or((!busy).then_some(0));
+            Some(Slot { id, n_ctx: item.get("n_ctx").and_then(Value::as_u64), busy, tokens })
+        })
+        .take(MAX_SLOTS)
+        .collect();
+    Some(slots)
+}
+
+/// Tokens held by all slots over the KV capacity. By default each slot owns `n_ctx` cells of
+/// the cache, so the capacity is the sum of the slots' `n_ctx`. With `--kv-unified` the slots
+/// share one cache whose size no endpoint reports, so it comes from the config
+/// (`kv_cache_tokens`); a unified cache is then counted once, not once per slot.
+pub fn kv_usage_ratio(slots: &[Slot], kv_cache_tokens: Option<u64>) -> Option<f64> {
+    let capacity: u64 = kv_cache_tokens.unwrap_or_else(|| slots.iter().filter_map(|s| s.n_ctx).sum());
+    let held: u64 = slots.iter().filter_map(|s| s.tokens).sum();
+    (capacity > 0).then(|| (held as f64 / capacity as f64).min(1.0))
+}
+
+/// `model_alias` when it was set, else the base name of `model_path` (the alias defaults to
+/// the path, which would leak a directory into a label).
+fn model_name(props: &Value) -> String {
+    let alias = props.get("model_alias").and_then(Value::as_str).unwrap_or("");
+    let path = props.get("model_path").and_then(Value::as_str).unwrap_or("");
+    let name = if alias.is_empty() || alias == path { path.rsplit(['/', '\\']).next().unwrap_or(path) } else { alias };
+    name.chars().take(128).collect()
+}

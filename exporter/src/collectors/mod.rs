@@ -1,0 +1,45 @@
+//! The [`Collector`] trait and the explicit list of collectors built from the config.
+//!
+//! A collector reads its sources when asked and returns metric families; it never reports its
+//! own health. The scrape runner (`scrape.rs`) times each one, applies its deadline, and emits
+//! `llm_exporter_collector_success` and `_duration_seconds` for it.
+pub mod http;
+pub mod llama_server;
+pub mod llm;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::config::Config;
+use crate::family::Family;
+
+/// Why a collector produced nothing this scrape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectError(pub String);
+
+impl std::fmt::Display for CollectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A source of metric families, read afresh on every scrape.
+pub trait Collector: Send + Sync {
+    /// The `collector` label value (`llm`, `nvml`, `process`).
+    fn name(&self) -> &'static str;
+
+    /// Reads the source and shapes it into families. `budget` is the time left in this scrape;
+    /// the runner also enforces it, so a collector that overruns is cut off and reported failed.
+    fn collect(&self, budget: Duration) -> BoxFuture<'_, Result<Vec<Family>, CollectError>>;
+}
+
+/// The enabled collectors, in a fixed order.
+pub fn from_config(config: &Config) -> Result<Vec<Arc<dyn Collector>>, String> {
+    let mut list: Vec<Arc<dyn Collector>> = Vec::new();
+    if config.collectors.llm {
+        list.push(Arc::new(llm::LlmCollector::new(config)?));
+    }
+    Ok(list)
+}

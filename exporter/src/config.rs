@@ -1,0 +1,178 @@
+//! Settings from flags, environment and a TOML file, merged and validated into [`Config`].
+//!
+//! Precedence is flag > environment (`LLM_EXPORTER_` + the flag name upper-cased, `.` and `-`
+//! as `_`) > config file > default. Each setting, lists included, comes whole from the highest
+//! layer that sets it. Any error is one [`ConfigError`] naming where the bad value came from
+//! (`FILE:LINE`, a flag, or an environment variable), the key, and why.
+mod args;
+mod file;
+mod values;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use args::{usage, Command};
+pub use values::{parse_duration, Backend, LogFormat};
+
+/// The default body cap for every target response.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 << 20;
+
+/// The validated configuration the exporter runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen_addresses: Vec<String>,
+    pub telemetry_path: String,
+    pub servers: Vec<ServerConfig>,
+    pub collectors: Collectors,
+    pub scrape_timeout: Duration,
+    pub log_level: log::LevelFilter,
+    pub log_format: LogFormat,
+    pub max_body_bytes: usize,
+}
+
+/// Which collectors run (`--[no-]collector.NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Collectors {
+    pub llm: bool,
+}
+
+/// One LLM server to scrape.
+#[derive(Clone, PartialEq)]
+pub struct ServerConfig {
+    pub name: String,
+    pub url: reqwest::Url,
+    pub backend: Backend,
+    /// A Bearer key, read from `api_key_file` or `api_key_env`; never printed.
+    pub api_key: Option<String>,
+    pub timeout: Option<Duration>,
+    /// The server's whole KV cache in tokens, when it cannot be derived from `/slots`
+    /// (llama-server with `--kv-unified` shares one cache of `-c` tokens among all slots).
+    pub kv_cache_tokens: Option<u64>,
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("name", &self.name)
+            .field("url", &self.url.as_str())
+            .field("backend", &self.backend)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("kv_cache_tokens", &self.kv_cache_tokens)
+            .finish()
+    }
+}
+
+/// Where a bad value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    File { path: PathBuf, line: usize },
+    Flag(String),
+    Env(String),
+}
+
+/// A configuration error: printed as one line, and the exporter exits with code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub origin: Origin,
+    pub key: String,
+    pub why: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Origin::File { path, line } => write!(f, "{}:{line}: ", path.display())?,
+            Origin::Flag(flag) => write!(f, "flag --{flag}: ")?,
+            Origin::Env(var) => write!(f, "environment {var}: ")?,
+        }
+        write!(f, "key '{}': {}", self.key, self.why)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One source's settings; `None` means "not set here".
+#[derive(Debug, Default)]
+struct Layer {
+    config_file: Option<PathBuf>,
+    listen_addresses: Option<Vec<String>>,
+    telemetry_path: Option<String>,
+    servers: Option<Vec<ServerConfig>>,
+    collector_llm: Option<bool>,
+    scrape_timeout: Option<Duration>,
+    log_level: Option<log::LevelFilter>,
+    log_format: Option<LogFormat>,
+    max_body_bytes: Option<usize>,
+}
+
+impl Layer {
+    /// Fills every unset field of `self` from `lower`.
+    fn over(self, lower: Layer) -> Layer {
+        Layer {
+            config_file: self.config_file.or(lower.config_file),
+            listen_addresses: self.listen_addresses.or(lower.listen_addresses),
+            telemetry_path: self.telemetry_path.or(lower.telemetry_path),
+            servers: self.servers.or(lower.servers),
+            collector_llm: self.collector_llm.or(lower.collector_llm),
+            scrape_timeout: self.scrape_timeout.or(lower.scrape_timeout),
+            log_level: self.log_level.or(lower.log_level),
+            log_format: self.log_format.or(lower.log_format),
+            max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+        }
+    }
+
+    fn into_config(self) -> Config {
+        Config {
+            listen_addresses: self.listen_addresses.unwrap_or_else(|| vec![":10931".into()]),
+            telemetry_path: self.telemetry_path.unwrap_or_else(|| "/metrics".into()),
+            servers: self.servers.unwrap_or_default(),
+            collectors: Collectors { llm: self.collector_llm.unwrap_or(true) },
+            scrape_timeout: self.scrape_timeout.unwrap_or(Duration::from_secs(5)),
+            log_level: self.log_level.unwrap_or(log::LevelFilter::Info),
+            log_format: self.log_format.unwrap_or(LogFormat::Logfmt),
+            max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        }
+    }
+}
+
+/// Parses the command line (without the program name) and the environment into a command.
+/// `env` is a lookup so tests need not touch the process environment.
+pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Command, ConfigError> {
+    let flags = match args::parse(args)? {
+        args::Parsed::Run(layer) => layer,
+        args::Parsed::Help => return Ok(Command::Help),
+        args::Parsed::Version => return Ok(Command::Version),
+    };
+    let env_layer = args::from_env(env)?;
+    let merged = flags.over(env_layer);
+    let merged = match merged.config_file.clone() {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+                origin: Origin::File { path: path.clone(), line: 0 },
+                key: "config.file".into(),
+                why: format!("cannot read: {e}"),
+            })?;
+            merged.over(file::parse(&path, &text, env)?)
+        }
+        None => merged,
+    };
+    let duplicate = merged.servers.as_ref().and_then(|servers| {
+        servers
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| servers[..i].iter().any(|o| o.name == s.name).then(|| s.name.clone()))
+    });
+    if let Some(name) = duplicate {
+        return Err(ConfigError {
+            origin: Origin::Flag("server".into()),
+            key: "server".into(),
+            why: format!("server name '{name}' is used twice"),
+        });
+    }
+    Ok(Command::Run(merged.into_config()))
+}
+
+#[cfg(test)]
+mod tests;

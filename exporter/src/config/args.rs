@@ -1,0 +1,170 @@
+//! Command-line flags and their `LLM_EXPORTER_*` environment twins, in the style of the
+//! Prometheus exporter-toolkit (`--web.listen-address`, `--[no-]collector.llm`, …).
+use std::path::PathBuf;
+
+use super::values::*;
+use super::{ConfigError, Layer, Origin, ServerConfig};
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    Run(super::Config),
+    Help,
+    Version,
+}
+
+pub(super) enum Parsed {
+    Run(Layer),
+    Help,
+    Version,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Arity {
+    Value,
+    Repeated,
+    Switch,
+}
+
+/// Every flag: name, arity, help text.
+const FLAGS: &[(&str, Arity, &str)] = &[
+    ("config.file", Arity::Value, "TOML config file (servers, API key files, timeouts)"),
+    ("web.listen-address", Arity::Repeated, "address to listen on, HOST:PORT or :PORT; repeatable (default :10931)"),
+    ("web.telemetry-path", Arity::Value, "path under which to expose metrics (default /metrics)"),
+    ("server", Arity::Repeated, "[NAME=]URL of an LLM server to scrape; repeatable"),
+    ("collector.llm", Arity::Switch, "scrape LLM servers (default on; --no-collector.llm turns it off)"),
+    ("scrape.timeout", Arity::Value, "whole-scrape deadline (default 5s); Prometheus' own timeout header lowers it"),
+    ("log.level", Arity::Value, "debug, info, warn or error (default info)"),
+    ("log.format", Arity::Value, "logfmt or json (default logfmt)"),
+];
+
+/// The `--help` text.
+pub fn usage() -> String {
+    let mut out = String::from(
+        "usage: llm-exporter [FLAGS]\n\nA Prometheus exporter for machines that serve LLMs.\n\
+         Every flag can also be set as LLM_EXPORTER_<FLAG> (upper-cased, '.' and '-' as '_');\n\
+         repeatable flags take a comma-separated list there. Precedence: flag > environment >\n\
+         config file > default.\n\nflags:\n",
+    );
+    for (name, arity, help) in FLAGS {
+        let shown = match arity {
+            Arity::Switch => format!("--[no-]{name}"),
+            _ => format!("--{name} VALUE"),
+        };
+        out.push_str(&format!("  {shown:<32} {help}\n"));
+    }
+    out.push_str("  --version                        print the version and exit\n");
+    out.push_str("  -h, --help                       print this help and exit\n");
+    out
+}
+
+pub(super) fn parse(args: &[String]) -> Result<Parsed, ConfigError> {
+    let mut layer = Layer::default();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "--version" => return Ok(Parsed::Version),
+            _ => {}
+        }
+        let flag_error = |why: String| ConfigError {
+            origin: Origin::Flag(arg.trim_start_matches('-').to_string()),
+            key: arg.trim_start_matches('-').split('=').next().unwrap_or_default().to_string(),
+            why,
+        };
+        let Some(body) = arg.strip_prefix("--") else {
+            return Err(flag_error(format!("unexpected argument '{arg}' (see --help)")));
+        };
+        let (name, inline) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (body, None),
+        };
+        let (name, negated) = match name.strip_prefix("no-") {
+            Some(n) if FLAGS.iter().any(|f| f.0 == n && f.1 == Arity::Switch) => (n, true),
+            _ => (name, false),
+        };
+        let Some(&(name, arity, _)) = FLAGS.iter().find(|f| f.0 == name) else {
+            return Err(flag_error(format!("unknown flag --{name} (see --help)")));
+        };
+        let value = match (arity, inline) {
+            (Arity::Switch, None) => (!negated).to_string(),
+            (Arity::Switch, Some(v)) if !negated => v,
+            (_, Some(v)) => v,
+            (_, None) if i < args.len() => {
+                i += 1;
+                args[i - 1].clone()
+            }
+            _ => return Err(flag_error("needs a value".into())),
+        };
+        set(&mut layer, name, &value).map_err(|why| ConfigError {
+            origin: Origin::Flag(name.to_string()),
+            key: name.to_string(),
+            why,
+        })?;
+    }
+    Ok(Parsed::Run(layer))
+}
+
+/// The environment layer: `LLM_EXPORTER_WEB_LISTEN_ADDRESS=:9000`, `LLM_EXPORTER_SERVER=a=URL,b=URL`.
+pub(super) fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
+    let mut layer = Layer::default();
+    for &(name, arity, _) in FLAGS {
+        let var = env_var_name(name);
+        let Some(value) = env(&var) else { continue };
+        let values: Vec<&str> = match arity {
+            Arity::Repeated => value.split(',').map(str::trim).filter(|v| !v.is_empty()).collect(),
+            _ => vec![value.as_str()],
+        };
+        for v in values {
+            set(&mut layer, name, v).map_err(|why| ConfigError {
+                origin: Origin::Env(var.clone()),
+                key: name.to_string(),
+                why,
+            })?;
+        }
+    }
+    Ok(layer)
+}
+
+/// `web.listen-address` → `LLM_EXPORTER_WEB_LISTEN_ADDRESS`.
+pub fn env_var_name(flag: &str) -> String {
+    let upper: String = flag.chars().map(|c| if c == '.' || c == '-' { '_' } else { c.to_ascii_uppercase() }).collect();
+    format!("LLM_EXPORTER_{upper}")
+}
+
+fn set(layer: &mut Layer, name: &str, value: &str) -> Result<(), String> {
+    match name {
+        "config.file" => layer.config_file = Some(PathBuf::from(value)),
+        "web.listen-address" => {
+            check_listen_address(value)?;
+            layer.listen_addresses.get_or_insert_with(Vec::new).push(value.to_string());
+        }
+        "web.telemetry-path" => {
+            check_telemetry_path(value)?;
+            layer.telemetry_path = Some(value.to_string());
+        }
+        "server" => {
+            let (name, url) = parse_server_flag(value)?;
+            let servers = layer.servers.get_or_insert_with(Vec::new);
+            if servers.iter().any(|s| s.name == name) {
+                return Err(format!("server name '{name}' is used twice"));
+            }
+            servers.push(ServerConfig {
+                name,
+                url,
+                backend: Backend::Llamacpp,
+                api_key: None,
+                timeout: None,
+                kv_cache_tokens: None,
+            });
+        }
+        "collector.llm" => layer.collector_llm = Some(parse_bool(value)?),
+        "scrape.timeout" => layer.scrape_timeout = Some(parse_duration(value)?),
+        "log.level" => layer.log_level = Some(parse_log_level(value)?),
+        "log.format" => layer.log_format = Some(parse_log_format(value)?),
+        _ => return Err(format!("unknown setting {name}")),
+    }
+    Ok(())
+}

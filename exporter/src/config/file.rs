@@ -1,0 +1,200 @@
+//! The TOML config file. Every value keeps its span, so an error names `FILE:LINE` and the key.
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::values::*;
+use super::{ConfigError, Layer, Origin, ServerConfig};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    web: Option<Web>,
+    scrape: Option<Scrape>,
+    log: Option<Log>,
+    collector: Option<Collector>,
+    #[serde(default)]
+    server: Vec<Server>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Web {
+    listen_address: Option<Spanned<Vec<String>>>,
+    telemetry_path: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scrape {
+    timeout: Option<Spanned<String>>,
+    max_body_size: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Log {
+    level: Option<Spanned<String>>,
+    format: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Collector {
+    llm: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Server {
+    name: Spanned<String>,
+    url: Spanned<String>,
+    backend: Option<Spanned<String>>,
+    api_key_file: Option<Spanned<String>>,
+    api_key_env: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    kv_cache_tokens: Option<Spanned<i64>>,
+}
+
+/// Parses and validates a config file into a settings layer.
+pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
+    let err = |span: Range<usize>, key: &str, why: String| ConfigError {
+        origin: Origin::File { path: path.to_path_buf(), line: line_of(text, span.start) },
+        key: key.to_string(),
+        why,
+    };
+    let file: FileConfig = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let key = key_of_error(text, span.start, e.message());
+        err(span, &key, e.message().trim().to_string())
+    })?;
+    // Checks one optional spanned value with a parser, keeping the span for the error.
+    macro_rules! check {
+        ($value:expr, $key:literal, $parse:expr) => {
+            match $value {
+                Some(v) => Some($parse(v.get_ref().as_str()).map_err(|why| err(v.span(), $key, why))?),
+                None => None,
+            }
+        };
+    }
+
+    let mut layer = Layer::default();
+    if let Some(web) = file.web {
+        if let Some(list) = web.listen_address {
+            for addr in list.get_ref() {
+                check_listen_address(addr).map_err(|why| err(list.span(), "web.listen_address", why))?;
+            }
+            layer.listen_addresses = Some(list.into_inner());
+        }
+        layer.telemetry_path = check!(web.telemetry_path, "web.telemetry_path", |s: &str| {
+            check_telemetry_path(s).map(|_| s.to_string())
+        });
+    }
+    if let Some(scrape) = file.scrape {
+        layer.scrape_timeout = check!(scrape.timeout, "scrape.timeout", parse_duration);
+        layer.max_body_bytes = check!(scrape.max_body_size, "scrape.max_body_size", parse_bytes);
+    }
+    if let Some(log) = file.log {
+        layer.log_level = check!(log.level, "log.level", parse_log_level);
+        layer.log_format = check!(log.format, "log.format", parse_log_format);
+    }
+    layer.collector_llm = file.collector.and_then(|c| c.llm);
+    if !file.server.is_empty() {
+        let mut servers: Vec<ServerConfig> = Vec::with_capacity(file.server.len());
+        for s in file.server {
+            let name = s.name.get_ref().clone();
+            check_server_name(&name).map_err(|why| err(s.name.span(), "server.name", why))?;
+            if servers.iter().any(|o| o.name == name) {
+                return Err(err(s.name.span(), "server.name", format!("server name '{name}' is used twice")));
+            }
+            let url = parse_target_url(s.url.get_ref()).map_err(|why| err(s.url.span(), "server.url", why))?;
+            let backend = check!(&s.backend, "server.backend", Backend::parse).unwrap_or(Backend::Llamacpp);
+            let timeout = check!(&s.timeout, "server.timeout", parse_duration);
+            let key_from_file = check!(&s.api_key_file, "server.api_key_file", |p: &str| read_key_file(path, p));
+            let key_from_env = check!(&s.api_key_env, "server.api_key_env", |var: &str| env(var)
+                .filter(|k| !k.trim().is_empty())
+                .map(|k| k.trim().to_string())
+                .ok_or_else(|| format!("environment variable {var} is not set or empty")));
+            if let (Some(_), Some(v)) = (&key_from_file, &s.api_key_env) {
+                return Err(err(v.span(), "server.api_key_env", "set api_key_file or api_key_env, not both".into()));
+            }
+            let api_key = key_from_file.or(key_from_env);
+            let kv_cache_tokens = match &s.kv_cache_tokens {
+                Some(v) => Some(u64::try_from(*v.get_ref()).ok().filter(|n| *n > 0).ok_or_else(|| {
+                    err(
+                        v.span(),
+                        "server.kv_cache_tokens",
+                        format!("{} is not a positive number of tokens", v.get_ref()),
+                    )
+                })?),
+                None => None,
+            };
+            servers.push(ServerConfig { name, url, backend, api_key, timeout, kv_cache_tokens });
+        }
+        layer.servers = Some(servers);
+    }
+    Ok(layer)
+}
+
+/// Reads an API key file (relative paths are relative to the config file). The key is the
+/// file's content without surrounding whitespace; the content never appears in an error.
+fn read_key_file(config_path: &Path, key_path: &str) -> Result<String, String> {
+    let full = config_path.parent().unwrap_or(Path::new(".")).join(key_path);
+    let meta = std::fs::metadata(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+    if meta.len() > 64 * 1024 {
+        return Err(format!("{} is larger than 64 KiB; is it a key?", full.display()));
+    }
+    let key = std::fs::read_to_string(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+    let key = key.trim();
+    if key.is_empty() || key.contains(['\n', '\r']) {
+        return Err(format!("{} must hold one non-empty line", full.display()));
+    }
+    warn_if_world_readable(&full, &meta);
+    Ok(key.to_string())
+}
+
+#[cfg(unix)]
+fn warn_if_world_readable(path: &Path, meta: &std::fs::Metadata) {
+    use std::os::unix::fs::PermissionsExt;
+    if meta.permissions().mode() & 0o004 != 0 {
+        log::warn!("API key file {} is readable by every user; chmod o-r it", path.display());
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_world_readable(_: &Path, _: &std::fs::Metadata) {}
+
+/// 1-based line number of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// The key a TOML or serde error is about: the field named in backticks (`unknown field
+/// \`x\``, `missing field \`x\``), else the key written on the error's line, prefixed with
+/// the table the line sits in.
+fn key_of_error(text: &str, offset: usize, message: &str) -> String {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let named = message.split('`').nth(1).filter(|_| message.contains("field `"));
+    let key = match named {
+        Some(field) => field.to_string(),
+        None if line.starts_with('[') => return line.trim_matches(['[', ']', ' ']).to_string(),
+        None => line.split('=').next().unwrap_or("").trim().trim_matches('"').to_string(),
+    };
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(['[', ']', ' ']).to_string());
+    // A "missing field" error points at the table header itself.
+    let table = if line.starts_with('[') { Some(line.trim_matches(['[', ']', ' ']).to_string()) } else { table };
+    match table {
+        Some(t) if !key.is_empty() => format!("{t}.{key}"),
+        _ => key,
+    }
+}

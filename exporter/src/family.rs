@@ -1,0 +1,201 @@
+//! The exporter's own metric model and its text encoding.
+//!
+//! Collectors return [`Family`] values; the scrape runner merges families of the same name
+//! (several servers each contribute samples to `llm_server_up`), sorts them, and encodes them
+//! once in the Prometheus text format 0.0.4. Owning this small model instead of the
+//! `prometheus` crate's protobuf types keeps collectors pure and easy to test, and keeps the
+//! output byte-for-byte under our control (sorting, escaping, no timestamps).
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// The Content-Type of [`encode_text`]'s output. Prometheus 3 rejects a missing or
+/// unparsable Content-Type, so it is spelled out in full.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The metric type written on the `# TYPE` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+    Untyped,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+            Kind::Summary => "summary",
+            Kind::Untyped => "untyped",
+        }
+    }
+}
+
+/// A label set, in the order it is written.
+pub type Labels = Vec<(Cow<'static, str>, String)>;
+
+/// One sample. `suffix` is `""` for plain series and `_bucket`, `_sum` or `_count` for the
+/// parts of a histogram or summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub suffix: &'static str,
+    pub labels: Labels,
+    pub value: f64,
+}
+
+/// A metric family: one name, one HELP, one TYPE, its samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    pub name: Cow<'static, str>,
+    pub help: Cow<'static, str>,
+    pub kind: Kind,
+    pub samples: Vec<Sample>,
+}
+
+impl Family {
+    pub fn new(name: impl Into<Cow<'static, str>>, help: impl Into<Cow<'static, str>>, kind: Kind) -> Self {
+        Family { name: name.into(), help: help.into(), kind, samples: Vec::new() }
+    }
+
+    pub fn gauge(name: &'static str, help: &'static str) -> Self {
+        Family::new(name, help, Kind::Gauge)
+    }
+
+    pub fn counter(name: &'static str, help: &'static str) -> Self {
+        Family::new(name, help, Kind::Counter)
+    }
+
+    /// Adds a plain sample. A NaN value is dropped: missing data means no sample.
+    pub fn push(&mut self, labels: Labels, value: f64) {
+        if !value.is_nan() {
+            self.samples.push(Sample { suffix: "", labels, value });
+        }
+    }
+
+    /// Builder form of [`Family::push`].
+    pub fn with(mut self, labels: Labels, value: f64) -> Self {
+        self.push(labels, value);
+        self
+    }
+}
+
+/// Builds a [`Labels`] from `(name, value)` pairs.
+pub fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
+    pairs.into_iter().map(|(k, v)| (Cow::Borrowed(k), v.to_string())).collect()
+}
+
+/// Merges families of the same name (the first HELP and TYPE win) and sorts them by name,
+/// so every family is written once and contiguously.
+pub fn merge(families: impl IntoIterator<Item = Family>) -> Vec<Family> {
+    let mut by_name: BTreeMap<Cow<'static, str>, Family> = BTreeMap::new();
+    for family in families {
+        match by_name.get_mut(&family.name) {
+            Some(existing) => existing.samples.extend(family.samples),
+            None => {
+                by_name.insert(family.name.clone(), family);
+            }
+        }
+    }
+    by_name.into_values().filter(|f| !f.samples.is_empty()).collect()
+}
+
+/// Encodes families in the Prometheus text format 0.0.4, in the order given.
+pub fn encode_text(families: &[Family]) -> String {
+    let mut out = String::with_capacity(families.len() * 256);
+    for family in families {
+        out.push_str("# HELP ");
+        out.push_str(&family.name);
+        out.push(' ');
+        escape_into(&mut out, &family.help, false);
+        out.push_str("\n# TYPE ");
+        out.push_str(&family.name);
+        out.push(' ');
+        out.push_str(family.kind.as_str());
+        out.push('\n');
+        for sample in &family.samples {
+            out.push_str(&family.name);
+            out.push_str(sample.suffix);
+            if !sample.labels.is_empty() {
+                out.push('{');
+                for (i, (name, value)) in sample.labels.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(name);
+                    out.push_str("=\"");
+                    escape_into(&mut out, value, true);
+                    out.push('"');
+                }
+                out.push('}');
+            }
+            out.push(' ');
+            write_value(&mut out, sample.value);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn write_value(out: &mut String, value: f64) {
+    if value.is_nan() {
+        out.push_str("NaN");
+    } else if value == f64::INFINITY {
+        out.push_str("+Inf");
+    } else if value == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+    } else {
+        // `Display` for f64 is the shortest representation that round-trips.
+        let _ = write!(out, "{value}");
+    }
+}
+
+/// Escapes `\` and newlines (and `"` inside label values), as the text format requires.
+fn escape_into(out: &mut String, text: &str, quote: bool) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if quote => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_sorted_merged_families_with_escapes() {
+        let a = Family::gauge("llm_b", "second").with(labels([("server", "x")]), 1.0);
+        let b = Family::gauge("llm_a", "first \\ line\nnext").with(labels([("v", "q\"\\\n")]), 0.5);
+        let c = Family::gauge("llm_b", "ignored").with(labels([("server", "y")]), f64::INFINITY);
+        let text = encode_text(&merge([a, b, c]));
+        assert_eq!(
+            text,
+            "# HELP llm_a first \\\\ line\\nnext\n# TYPE llm_a gauge\nllm_a{v=\"q\\\"\\\\\\n\"} 0.5\n\
+             # HELP llm_b second\n# TYPE llm_b gauge\nllm_b{server=\"x\"} 1\nllm_b{server=\"y\"} +Inf\n"
+        );
+    }
+
+    #[test]
+    fn nan_samples_and_empty_families_are_left_out() {
+        let f = Family::counter("llm_c_total", "c").with(vec![], f64::NAN);
+        assert!(merge([f]).is_empty());
+    }
+
+    #[test]
+    fn values_round_trip() {
+        let mut out = String::new();
+        for v in [0.080463, 1e-7, 57.0, -0.0, 1.5e300, f64::NEG_INFINITY] {
+            out.clear();
+            write_value(&mut out, v);
+            let back: f64 = if out == "-Inf" { f64::NEG_INFINITY } else { out.parse().unwrap() };
+            assert_eq!(back, v, "{out}");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! llm-exporter: a Prometheus exporter for machines that serve LLMs.
+//!
+//! On every scrape of the telemetry path the exporter reads its sources afresh and keeps no
+//! history:
+//!
+//! - [`server`] answers HTTP (warp) and hands `/metrics` requests to the [`scrape`] runner,
+//!   which coalesces concurrent requests into one collection;
+//! - the runner runs every enabled collector of [`collectors`] concurrently, each under the
+//!   scrape deadline, and adds `llm_exporter_collector_success` / `_duration_seconds`;
+//! - each collector has a thin part that reads its source (HTTP, `/proc`, NVML) into plain
+//!   structs and a pure part that shapes them into [`family::Family`] values, so the logic is
+//!   tested on captured fixtures;
+//! - [`family`] merges, sorts and encodes the families once in the Prometheus text format.
+//!
+//! [`config`] merges flags, `LLM_EXPORTER_*` environment variables and a TOML file; a bad
+//! setting is one line naming where it came from and exit code 2.
+pub mod collectors;
+pub mod config;
+pub mod family;
+pub mod logging;
+pub mod scrape;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+/// Binds every listen address, then serves until SIGINT or SIGTERM.
+pub async fn run(config: config::Config) -> Result<(), String> {
+    let collectors = collectors::from_config(&config)?;
+    let names: Vec<&str> = collectors.iter().map(|c| c.name()).collect();
+    log::info!(
+        "starting llm-exporter {} with collectors [{}] and {} configured servers",
+        env!("CARGO_PKG_VERSION"),
+        names.join(", "),
+        config.servers.len()
+    );
+    let mut listeners = Vec::new();
+    for address in &config.listen_addresses {
+        let listener = bind(address).await?;
+        let local = listener.local_addr().map_err(|e| format!("{address}: {e}"))?;
+        log::info!("listening on {local}, telemetry path {}", config.telemetry_path);
+        listeners.push(listener);
+    }
+    let app = Arc::new(server::App { scraper: scrape::Scraper::new(collectors), config });
+    let routes = server::routes(app);
+    let servers = listeners.into_iter().map(|listener| {
+        let routes = routes.clone();
+        tokio::spawn(warp::serve(routes).incoming(listener).graceful(shutdown_signal()).run())
+    });
+    futures::future::join_all(servers).await;
+    log::info!("stopped");
+    Ok(())
+}
+
+/// Binds `HOST:PORT`, or `:PORT` on every interface (IPv6 and IPv4 where the host has IPv6).
+async fn bind(address: &str) -> Result<TcpListener, String> {
+    let fail = |e: std::io::Error| format!("cannot listen on {address}: {e}");
+    if let Some(port) = address.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| format!("cannot listen on {address}: bad port"))?;
+        let any6 = SocketAddr::from(([0u16; 8], port));
+        return match TcpListener::bind(any6).await {
+            Ok(listener) => Ok(listener),
+            Err(_) => TcpListener::bind(SocketAddr::from(([0u8; 4], port))).await.map_err(fail),
+        };
+    }
+    TcpListener::bind(address).await.map_err(fail)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

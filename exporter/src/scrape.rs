@@ -1,0 +1,145 @@
+//! One scrape: every enabled collector at once, each under the scrape deadline, plus the
+//! exporter's own series, encoded once.
+//!
+//! Concurrent scrapes are coalesced: while a collection is running, every request that arrives
+//! waits for that one instead of starting another. llama.cpp resets some values when read, and
+//! an LLM server should see one scrape per collection however many Prometheus replicas ask.
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::{join_all, BoxFuture, FutureExt, Shared};
+use prometheus::core::Collector as _;
+
+use crate::collectors::Collector;
+use crate::family::{encode_text, labels, merge, Family, Kind};
+
+/// An encoded scrape body, shared by all requests that were coalesced into it.
+pub type Body = Arc<String>;
+
+type InFlight = Shared<BoxFuture<'static, Option<Body>>>;
+
+pub struct Scraper {
+    collectors: Vec<Arc<dyn Collector>>,
+    scrape_errors: prometheus::IntCounterVec,
+    #[cfg(target_os = "linux")]
+    process: prometheus::process_collector::ProcessCollector,
+    in_flight: Mutex<Option<InFlight>>,
+}
+
+impl Scraper {
+    pub fn new(collectors: Vec<Arc<dyn Collector>>) -> Arc<Scraper> {
+        let opts = prometheus::Opts::new(
+            "llm_exporter_scrape_errors_total",
+            "Scrapes in which a collector failed or ran out of time, since the exporter started",
+        );
+        let scrape_errors = prometheus::IntCounterVec::new(opts, &["collector"])
+            .unwrap_or_else(|e| unreachable!("static metric options are valid: {e}"));
+        for c in &collectors {
+            scrape_errors.with_label_values(&[c.name()]);
+        }
+        Arc::new(Scraper {
+            collectors,
+            scrape_errors,
+            #[cfg(target_os = "linux")]
+            process: prometheus::process_collector::ProcessCollector::for_self(),
+            in_flight: Mutex::new(None),
+        })
+    }
+
+    /// Returns the encoded body of a collection within `budget`, joining the one in flight if
+    /// there is one. `None` only if the collection task itself died.
+    pub async fn scrape(self: &Arc<Self>, budget: Duration) -> Option<Body> {
+        let shared = {
+            let mut slot = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            match slot.as_ref().filter(|s| s.peek().is_none()) {
+                Some(running) => running.clone(),
+                None => {
+                    let me = Arc::clone(self);
+                    // Spawned, so a client that hangs up does not cancel it for the others.
+                    let task = tokio::spawn(async move { Arc::new(encode_text(&me.collect(budget).await)) });
+                    let fresh = task.map(Result::ok).boxed().shared();
+                    *slot = Some(fresh.clone());
+                    fresh
+                }
+            }
+        };
+        shared.await
+    }
+
+    /// Runs every collector concurrently and returns all families, merged and sorted.
+    pub async fn collect(&self, budget: Duration) -> Vec<Family> {
+        let runs = self.collectors.iter().map(|c| async move {
+            let start = Instant::now();
+            let result = match tokio::time::timeout(budget, c.collect(budget)).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("ran out of the {:.3}s scrape budget", budget.as_secs_f64())),
+            };
+            (c.name(), start.elapsed(), result)
+        });
+        let mut families = Vec::new();
+        let mut success =
+            Family::gauge("llm_exporter_collector_success", "1 when the collector succeeded in this scrape, else 0");
+        let mut duration =
+            Family::gauge("llm_exporter_collector_duration_seconds", "Seconds the collector took in this scrape");
+        for (name, elapsed, result) in join_all(runs).await {
+            let ok = match result {
+                Ok(found) => {
+                    families.extend(found);
+                    true
+                }
+                Err(why) => {
+                    log::warn!("collector {name} failed: {why}");
+                    self.scrape_errors.with_label_values(&[name]).inc();
+                    false
+                }
+            };
+            success.push(labels([("collector", name)]), if ok { 1.0 } else { 0.0 });
+            duration.push(labels([("collector", name)]), elapsed.as_secs_f64());
+        }
+        families.push(success);
+        families.push(duration);
+        families.push(build_info());
+        families.extend(self.own_families());
+        merge(families)
+    }
+
+    /// `llm_exporter_scrape_errors_total` and, on Linux, the exporter's own `process_*`.
+    fn own_families(&self) -> Vec<Family> {
+        let mut found = self.scrape_errors.collect();
+        #[cfg(target_os = "linux")]
+        found.extend(self.process.collect());
+        found.iter().map(from_prometheus).collect()
+    }
+}
+
+fn build_info() -> Family {
+    Family::gauge("llm_exporter_build_info", "Version, git revision and compiler of this exporter; always 1").with(
+        labels([
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("revision", env!("LLM_EXPORTER_REVISION")),
+            ("rustc", env!("LLM_EXPORTER_RUSTC")),
+        ]),
+        1.0,
+    )
+}
+
+/// Converts a counter or gauge family of the `prometheus` crate into ours.
+fn from_prometheus(mf: &prometheus::proto::MetricFamily) -> Family {
+    use prometheus::proto::MetricType;
+    let kind = match mf.get_field_type() {
+        MetricType::COUNTER => Kind::Counter,
+        MetricType::GAUGE => Kind::Gauge,
+        // The exporter registers only counters and gauges.
+        _ => Kind::Untyped,
+    };
+    let mut family = Family::new(mf.name().to_string(), mf.help().to_string(), kind);
+    for m in mf.get_metric() {
+        let labels = m.get_label().iter().map(|l| (l.name().to_string().into(), l.value().to_string())).collect();
+        match kind {
+            Kind::Counter => family.push(labels, m.get_counter().get_value()),
+            Kind::Gauge => family.push(labels, m.get_gauge().get_value()),
+            _ => {}
+        }
+    }
+    family
+}
