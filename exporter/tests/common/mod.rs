@@ -1,0 +1,249 @@
+//! Test harness: fake LLM servers on loopback, the real exporter binary on a port chosen at
+//! run time, and helpers to read its output. Everything started here stops when dropped, also
+//! when a test fails.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use warp::Filter;
+
+pub fn fixture(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// How a fake server answers one path.
+#[derive(Clone)]
+pub enum Answer {
+    Body(String),
+    Status(u16),
+    /// Waits, then answers with the body.
+    Slow(Duration, String),
+    /// A 200 whose body is this many bytes of `#` comment lines.
+    Huge(usize),
+}
+
+/// A loopback HTTP server that plays an LLM server from canned answers and counts requests.
+pub struct FakeServer {
+    pub addr: SocketAddr,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl FakeServer {
+    /// Starts a fake server on a free loopback port; `api_key` makes every path demand it.
+    pub async fn start(routes: Vec<(&str, Answer)>, api_key: Option<&str>) -> FakeServer {
+        let routes: Arc<HashMap<String, Answer>> =
+            Arc::new(routes.into_iter().map(|(p, a)| (p.to_string(), a)).collect());
+        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let want_auth = api_key.map(|k| format!("Bearer {k}"));
+        let counted = Arc::clone(&hits);
+        let filter = warp::path::full().and(warp::header::optional::<String>("authorization")).then(
+            move |path: warp::path::FullPath, auth: Option<String>| {
+                let routes = Arc::clone(&routes);
+                let hits = Arc::clone(&counted);
+                let want_auth = want_auth.clone();
+                async move {
+                    *hits.lock().unwrap().entry(path.as_str().to_string()).or_default() += 1;
+                    if want_auth.is_some() && auth != want_auth {
+                        return reply(401, "{\"error\":{\"code\":401,\"message\":\"Invalid API Key\"}}".into());
+                    }
+                    match routes.get(path.as_str()).cloned() {
+                        None => reply(404, "not found".into()),
+                        Some(Answer::Body(b)) => reply(200, b),
+                        Some(Answer::Status(code)) => reply(code, "{\"error\":\"status\"}".into()),
+                        Some(Answer::Slow(d, b)) => {
+                            tokio::time::sleep(d).await;
+                            reply(200, b)
+                        }
+                        Some(Answer::Huge(n)) => {
+                            let line = "# padding padding padding padding padding padding padding padding\n";
+                            reply(200, line.repeat(n / line.len() + 1))
+                        }
+                    }
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        tokio::spawn(
+            warp::serve(filter)
+                .incoming(listener)
+                .graceful(async {
+                    let _ = stopped.await;
+                })
+                .run(),
+        );
+        FakeServer { addr, hits, stop: Some(stop) }
+    }
+
+    /// A fake llama-server answering from the captured 2026 in-flight bodies.
+    pub async fn llama(api_key: Option<&str>) -> FakeServer {
+        FakeServer::start(
+            vec![
+                ("/metrics", Answer::Body(fixture("llamacpp_2026_real_metrics_inflight.txt"))),
+                ("/slots", Answer::Body(fixture("llamacpp_2026_real_slots_inflight.json"))),
+                ("/props", Answer::Body(fixture("llamacpp_2026_real_props.json"))),
+            ],
+            api_key,
+        )
+        .await
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn reply(code: u16, body: String) -> warp::reply::Response {
+    let status = warp::http::StatusCode::from_u16(code).unwrap();
+    warp::reply::with_status(body, status).into_response()
+}
+
+use warp::Reply;
+
+/// A loopback port that accepts connections and never answers.
+pub struct Blackhole {
+    pub addr: SocketAddr,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Blackhole {
+    pub async fn start() -> Blackhole {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        Blackhole { addr, _task: task }
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        self._task.abort();
+    }
+}
+
+/// A loopback address nobody listens on: bound, then released.
+pub fn refused_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// The exporter binary, running on a loopback port it picked itself.
+pub struct Exporter {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+impl Exporter {
+    pub fn start(args: &[&str]) -> Exporter {
+        Exporter::start_with_env(args, &[])
+    }
+
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Exporter {
+        STARTED.fetch_add(1, Ordering::Relaxed);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_llm-exporter"))
+            .args(["--web.listen-address", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start llm-exporter");
+        let stderr = child.stderr.take().unwrap();
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on ").nth(1).and_then(|r| r.split(',').next()) {
+                    let _ = tx.send(addr.to_string());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr.parse().unwrap(),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("exporter did not start: {:?}", log.lock().unwrap());
+            }
+        };
+        Exporter { child, addr, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Scrapes the telemetry path and returns the body; panics unless 200.
+    pub async fn scrape(&self) -> String {
+        let response = client().get(self.url("/metrics")).send().await.expect("scrape");
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client whose own timeout bounds every test request.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().unwrap()
+}
+
+/// Every sample in `body` whose name is `name` and whose labels include `want`.
+pub fn values(body: &str, name: &str, want: &[(&str, &str)]) -> Vec<f64> {
+    let parsed = promtext::parse(body);
+    assert!(parsed.errors.is_empty(), "exporter output does not parse: {:?}", parsed.errors);
+    parsed
+        .families
+        .iter()
+        .flat_map(|f| f.samples.iter())
+        .filter(|s| s.name == name && want.iter().all(|(k, v)| s.label(k) == Some(*v)))
+        .map(|s| s.value)
+        .collect()
+}
+
+/// The one value of `name{want}`; panics if there is not exactly one.
+pub fn value(body: &str, name: &str, want: &[(&str, &str)]) -> f64 {
+    let found = values(body, name, want);
+    assert_eq!(found.len(), 1, "{name}{want:?}: {found:?} in\n{body}");
+    found[0]
+}

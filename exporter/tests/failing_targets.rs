@@ -1,0 +1,119 @@
+//! Targets that fail in every way we know: each costs only its own series, the scrape still
+//! answers, and the reason reaches the log once.
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[tokio::test]
+async fn each_failure_costs_only_its_own_server() {
+    let good = FakeServer::llama(None).await;
+    let no_metrics_flag = FakeServer::start(vec![("/metrics", Answer::Status(501))], None).await;
+    let needs_key = FakeServer::llama(Some("right-key")).await;
+    let loading = FakeServer::start(vec![("/metrics", Answer::Status(503))], None).await;
+    let huge = FakeServer::start(vec![("/metrics", Answer::Huge(50 << 20))], None).await;
+    let html =
+        FakeServer::start(vec![("/metrics", Answer::Body("<html><body>It works!</body></html>".into()))], None).await;
+    let hang = Blackhole::start().await;
+    let refused = refused_addr();
+    let targets = [
+        ("good", good.url()),
+        ("no_metrics_flag", no_metrics_flag.url()),
+        ("needs_key", needs_key.url()),
+        ("loading", loading.url()),
+        ("huge", huge.url()),
+        ("html", html.url()),
+        ("hang", format!("http://{}", hang.addr)),
+        ("refused", format!("http://{refused}")),
+    ];
+    let mut args: Vec<String> = targets.iter().map(|(n, u)| format!("--server={n}={u}")).collect();
+    args.push("--scrape.timeout=2s".into());
+    let exporter = Exporter::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    for round in 0..2 {
+        let body = exporter.scrape().await;
+        assert_eq!(value(&body, "llm_server_up", &[("server", "good")]), 1.0);
+        assert_eq!(value(&body, "llm_generation_tokens_total", &[("server", "good")]), 200.0);
+        for (name, _) in &targets[1..] {
+            assert_eq!(value(&body, "llm_server_up", &[("server", name)]), 0.0, "{name}");
+            let own: Vec<&str> = body.lines().filter(|l| l.contains(&format!("server=\"{name}\""))).collect();
+            assert_eq!(own.len(), 1, "a down server has only llm_server_up: {own:?}");
+        }
+        assert_eq!(value(&body, "llm_exporter_collector_success", &[("collector", "llm")]), 1.0, "round {round}");
+    }
+    let log = exporter.log().join("\n");
+    for (name, why) in [
+        ("no_metrics_flag", "HTTP status 501 (endpoint disabled: llama-server needs --metrics"),
+        ("needs_key", "HTTP status 401 (an API key is needed or wrong"),
+        ("loading", "HTTP status 503 (server is loading the model"),
+        ("huge", "body larger than the 16777216-byte cap"),
+        ("html", "no llamacpp: series"),
+        ("hang", "no complete answer within"),
+        ("refused", "GET /metrics: "),
+    ] {
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(&format!("server {name} ("))).collect();
+        assert_eq!(lines.len(), 1, "{name} is logged once over two scrapes: {lines:?}");
+        assert!(lines[0].contains(why), "{name}: {}", lines[0]);
+    }
+    assert!(!log.contains("right-key"));
+}
+
+#[tokio::test]
+async fn the_api_key_comes_from_a_file_and_never_shows() {
+    let llama = FakeServer::llama(Some("k-123456")).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), "k-123456\n").unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[[server]]\nname = \"llama\"\nurl = \"{}\"\napi_key_file = \"key\"\n", llama.url()),
+    )
+    .unwrap();
+    let exporter = Exporter::start(&["--config.file", config.to_str().unwrap(), "--log.level=debug"]);
+    let body = exporter.scrape().await;
+    assert_eq!(value(&body, "llm_server_up", &[("server", "llama")]), 1.0);
+    assert_eq!(value(&body, "llm_slots", &[("server", "llama"), ("state", "busy")]), 2.0);
+    let landing = client().get(exporter.url("/")).send().await.unwrap().text().await.unwrap();
+    for text in [body, landing, exporter.log().join("\n")] {
+        assert!(!text.contains("k-123456"));
+    }
+}
+
+#[tokio::test]
+async fn a_slow_server_gets_its_own_deadline() {
+    let slow = FakeServer::start(vec![("/metrics", Answer::Slow(Duration::from_secs(5), String::new()))], None).await;
+    let good = FakeServer::llama(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let text = format!(
+        "[scrape]\ntimeout = \"4s\"\n[[server]]\nname = \"slow\"\nurl = \"{}\"\ntimeout = \"300ms\"\n[[server]]\nname = \"good\"\nurl = \"{}\"\n",
+        slow.url(),
+        good.url()
+    );
+    std::fs::write(&config, text).unwrap();
+    let exporter = Exporter::start(&["--config.file", config.to_str().unwrap()]);
+    let body = exporter.scrape().await;
+    assert_eq!(value(&body, "llm_server_up", &[("server", "slow")]), 0.0);
+    assert_eq!(value(&body, "llm_server_up", &[("server", "good")]), 1.0);
+    assert!(exporter.log().join("\n").contains("no complete answer within 0.300s"));
+}
+
+#[tokio::test]
+async fn slots_disabled_falls_back_to_props() {
+    let llama = FakeServer::start(
+        vec![
+            ("/metrics", Answer::Body(fixture("llamacpp_2026_real_metrics_inflight.txt"))),
+            ("/slots", Answer::Status(501)),
+            ("/props", Answer::Body(fixture("llamacpp_2026_real_props.json"))),
+        ],
+        None,
+    )
+    .await;
+    let exporter = Exporter::start(&["--server", &format!("llama={}", llama.url())]);
+    let body = exporter.scrape().await;
+    assert_eq!(value(&body, "llm_server_up", &[]), 1.0);
+    assert_eq!(value(&body, "llm_slots", &[("state", "busy")]), 2.0);
+    assert_eq!(value(&body, "llm_slots", &[("state", "idle")]), 2.0);
+    assert!(values(&body, "llm_slot_context_used_tokens", &[]).is_empty());
+}
