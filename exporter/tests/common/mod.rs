@@ -3,6 +3,8 @@
 //! when a test fails.
 #![allow(dead_code)]
 
+pub mod llama;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -1,0 +1,113 @@
+//! Against a real llama-server: the exporter's numbers equal the server's own.
+mod common;
+
+use std::time::Duration;
+
+use common::llama::LlamaServer;
+use common::*;
+
+async fn complete(url: &str, prompt: &str, n_predict: u32, key: Option<&str>) -> reqwest::Response {
+    let mut request = client()
+        .post(format!("{url}/completion"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"prompt": prompt, "n_predict": n_predict, "ignore_eos": true}).to_string());
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.expect("completion");
+    assert_eq!(response.status(), 200);
+    response
+}
+
+/// The server's own value of `llamacpp:NAME`, read straight from its /metrics.
+async fn upstream(url: &str, name: &str, key: Option<&str>) -> f64 {
+    let mut request = client().get(format!("{url}/metrics"));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let body = request.send().await.unwrap().text().await.unwrap();
+    value(&body, &format!("llamacpp:{name}"), &[])
+}
+
+#[tokio::test]
+async fn counters_equal_the_servers_own_after_completions() {
+    let Some(llama) = LlamaServer::start(&[], "") else { return };
+    let exporter = Exporter::start(&["--server", &format!("llama={}", llama.url)]);
+    for i in 0..3 {
+        complete(&llama.url, &format!("Hello number {i}, tell me a story"), 16 + i * 8, None)
+            .await
+            .text()
+            .await
+            .unwrap();
+    }
+    let body = exporter.scrape().await;
+    let ours = |name: &str| value(&body, name, &[("server", "llama"), ("backend", "llamacpp")]);
+    assert_eq!(ours("llm_server_up"), 1.0);
+    assert_eq!(ours("llm_prompt_tokens_total"), upstream(&llama.url, "prompt_tokens_total", None).await);
+    assert_eq!(ours("llm_generation_tokens_total"), upstream(&llama.url, "tokens_predicted_total", None).await);
+    assert_eq!(ours("llm_generation_tokens_total"), 16.0 + 24.0 + 32.0);
+    assert_eq!(ours("llm_decode_calls_total"), upstream(&llama.url, "n_decode_total", None).await);
+    assert_eq!(ours("llm_prompt_seconds_total"), upstream(&llama.url, "prompt_seconds_total", None).await);
+    let busy = value(&body, "llm_slots", &[("state", "busy")]);
+    let idle = value(&body, "llm_slots", &[("state", "idle")]);
+    assert_eq!((busy, idle), (0.0, 4.0), "-np 4");
+    assert_eq!(ours("llm_context_size_tokens"), 2048.0, "-c 8192 over 4 slots");
+    assert_eq!(value(&body, "llm_server_info", &[("server", "llama"), ("model", "tiny-llama.gguf")]), 1.0);
+    let held: f64 = values(&body, "llm_slot_context_used_tokens", &[]).iter().sum();
+    assert!(held > 0.0, "finished slots keep their sequences cached");
+    assert_eq!(ours("llm_kv_cache_usage_ratio"), held / 8192.0);
+}
+
+#[tokio::test]
+async fn a_long_request_is_a_busy_slot_whose_context_grows() {
+    // A model slow enough (about 170 tokens/s on one thread) that a request stays in flight.
+    let Some(llama) = LlamaServer::start(&[], "--embd 512 --layers 8 --ff 1536 --heads 8") else { return };
+    let exporter = Exporter::start(&["--server", &format!("llama={}", llama.url)]);
+    let url = llama.url.clone();
+    let request = tokio::spawn(async move { complete(&url, "Once upon a time", 1500, None).await.text().await });
+
+    let mut seen = Vec::new();
+    for _ in 0..300 {
+        let body = exporter.scrape().await;
+        if value(&body, "llm_slots", &[("state", "busy")]) == 1.0 {
+            let used: Vec<f64> =
+                values(&body, "llm_slot_context_used_tokens", &[]).into_iter().filter(|v| *v > 0.0).collect();
+            assert_eq!(value(&body, "llm_requests_running", &[]), 1.0);
+            assert_eq!(value(&body, "llm_slots", &[("state", "idle")]), 3.0);
+            assert_eq!(used.len(), 1, "one slot holds tokens: {used:?}");
+            seen.push(used[0]);
+            if seen.len() >= 3 && seen.windows(2).all(|w| w[1] > w[0]) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    request.abort();
+    assert!(seen.len() >= 3 && seen.windows(2).all(|w| w[1] > w[0]), "context did not grow while busy: {seen:?}");
+}
+
+#[tokio::test]
+async fn a_server_with_an_api_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, "live-key-42\n").unwrap();
+    let Some(llama) = LlamaServer::start(&["--api-key-file", key_file.to_str().unwrap()], "") else { return };
+    let config = dir.path().join("config.toml");
+    let text = format!(
+        "[[server]]\nname = \"keyed\"\nurl = \"{0}\"\napi_key_file = \"key\"\n\n[[server]]\nname = \"keyless\"\nurl = \"{0}\"\n",
+        llama.url
+    );
+    std::fs::write(&config, text).unwrap();
+    complete(&llama.url, "Hello", 8, Some("live-key-42")).await.text().await.unwrap();
+    let exporter = Exporter::start(&["--config.file", config.to_str().unwrap()]);
+    let body = exporter.scrape().await;
+    assert_eq!(value(&body, "llm_server_up", &[("server", "keyed")]), 1.0);
+    assert_eq!(value(&body, "llm_server_up", &[("server", "keyless")]), 0.0);
+    assert_eq!(
+        value(&body, "llm_generation_tokens_total", &[("server", "keyed")]),
+        upstream(&llama.url, "tokens_predicted_total", Some("live-key-42")).await
+    );
+    let log = exporter.log().join("\n");
+    assert!(log.contains("server keyless (") && log.contains("HTTP status 401"), "{log}");
+    assert!(!log.contains("live-key-42") && !body.contains("live-key-42"));
+}
