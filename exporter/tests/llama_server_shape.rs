@@ -210,9 +210,9 @@ fn hostile_slots_and_props_cost_only_their_series() {
 #[test]
 fn older_slots_format_uses_state_and_n_past() {
     let slots = parse_slots("[{\"id\":0,\"n_ctx\":512,\"state\":1,\"n_past\":40,\"n_prompt_tokens\":10},{\"id\":1,\"n_ctx\":512,\"state\":0}]").unwrap();
-    assert_eq!(slots[0].busy, true);
+    assert!(slots[0].busy);
     assert_eq!(slots[0].tokens, Some(40));
-    assert_eq!(slots[1].busy, false);
+    assert!(!slots[1].busy);
     assert_eq!(slots[1].tokens, Some(0));
 }
 

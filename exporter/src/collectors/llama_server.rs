@@ -140,11 +140,7 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
         ));
     }
     let base = labels([("server", &server.name), ("backend", "llamacpp")]);
-    let with = |extra: &[(&'static str, &str)]| -> Labels {
-        let mut l = base.clone();
-        l.extend(extra.iter().map(|(k, v)| ((*k).into(), v.to_string())));
-        l
-    };
+    let with = |extra: &[(&'static str, &str)]| with_labels(&base, extra);
     let mut out = Vec::new();
     for (from, to, kind, help) in TABLE {
         if let Some(value) = upstream(from) {
@@ -160,7 +156,7 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
     match &slots {
         Some(slots) => {
             let busy = slots.iter().filter(|s| s.busy).count() as f64;
-            push_slot_states(&mut out, &with, busy, slots.len() as f64 - busy);
+            out.push(slot_states(&base, busy, slots.len() as f64 - busy));
             let mut used = Family::gauge(
                 "llm_slot_context_used_tokens",
                 "Tokens held by the slot's sequence, prompt plus generated (llama.cpp /slots)",
@@ -183,7 +179,7 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
         }
         None => {
             if let (Some(total), Some(busy)) = (total_slots, upstream("requests_processing")) {
-                push_slot_states(&mut out, &with, busy, (total as f64 - busy).max(0.0));
+                out.push(slot_states(&base, busy, (total as f64 - busy).max(0.0)));
             }
             let n_ctx =
                 props.as_ref().and_then(|p| p.pointer("/default_generation_settings/n_ctx")).and_then(Value::as_u64);
@@ -201,14 +197,21 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
     Ok(out)
 }
 
-fn push_slot_states(out: &mut Vec<Family>, with: &dyn Fn(&[(&'static str, &str)]) -> Labels, busy: f64, idle: f64) {
+/// `base` plus the extra labels.
+fn with_labels(base: &Labels, extra: &[(&'static str, &str)]) -> Labels {
+    let mut labels = base.clone();
+    labels.extend(extra.iter().map(|(k, v)| ((*k).into(), v.to_string())));
+    labels
+}
+
+fn slot_states(base: &Labels, busy: f64, idle: f64) -> Family {
     let mut family = Family::gauge(
         "llm_slots",
         "Server slots by state (llama.cpp /slots, or requests_processing and /props total_slots)",
     );
-    family.push(with(&[("state", "busy")]), busy);
-    family.push(with(&[("state", "idle")]), idle);
-    out.push(family);
+    family.push(with_labels(base, &[("state", "busy")]), busy);
+    family.push(with_labels(base, &[("state", "idle")]), idle);
+    family
 }
 
 fn context_size(labels: Labels, n_ctx: u64, source: &str) -> Family {
