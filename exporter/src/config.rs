@@ -25,6 +25,13 @@ pub struct Config {
     pub telemetry_path: String,
     pub servers: Vec<ServerConfig>,
     pub collectors: Collectors,
+    /// Find LLM servers listening on this machine (`--[no-]discovery`).
+    pub discovery: bool,
+    /// The proc filesystem to read (`--path.procfs`), so containers and tests can point
+    /// at another tree.
+    pub procfs: PathBuf,
+    /// Load NVML from this file instead of the system's `libnvidia-ml.so.1`.
+    pub nvml_library: Option<PathBuf>,
     pub scrape_timeout: Duration,
     pub log_level: log::LevelFilter,
     pub log_format: LogFormat,
@@ -35,6 +42,8 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Collectors {
     pub llm: bool,
+    pub nvml: bool,
+    pub process: bool,
 }
 
 /// One LLM server to scrape.
@@ -101,6 +110,11 @@ struct Layer {
     telemetry_path: Option<String>,
     servers: Option<Vec<ServerConfig>>,
     collector_llm: Option<bool>,
+    collector_nvml: Option<bool>,
+    collector_process: Option<bool>,
+    discovery: Option<bool>,
+    procfs: Option<PathBuf>,
+    nvml_library: Option<PathBuf>,
     scrape_timeout: Option<Duration>,
     log_level: Option<log::LevelFilter>,
     log_format: Option<LogFormat>,
@@ -116,6 +130,11 @@ impl Layer {
             telemetry_path: self.telemetry_path.or(lower.telemetry_path),
             servers: self.servers.or(lower.servers),
             collector_llm: self.collector_llm.or(lower.collector_llm),
+            collector_nvml: self.collector_nvml.or(lower.collector_nvml),
+            collector_process: self.collector_process.or(lower.collector_process),
+            discovery: self.discovery.or(lower.discovery),
+            procfs: self.procfs.or(lower.procfs),
+            nvml_library: self.nvml_library.or(lower.nvml_library),
             scrape_timeout: self.scrape_timeout.or(lower.scrape_timeout),
             log_level: self.log_level.or(lower.log_level),
             log_format: self.log_format.or(lower.log_format),
@@ -128,7 +147,14 @@ impl Layer {
             listen_addresses: self.listen_addresses.unwrap_or_else(|| vec![":10931".into()]),
             telemetry_path: self.telemetry_path.unwrap_or_else(|| "/metrics".into()),
             servers: self.servers.unwrap_or_default(),
-            collectors: Collectors { llm: self.collector_llm.unwrap_or(true) },
+            collectors: Collectors {
+                llm: self.collector_llm.unwrap_or(true),
+                nvml: self.collector_nvml.unwrap_or(true),
+                process: self.collector_process.unwrap_or(true),
+            },
+            discovery: self.discovery.unwrap_or(true),
+            procfs: self.procfs.unwrap_or_else(|| PathBuf::from("/proc")),
+            nvml_library: self.nvml_library,
             scrape_timeout: self.scrape_timeout.unwrap_or(Duration::from_secs(5)),
             log_level: self.log_level.unwrap_or(log::LevelFilter::Info),
             log_format: self.log_format.unwrap_or(LogFormat::Logfmt),

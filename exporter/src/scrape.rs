@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::future::{join_all, BoxFuture, FutureExt, Shared};
 use prometheus::core::Collector as _;
 
-use crate::collectors::Collector;
+use crate::collectors::{Collector, ScrapeContext};
 use crate::family::{encode_text, labels, merge, Family, Kind};
 
 /// An encoded scrape body, shared by all requests that were coalesced into it.
@@ -68,9 +68,11 @@ impl Scraper {
 
     /// Runs every collector concurrently and returns all families, merged and sorted.
     pub async fn collect(&self, budget: Duration) -> Vec<Family> {
+        let context = ScrapeContext { budget };
+        let context = &context;
         let runs = self.collectors.iter().map(|c| async move {
             let start = Instant::now();
-            let result = match tokio::time::timeout(budget, c.collect(budget)).await {
+            let result = match tokio::time::timeout(budget, c.collect(context)).await {
                 Ok(result) => result.map_err(|e| e.to_string()),
                 Err(_) => Err(format!("ran out of the {:.3}s scrape budget", budget.as_secs_f64())),
             };

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::future::{join_all, BoxFuture};
 
 use super::http::Fetcher;
-use super::{llama_server, CollectError, Collector};
+use super::{llama_server, CollectError, Collector, ScrapeContext};
 use crate::config::{Backend, Config, ServerConfig};
 use crate::family::{labels, Family};
 
@@ -81,9 +81,9 @@ impl Collector for LlmCollector {
         "llm"
     }
 
-    fn collect(&self, budget: Duration) -> BoxFuture<'_, Result<Vec<Family>, CollectError>> {
+    fn collect<'a>(&'a self, scrape: &'a ScrapeContext) -> BoxFuture<'a, Result<Vec<Family>, CollectError>> {
         Box::pin(async move {
-            let per_target = join_all(self.targets.iter().map(|t| self.scrape_one(t, budget))).await;
+            let per_target = join_all(self.targets.iter().map(|t| self.scrape_one(t, scrape.budget))).await;
             Ok(per_target.into_iter().flatten().collect())
         })
     }

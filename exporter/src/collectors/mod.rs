@@ -25,14 +25,21 @@ impl std::fmt::Display for CollectError {
     }
 }
 
+/// What every collector of one scrape shares.
+#[derive(Debug, Clone)]
+pub struct ScrapeContext {
+    /// The time this scrape may take; the runner enforces it, so a collector that overruns is
+    /// cut off and reported failed.
+    pub budget: Duration,
+}
+
 /// A source of metric families, read afresh on every scrape.
 pub trait Collector: Send + Sync {
     /// The `collector` label value (`llm`, `nvml`, `process`).
     fn name(&self) -> &'static str;
 
-    /// Reads the source and shapes it into families. `budget` is the time left in this scrape;
-    /// the runner also enforces it, so a collector that overruns is cut off and reported failed.
-    fn collect(&self, budget: Duration) -> BoxFuture<'_, Result<Vec<Family>, CollectError>>;
+    /// Reads the source and shapes it into families.
+    fn collect<'a>(&'a self, scrape: &'a ScrapeContext) -> BoxFuture<'a, Result<Vec<Family>, CollectError>>;
 }
 
 /// The enabled collectors, in a fixed order.

@@ -33,6 +33,11 @@ const FLAGS: &[(&str, Arity, &str)] = &[
     ("web.telemetry-path", Arity::Value, "path under which to expose metrics (default /metrics)"),
     ("server", Arity::Repeated, "[NAME=]URL of an LLM server to scrape; repeatable"),
     ("collector.llm", Arity::Switch, "scrape LLM servers (default on; --no-collector.llm turns it off)"),
+    ("collector.nvml", Arity::Switch, "GPU series through NVML (default on)"),
+    ("collector.process", Arity::Switch, "per-process series of LLM servers and GPU users (default on)"),
+    ("discovery", Arity::Switch, "find LLM servers listening on this machine's loopback (default on)"),
+    ("path.procfs", Arity::Value, "proc filesystem to read (default /proc)"),
+    ("nvml.library", Arity::Value, "load NVML from this file (default: the system's libnvidia-ml.so.1)"),
     ("scrape.timeout", Arity::Value, "whole-scrape deadline (default 5s); Prometheus' own timeout header lowers it"),
     ("log.level", Arity::Value, "debug, info, warn or error (default info)"),
     ("log.format", Arity::Value, "logfmt or json (default logfmt)"),
@@ -161,6 +166,11 @@ fn set(layer: &mut Layer, name: &str, value: &str) -> Result<(), String> {
             });
         }
         "collector.llm" => layer.collector_llm = Some(parse_bool(value)?),
+        "collector.nvml" => layer.collector_nvml = Some(parse_bool(value)?),
+        "collector.process" => layer.collector_process = Some(parse_bool(value)?),
+        "discovery" => layer.discovery = Some(parse_bool(value)?),
+        "path.procfs" => layer.procfs = Some(PathBuf::from(value)),
+        "nvml.library" => layer.nvml_library = Some(PathBuf::from(value)),
         "scrape.timeout" => layer.scrape_timeout = Some(parse_duration(value)?),
         "log.level" => layer.log_level = Some(parse_log_level(value)?),
         "log.format" => layer.log_format = Some(parse_log_format(value)?),

@@ -1,6 +1,6 @@
 //! The TOML config file. Every value keeps its span, so an error names `FILE:LINE` and the key.
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -15,6 +15,9 @@ struct FileConfig {
     scrape: Option<Scrape>,
     log: Option<Log>,
     collector: Option<Collector>,
+    discovery: Option<Discovery>,
+    path: Option<Paths>,
+    nvml: Option<Nvml>,
     #[serde(default)]
     server: Vec<Server>,
 }
@@ -44,6 +47,26 @@ struct Log {
 #[serde(deny_unknown_fields)]
 struct Collector {
     llm: Option<bool>,
+    nvml: Option<bool>,
+    process: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Discovery {
+    enabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Paths {
+    procfs: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Nvml {
+    library: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -100,7 +123,12 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
         layer.log_level = check!(log.level, "log.level", parse_log_level);
         layer.log_format = check!(log.format, "log.format", parse_log_format);
     }
-    layer.collector_llm = file.collector.and_then(|c| c.llm);
+    if let Some(c) = file.collector {
+        (layer.collector_llm, layer.collector_nvml, layer.collector_process) = (c.llm, c.nvml, c.process);
+    }
+    layer.discovery = file.discovery.and_then(|d| d.enabled);
+    layer.procfs = file.path.and_then(|p| p.procfs).map(PathBuf::from);
+    layer.nvml_library = file.nvml.and_then(|n| n.library).map(PathBuf::from);
     if !file.server.is_empty() {
         let mut servers: Vec<ServerConfig> = Vec::with_capacity(file.server.len());
         for s in file.server {
