@@ -16,18 +16,9 @@ fn main() -> std::io::Result<()> {
     }
     let exp = promtext::parse(&body);
     for f in &exp.families {
-        println!(
-            "{} [{}] help={:?} samples={}",
-            f.name,
-            f.kind.as_str(),
-            f.help,
-            f.samples.len()
-        );
+        println!("{} [{}] help={:?} samples={}", f.name, f.kind.as_str(), f.help, f.samples.len());
         for s in &f.samples {
-            println!(
-                "    {} {:?} = {} ts={:?}",
-                s.name, s.labels, s.value, s.timestamp_ms
-            );
+            println!("    {} {:?} = {} ts={:?}", s.name, s.labels, s.value, s.timestamp_ms);
         }
     }
     for e in &exp.errors {

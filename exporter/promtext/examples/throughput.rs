@@ -11,15 +11,9 @@ use std::time::{Duration, Instant};
 mod common;
 
 fn main() {
-    let seconds: f64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0.3);
+    let seconds: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0.3);
     let budget = Duration::from_secs_f64(seconds);
-    println!(
-        "| {:<52} | {:>9} | {:>7} | {:>8} | {:>9} |",
-        "input", "bytes", "samples", "MB/s", "ns/sample"
-    );
+    println!("| {:<52} | {:>9} | {:>7} | {:>8} | {:>9} |", "input", "bytes", "samples", "MB/s", "ns/sample");
     println!("|{:-<54}|{:->11}|{:->9}|{:->10}|{:->11}|", "", ":", ":", ":", ":");
     for (name, body) in common::inputs() {
         let exp = promtext::parse(&body);
@@ -42,13 +36,6 @@ fn main() {
         } else {
             format!("{:.1}", secs * 1e9 / (iterations * samples as u64) as f64)
         };
-        println!(
-            "| {:<52} | {:>9} | {:>7} | {:>8.0} | {:>9} |",
-            name,
-            body.len(),
-            samples,
-            mb_s,
-            per_sample
-        );
+        println!("| {:<52} | {:>9} | {:>7} | {:>8.0} | {:>9} |", name, body.len(), samples, mb_s, per_sample);
     }
 }

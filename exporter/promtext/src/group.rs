@@ -11,9 +11,7 @@ use crate::line::{parse_line, DeclaredType, Line, LineError};
 use crate::{Exposition, Family, MetricType, ParseError, Sample};
 
 /// Suffixes that may join a sample to a family of a shorter name.
-const SUFFIXES: [&str; 8] = [
-    "_bucket", "_count", "_sum", "_total", "_created", "_gsum", "_gcount", "_info",
-];
+const SUFFIXES: [&str; 8] = ["_bucket", "_count", "_sum", "_total", "_created", "_gsum", "_gcount", "_info"];
 
 /// How many bytes of an offending line an error message quotes.
 const SNIPPET_BYTES: usize = 80;
@@ -45,29 +43,14 @@ fn fits(family: &str, decl: DeclaredType, name: &str) -> bool {
 
 impl<'a> Builder<'a> {
     fn new() -> Self {
-        Builder {
-            families: Vec::new(),
-            meta: Vec::new(),
-            index: HashMap::new(),
-            current: None,
-            errors: Vec::new(),
-        }
+        Builder { families: Vec::new(), meta: Vec::new(), index: HashMap::new(), current: None, errors: Vec::new() }
     }
 
-    fn create(&mut self, name: &'a str) -> usize {
+    /// Appends a new untyped family (not yet in the index).
+    fn push_family(&mut self, name: &'a str) -> usize {
         let idx = self.families.len();
-        self.families.push(Family {
-            name,
-            help: None,
-            kind: MetricType::Untyped,
-            samples: Vec::new(),
-        });
-        self.meta.push(Meta {
-            decl: DeclaredType::Untyped,
-            typed: false,
-            helped: false,
-        });
-        self.index.insert(name, idx);
+        self.families.push(Family { name, help: None, kind: MetricType::Untyped, samples: Vec::new() });
+        self.meta.push(Meta { decl: DeclaredType::Untyped, typed: false, helped: false });
         idx
     }
 
@@ -75,10 +58,14 @@ impl<'a> Builder<'a> {
     fn named(&mut self, name: &'a str) -> usize {
         let idx = match self.current {
             Some(c) if self.families[c].name == name => c,
-            _ => match self.index.get(name) {
-                Some(&i) => i,
-                None => self.create(name),
-            },
+            _ => {
+                let next = self.families.len();
+                let idx = *self.index.entry(name).or_insert(next);
+                if idx == next {
+                    self.push_family(name);
+                }
+                idx
+            }
         };
         self.current = Some(idx);
         idx
@@ -132,7 +119,9 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        self.create(name)
+        let idx = self.push_family(name);
+        self.index.insert(name, idx);
+        idx
     }
 
     fn error(&mut self, line: usize, message: String) {
@@ -146,25 +135,18 @@ impl<'a> Builder<'a> {
             end -= 1;
         }
         let more = if end < text.len() { "..." } else { "" };
-        let message = format!(
-            "{} at column {}: {:?}{more}",
-            e.message,
-            e.column,
-            &text[..end]
-        );
+        let message = format!("{} at column {}: {:?}{more}", e.message, e.column, &text[..end]);
         self.error(line, message);
     }
 
     fn finish(self) -> Exposition<'a> {
-        Exposition {
-            families: self.families,
-            errors: self.errors,
-        }
+        Exposition { families: self.families, errors: self.errors }
     }
 }
 
 pub(crate) fn parse(text: &str) -> Exposition<'_> {
     let mut b = Builder::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (idx, raw) in text.split('\n').enumerate() {
         match parse_line(raw) {
             Ok(Line::Sample(s)) => b.sample(s),

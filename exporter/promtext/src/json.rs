@@ -73,10 +73,7 @@ mod tests {
     #[test]
     fn decodes_escapes() {
         assert_eq!(unwrap(r#""a\nb""#).as_deref(), Some("a\nb"));
-        assert_eq!(
-            unwrap(r#"  "q\"b\\s\/r\rt\tb\bf\f"  "#).as_deref(),
-            Some("q\"b\\s/r\rt\tb\u{8}f\u{c}")
-        );
+        assert_eq!(unwrap(r#"  "q\"b\\s\/r\rt\tb\bf\f"  "#).as_deref(), Some("q\"b\\s/r\rt\tb\u{8}f\u{c}"));
         assert_eq!(unwrap(r#""\u0041\u00e9\u4e2d""#).as_deref(), Some("Aé中"));
         assert_eq!(unwrap(r#""\ud83d\ude00!""#).as_deref(), Some("😀!"));
         assert_eq!(unwrap(r#""\uD83D\uDE00""#).as_deref(), Some("😀"));
@@ -86,15 +83,7 @@ mod tests {
 
     #[test]
     fn rejects_non_strings() {
-        for s in [
-            "",
-            "\"",
-            "# HELP x y\nx 1\n",
-            "x 1",
-            "\"abc",
-            "abc\"",
-            "{\"a\":1}",
-        ] {
+        for s in ["", "\"", "# HELP x y\nx 1\n", "x 1", "\"abc", "abc\"", "{\"a\":1}"] {
             assert_eq!(unwrap(s), None, "{s:?}");
         }
     }

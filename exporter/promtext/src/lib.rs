@@ -16,6 +16,13 @@
 //!   [`line::DeclaredType`]), `_total`/`_created`/`_gsum`/`_gcount`/`_info` suffixes are grouped;
 //! * LF or CRLF line endings, spaces or tabs between tokens, a missing final newline.
 //!
+//! Other backslash sequences in label values and help texts are kept as written, as
+//! Prometheus does. Not checked: repeated label names in one sample, bucket monotonicity. Not
+//! kept: `# UNIT` lines (read as comments) and exemplars. An integer timestamp is always read as
+//! milliseconds, as the Prometheus format defines it; only a timestamp with a fraction or an
+//! exponent is read as OpenMetrics seconds. The input is `&str`: bytes that may not be UTF-8
+//! can go through `String::from_utf8_lossy` first.
+//!
 //! Samples are grouped into [`Family`]s: a sample joins the family declared by `# TYPE`
 //! whose name it extends with a suffix that type allows (`_bucket`, `_sum`, `_count` for a
 //! histogram; `_total` for a counter declared with or without it, ...). A sample with no
@@ -125,10 +132,7 @@ pub struct Sample<'a> {
 impl<'a> Sample<'a> {
     /// The value of label `name`, if present (the first one if repeated).
     pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_ref())
+        self.labels.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_ref())
     }
 }
 
@@ -180,7 +184,8 @@ impl<'a> Exposition<'a> {
 /// 3. otherwise it starts a new untyped family named after it.
 ///
 /// `# HELP` and `# TYPE` lines create their family if needed (so they may precede or follow
-/// each other and the samples) and make it the most recent one. Parsing stops at `# EOF`.
+/// each other and the samples) and make it the most recent one. Parsing stops at `# EOF`. A
+/// leading byte order mark is skipped.
 pub fn parse(text: &str) -> Exposition<'_> {
     group::parse(text)
 }

@@ -53,10 +53,7 @@ impl DeclaredType {
             ("info", DeclaredType::Info),
             ("stateset", DeclaredType::StateSet),
         ];
-        KEYWORDS
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(s))
-            .map(|&(_, t)| t)
+        KEYWORDS.iter().find(|(k, _)| k.eq_ignore_ascii_case(s)).map(|&(_, t)| t)
     }
 
     /// The [`MetricType`] this declaration maps to.
@@ -145,6 +142,7 @@ fn family_name(i: &str) -> tokens::LexResult<'_, &str> {
         return parse_name(i);
     }
     match parse_escaped_string(i)? {
+        (_, Cow::Borrowed("")) => tokens::fail(i, "empty quoted name"),
         (rest, Cow::Borrowed(name)) => Ok((rest, name)),
         (_, Cow::Owned(_)) => tokens::fail(i, "escape sequences in quoted names are not supported"),
     }
@@ -168,10 +166,7 @@ fn parse_comment(i: &str) -> Result<Line<'_>, nom::Err<LexError<'_>>> {
     match keyword {
         "HELP" => {
             let (text, name) = name_and_rest(after)?;
-            Ok(Line::Help {
-                name,
-                text: unescape_help(text),
-            })
+            Ok(Line::Help { name, text: unescape_help(text) })
         }
         "TYPE" => {
             let (rest, name) = name_and_rest(after)?;
@@ -257,12 +252,7 @@ fn parse_sample(s: &str) -> Result<Sample<'_>, nom::Err<LexError<'_>>> {
         return Err(error(rest, "unexpected text after sample"));
     }
     // Anything after '#' is an OpenMetrics exemplar; it is not kept.
-    Ok(Sample {
-        name,
-        labels,
-        value,
-        timestamp_ms,
-    })
+    Ok(Sample { name, labels, value, timestamp_ms })
 }
 
 #[cfg(test)]

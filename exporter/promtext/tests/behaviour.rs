@@ -11,10 +11,7 @@ fn crlf_line_endings() {
     let exp = parse(body);
     assert_eq!(exp.errors, vec![]);
     let a = exp.family("a").unwrap();
-    assert_eq!(
-        (a.kind, a.help.as_deref()),
-        (MetricType::Gauge, Some("Help text"))
-    );
+    assert_eq!((a.kind, a.help.as_deref()), (MetricType::Gauge, Some("Help text")));
     assert_eq!(a.samples[0].label("x"), Some("1"));
     assert_eq!(a.samples[0].value, 1.5);
     assert_eq!(exp.family("b").unwrap().samples[0].value, 2.0);
@@ -27,6 +24,13 @@ fn tabs_and_missing_final_newline() {
     let a = &exp.family("a").unwrap().samples[0];
     assert_eq!((a.value, a.timestamp_ms), (1.0, Some(123)));
     assert_eq!(exp.family("b").unwrap().samples[0].value, 2.0);
+}
+
+#[test]
+fn leading_byte_order_mark() {
+    let exp = parse("\u{feff}# TYPE a gauge\na 1\n");
+    assert_eq!(exp.errors, vec![]);
+    assert_eq!(exp.families[0].kind, MetricType::Gauge);
 }
 
 #[test]
@@ -73,11 +77,7 @@ vllm:num_requests_running{model_name="m"} 1.0
     let h = &exp.families[0];
     assert_eq!(h.name, "vllm:time_to_first_token_seconds");
     assert_eq!(h.kind, MetricType::Histogram);
-    let got: Vec<_> = h
-        .samples
-        .iter()
-        .map(|s| (s.name.rsplit('_').next().unwrap(), s.label("le"), s.value))
-        .collect();
+    let got: Vec<_> = h.samples.iter().map(|s| (s.name.rsplit('_').next().unwrap(), s.label("le"), s.value)).collect();
     assert_eq!(
         got,
         vec![
@@ -104,11 +104,7 @@ fn summary_grouped() {
     assert_eq!(exp.families.len(), 1);
     let s = &exp.families[0];
     assert_eq!((s.name, s.kind), ("rpc_duration_seconds", MetricType::Summary));
-    let got: Vec<_> = s
-        .samples
-        .iter()
-        .map(|x| (x.name, x.label("quantile"), x.value))
-        .collect();
+    let got: Vec<_> = s.samples.iter().map(|x| (x.name, x.label("quantile"), x.value)).collect();
     assert_eq!(
         got,
         vec![
@@ -160,11 +156,7 @@ fn openmetrics_body() {
                 # EOF\n";
     let exp = parse(body);
     assert_eq!(exp.errors, vec![]);
-    let kinds: Vec<_> = exp
-        .families
-        .iter()
-        .map(|f| (f.name, f.kind, f.samples.len()))
-        .collect();
+    let kinds: Vec<_> = exp.families.iter().map(|f| (f.name, f.kind, f.samples.len())).collect();
     assert_eq!(
         kinds,
         vec![

@@ -13,9 +13,7 @@ fn sample_count(exp: &Exposition<'_>) -> usize {
 
 /// The single unlabelled sample of family `name`, with the family's type and help.
 fn single<'e>(exp: &'e Exposition<'_>, name: &str) -> (MetricType, Option<&'e str>, f64) {
-    let f = exp
-        .family(name)
-        .unwrap_or_else(|| panic!("no family {name}"));
+    let f = exp.family(name).unwrap_or_else(|| panic!("no family {name}"));
     assert_eq!(f.samples.len(), 1, "{name}");
     assert_eq!(f.samples[0].name, name);
     assert!(f.samples[0].labels.is_empty(), "{name}");
@@ -54,19 +52,11 @@ fn llamacpp_2026_inflight() {
     assert_eq!(kinds[10..], [MetricType::Gauge; 5]);
     assert_eq!(
         single(&exp, "llamacpp:tokens_predicted_total"),
-        (
-            MetricType::Counter,
-            Some("Number of generation tokens processed"),
-            200.0
-        )
+        (MetricType::Counter, Some("Number of generation tokens processed"), 200.0)
     );
     assert_eq!(
         single(&exp, "llamacpp:n_busy_slots_per_decode"),
-        (
-            MetricType::Gauge,
-            Some("Average number of busy slots per llama_decode() call"),
-            1.57895
-        )
+        (MetricType::Gauge, Some("Average number of busy slots per llama_decode() call"), 1.57895)
     );
     assert_eq!(single(&exp, "llamacpp:prompt_tokens_total").2, 57.0);
     assert_eq!(single(&exp, "llamacpp:prompt_tokens_cached_total").2, 4.0);
@@ -75,11 +65,7 @@ fn llamacpp_2026_inflight() {
     assert_eq!(single(&exp, "llamacpp:n_decode_total").2, 475.0);
     assert_eq!(
         single(&exp, "llamacpp:n_tokens_max"),
-        (
-            MetricType::Counter,
-            Some("Largest observed sequence length (prompt + generation)"),
-            316.0
-        )
+        (MetricType::Counter, Some("Largest observed sequence length (prompt + generation)"), 316.0)
     );
     assert_eq!(single(&exp, "llamacpp:prompt_tokens_seconds").2, 708.4);
     assert_eq!(single(&exp, "llamacpp:predicted_tokens_seconds").2, 173.66);
@@ -112,20 +98,12 @@ fn llamacpp_2025_ik_llama() {
     assert_eq!((exp.families.len(), sample_count(&exp)), (10, 10));
     assert_eq!(
         single(&exp, "llamacpp:kv_cache_usage_ratio"),
-        (
-            MetricType::Gauge,
-            Some("KV-cache usage. 1 means 100 percent usage."),
-            0.491063
-        )
+        (MetricType::Gauge, Some("KV-cache usage. 1 means 100 percent usage."), 0.491063)
     );
     assert_eq!(single(&exp, "llamacpp:kv_cache_tokens").2, 31428.0);
     assert_eq!(
         single(&exp, "llamacpp:prompt_tokens_total"),
-        (
-            MetricType::Counter,
-            Some("Number of prompt tokens processed."),
-            6886.0
-        )
+        (MetricType::Counter, Some("Number of prompt tokens processed."), 6886.0)
     );
     assert_eq!(single(&exp, "llamacpp:prompt_seconds_total").2, 2903.63);
     assert_eq!(single(&exp, "llamacpp:predicted_tokens_seconds").2, 0.978764);
@@ -159,19 +137,12 @@ fn vllm_partial_histogram() {
     let f = &exp.families[0];
     assert_eq!(f.name, "vllm:iteration_tokens_total");
     assert_eq!(f.kind, MetricType::Histogram);
-    assert_eq!(
-        f.help.as_deref(),
-        Some("Histogram of number of tokens per engine_step.")
-    );
+    assert_eq!(f.help.as_deref(), Some("Histogram of number of tokens per engine_step."));
     assert_eq!(f.samples.len(), 9);
     let sum = &f.samples[0];
     assert_eq!(
         (sum.name, sum.value, sum.label("model_name")),
-        (
-            "vllm:iteration_tokens_total_sum",
-            0.0,
-            Some("unsloth/Llama-3.2-1B-Instruct")
-        )
+        ("vllm:iteration_tokens_total_sum", 0.0, Some("unsloth/Llama-3.2-1B-Instruct"))
     );
     let buckets: Vec<_> = f.samples[1..]
         .iter()
@@ -194,17 +165,10 @@ fn tgi_grep_excerpt() {
     let exp = parse(&body);
     assert_eq!(exp.errors, vec![]);
     assert_eq!(exp.families.len(), 2);
-    assert_eq!(
-        single(&exp, "tgi_request_count"),
-        (MetricType::Counter, None, 1.0)
-    );
+    assert_eq!(single(&exp, "tgi_request_count"), (MetricType::Counter, None, 1.0));
     let f = exp.family("tgi_batch_inference_count").unwrap();
     assert_eq!((f.kind, f.help.as_deref()), (MetricType::Counter, None));
-    let got: Vec<_> = f
-        .samples
-        .iter()
-        .map(|s| (s.label("method"), s.value))
-        .collect();
+    let got: Vec<_> = f.samples.iter().map(|s| (s.label("method"), s.value)).collect();
     assert_eq!(got, vec![(Some("decode"), 292.0), (Some("prefill"), 1.0)]);
 }
 
@@ -236,18 +200,11 @@ fn nvidia_gpu_exporter() {
 
     let info = exp.family("nvidia_smi_gpu_info").unwrap();
     assert_eq!(info.samples[0].labels.len(), 12);
-    assert_eq!(
-        info.samples[0].label("name"),
-        Some("NVIDIA GeForce RTX 4080 SUPER")
-    );
+    assert_eq!(info.samples[0].label("name"), Some("NVIDIA GeForce RTX 4080 SUPER"));
     assert_eq!(info.samples[0].label("driver_model_current"), Some("[N/A]"));
 
     let apps = exp.family("nvidia_smi_compute_app_info").unwrap();
-    let got: Vec<_> = apps
-        .samples
-        .iter()
-        .map(|s| (s.label("pid"), s.label("process_name"), s.value))
-        .collect();
+    let got: Vec<_> = apps.samples.iter().map(|s| (s.label("pid"), s.label("process_name"), s.value)).collect();
     assert_eq!(
         got,
         vec![
@@ -264,20 +221,14 @@ fn dcgm_readme_excerpt_reports_non_exposition_lines() {
     let exp = parse(&body);
     let lines: Vec<_> = exp.errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, vec![1, 8, 12]);
-    assert_eq!(
-        exp.errors[1].message,
-        "invalid metric name at column 1: \"...\""
-    );
+    assert_eq!(exp.errors[1].message, "invalid metric name at column 1: \"...\"");
     assert_eq!(exp.families.len(), 3);
     let temp = exp.family("DCGM_FI_DEV_MEMORY_TEMP").unwrap();
     assert_eq!(temp.kind, MetricType::Gauge);
     assert_eq!(temp.help.as_deref(), Some("Memory temperature (in C)."));
     assert_eq!(temp.samples[0].value, 9223372036854775794.0);
     assert_eq!(temp.samples[0].label("gpu"), Some("0"));
-    assert_eq!(
-        temp.samples[0].label("UUID"),
-        Some("GPU-604ac76c-d9cf-fef3-62e9-d92044ab6e52")
-    );
+    assert_eq!(temp.samples[0].label("UUID"), Some("GPU-604ac76c-d9cf-fef3-62e9-d92044ab6e52"));
     assert_eq!(temp.samples[0].label("pod"), Some(""));
     assert_eq!(exp.family("DCGM_FI_DEV_SM_CLOCK").unwrap().samples[0].value, 139.0);
 }

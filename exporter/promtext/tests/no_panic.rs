@@ -111,8 +111,7 @@ fn pathological_bodies() {
         "# HELP m ".to_string() + &"\\".repeat(100_001),
         "# TYPE".to_string() + &" ".repeat(100_000) + "m",
         "\u{feff}m 1\n\u{2028}\n".to_string(),
-        String::from_utf8_lossy(&(0u8..=255).cycle().take(100_000).collect::<Vec<_>>())
-            .into_owned(),
+        String::from_utf8_lossy(&(0u8..=255).cycle().take(100_000).collect::<Vec<_>>()).into_owned(),
     ];
     for body in &bodies {
         let exp = parse(body);
@@ -123,10 +122,7 @@ fn pathological_bodies() {
     assert_eq!(exp.families[0].samples[0].label("a").map(str::len), Some(1 << 20));
     let exp = parse(&escapes);
     assert_eq!(exp.errors, vec![]);
-    assert_eq!(
-        exp.families[0].samples[0].label("a").map(str::len),
-        Some(50_000 * 5)
-    );
+    assert_eq!(exp.families[0].samples[0].label("a").map(str::len), Some(50_000 * 5));
     let exp = parse(&bodies[9]);
     assert_eq!((exp.families.len(), exp.families[0].samples.len()), (1, 50_000));
 }

@@ -16,13 +16,13 @@ const HISTOGRAMS: [(&str, &[&str]); 8] = [
 ];
 
 const LATENCY: &[&str] = &[
-    "0.001", "0.005", "0.01", "0.02", "0.04", "0.06", "0.08", "0.1", "0.25", "0.5", "0.75", "1.0",
-    "2.5", "5.0", "7.5", "10.0", "20.0", "40.0", "80.0", "160.0", "640.0", "2560.0", "+Inf",
+    "0.001", "0.005", "0.01", "0.02", "0.04", "0.06", "0.08", "0.1", "0.25", "0.5", "0.75", "1.0", "2.5", "5.0", "7.5",
+    "10.0", "20.0", "40.0", "80.0", "160.0", "640.0", "2560.0", "+Inf",
 ];
 
 const TOKENS: &[&str] = &[
-    "1.0", "2.0", "5.0", "10.0", "20.0", "50.0", "100.0", "200.0", "500.0", "1000.0", "2000.0",
-    "5000.0", "10000.0", "+Inf",
+    "1.0", "2.0", "5.0", "10.0", "20.0", "50.0", "100.0", "200.0", "500.0", "1000.0", "2000.0", "5000.0", "10000.0",
+    "+Inf",
 ];
 
 /// Deterministic pseudo-random values.
@@ -30,10 +30,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -83,10 +80,7 @@ pub fn vllm_body(models: usize) -> String {
         }
     }
     for (name, buckets) in HISTOGRAMS {
-        let _ = writeln!(
-            out,
-            "# HELP {name} Histogram of {name} per request.\n# TYPE {name} histogram"
-        );
+        let _ = writeln!(out, "# HELP {name} Histogram of {name} per request.\n# TYPE {name} histogram");
         for m in 0..models {
             let mut count = 0;
             for le in buckets {
@@ -118,10 +112,8 @@ pub fn inputs() -> Vec<(String, String)> {
             if !matches!(ext, "txt" | "metrics") {
                 continue;
             }
-            if let (Some(name), Ok(body)) = (
-                path.file_name().and_then(|n| n.to_str()),
-                std::fs::read_to_string(&path),
-            ) {
+            if let (Some(name), Ok(body)) = (path.file_name().and_then(|n| n.to_str()), std::fs::read_to_string(&path))
+            {
                 out.push((name.to_string(), body));
             }
         }

@@ -29,11 +29,7 @@ fn histogram_and_summary() {
     assert_eq!(
         summary(&exp),
         vec![
-            fam(
-                "h",
-                MetricType::Histogram,
-                &["h_bucket", "h_bucket", "h_sum", "h_count", "h_created"]
-            ),
+            fam("h", MetricType::Histogram, &["h_bucket", "h_bucket", "h_sum", "h_count", "h_created"]),
             fam("s", MetricType::Summary, &["s", "s_sum", "s_count"]),
         ]
     );
@@ -79,10 +75,7 @@ fn help_and_type_in_any_order() {
     );
     assert_eq!(exp.errors, vec![]);
     let help: Vec<_> = exp.families.iter().map(|f| f.help.as_deref()).collect();
-    assert_eq!(
-        help,
-        vec![Some("first"), Some("second"), None, Some("only help")]
-    );
+    assert_eq!(help, vec![Some("first"), Some("second"), None, Some("only help")]);
     assert_eq!(
         summary(&exp),
         vec![
@@ -103,28 +96,13 @@ fn duplicates_and_unknown_types() {
     assert_eq!(
         exp.errors,
         vec![
-            ParseError {
-                line: 2,
-                message: "duplicate TYPE for `a`; the first one is kept".into()
-            },
-            ParseError {
-                line: 4,
-                message: "duplicate HELP for `a`; the first one is kept".into()
-            },
-            ParseError {
-                line: 6,
-                message: "unknown metric type at column 10: \"# TYPE b sparkline\"".into()
-            },
+            ParseError { line: 2, message: "duplicate TYPE for `a`; the first one is kept".into() },
+            ParseError { line: 4, message: "duplicate HELP for `a`; the first one is kept".into() },
+            ParseError { line: 6, message: "unknown metric type at column 10: \"# TYPE b sparkline\"".into() },
         ]
     );
     assert_eq!(exp.families[0].help.as_deref(), Some("one"));
-    assert_eq!(
-        summary(&exp),
-        vec![
-            fam("a", MetricType::Gauge, &["a"]),
-            fam("b", MetricType::Untyped, &["b"]),
-        ]
-    );
+    assert_eq!(summary(&exp), vec![fam("a", MetricType::Gauge, &["a"]), fam("b", MetricType::Untyped, &["b"]),]);
 }
 
 #[test]
@@ -138,11 +116,7 @@ fn openmetrics_types() {
     assert_eq!(
         summary(&exp),
         vec![
-            fam(
-                "g",
-                MetricType::Histogram,
-                &["g_bucket", "g_gcount", "g_gsum"]
-            ),
+            fam("g", MetricType::Histogram, &["g_bucket", "g_gcount", "g_gsum"]),
             fam("build", MetricType::Gauge, &["build_info"]),
             fam("st", MetricType::Gauge, &["st"]),
         ]

@@ -12,17 +12,14 @@ use super::tokens::{fail, LexResult};
 
 /// Powers of ten that are exactly representable as `f64`.
 const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
 ];
 
 /// Splits off the token before the first space or tab.
 #[inline]
 fn token(i: &str) -> (&str, &str) {
-    let end = i
-        .bytes()
-        .position(|b| b == b' ' || b == b'\t')
-        .unwrap_or(i.len());
+    let end = i.bytes().position(|b| b == b' ' || b == b'\t').unwrap_or(i.len());
     // `end` is on an ASCII byte or at the end, so on a char boundary.
     i.split_at(end)
 }
@@ -160,18 +157,12 @@ mod tests {
 
     #[test]
     fn rejects() {
-        for s in [
-            "", ".", "-", "+", "1.2.3", "1e", "e5", "0x1p3", "1_000", "abc", "1,5", "--1", "nan(",
-            "1 2",
-        ] {
+        for s in ["", ".", "-", "+", "1.2.3", "1e", "e5", "0x1p3", "1_000", "abc", "1,5", "--1", "nan(", "1 2"] {
             assert_eq!(parse_float(s), None, "{s:?}");
         }
         assert_eq!(
             parse_value(" 1"),
-            Err(nom::Err::Error(super::super::tokens::LexError {
-                input: " 1",
-                message: "missing value"
-            }))
+            Err(nom::Err::Error(super::super::tokens::LexError { input: " 1", message: "missing value" }))
         );
         assert!(parse_value("x1 2").is_err());
     }

@@ -36,33 +36,19 @@ fn blank_and_comments() {
 fn help_lines() {
     assert_eq!(
         parse_line("# HELP llamacpp:n_decode_total Total number of llama_decode() calls\r"),
-        Ok(Line::Help {
-            name: "llamacpp:n_decode_total",
-            text: Cow::Borrowed("Total number of llama_decode() calls"),
-        })
+        Ok(Line::Help { name: "llamacpp:n_decode_total", text: Cow::Borrowed("Total number of llama_decode() calls") })
     );
-    assert_eq!(
-        parse_line("# HELP x"),
-        Ok(Line::Help {
-            name: "x",
-            text: Cow::Borrowed("")
-        })
-    );
+    assert_eq!(parse_line("# HELP x"), Ok(Line::Help { name: "x", text: Cow::Borrowed("") }));
     assert_eq!(
         parse_line("#\tHELP\tx \t a\\\\b\\nc \\t\"q\""),
-        Ok(Line::Help {
-            name: "x",
-            text: Cow::Owned("a\\b\nc \\t\"q\"".to_string())
-        })
+        Ok(Line::Help { name: "x", text: Cow::Owned("a\\b\nc \\t\"q\"".to_string()) })
     );
     assert_eq!(
         parse_line("# HELP \"my.metric\" Dotted"),
-        Ok(Line::Help {
-            name: "my.metric",
-            text: Cow::Borrowed("Dotted")
-        })
+        Ok(Line::Help { name: "my.metric", text: Cow::Borrowed("Dotted") })
     );
     assert_eq!(err("# HELP"), le("invalid metric name", 7));
+    assert_eq!(err("# HELP \"\" text"), le("empty quoted name", 8));
     assert_eq!(err("# HELP 1x text"), le("invalid metric name", 8));
     assert_eq!(err("# HELP a-b text"), le("invalid metric name", 9));
 }
@@ -78,16 +64,10 @@ fn type_lines() {
     assert_eq!(parse_line("# TYPE a unknown"), t("a", DeclaredType::Untyped));
     assert_eq!(parse_line("# TYPE a info"), t("a", DeclaredType::Info));
     assert_eq!(parse_line("# TYPE a stateset"), t("a", DeclaredType::StateSet));
-    assert_eq!(
-        parse_line("# TYPE a gaugehistogram"),
-        t("a", DeclaredType::GaugeHistogram)
-    );
+    assert_eq!(parse_line("# TYPE a gaugehistogram"), t("a", DeclaredType::GaugeHistogram));
     assert_eq!(parse_line("# TYPE a"), t("a", DeclaredType::Untyped));
     assert_eq!(err("# TYPE a countr"), le("unknown metric type", 10));
-    assert_eq!(
-        err("# TYPE a counter x"),
-        le("unexpected text after metric type", 18)
-    );
+    assert_eq!(err("# TYPE a counter x"), le("unexpected text after metric type", 18));
 }
 
 #[test]
@@ -112,12 +92,7 @@ fn type_mapping() {
 fn simple_samples() {
     assert_eq!(
         sample("llamacpp:n_busy_slots_per_decode 1.57895"),
-        Sample {
-            name: "llamacpp:n_busy_slots_per_decode",
-            labels: vec![],
-            value: 1.57895,
-            timestamp_ms: None,
-        }
+        Sample { name: "llamacpp:n_busy_slots_per_decode", labels: vec![], value: 1.57895, timestamp_ms: None }
     );
     let s = sample("  up\t \t1  1700000000000 \r");
     assert_eq!((s.name, s.value, s.timestamp_ms), ("up", 1.0, Some(1_700_000_000_000)));
@@ -132,13 +107,12 @@ fn simple_samples() {
 fn labelled_samples() {
     let s = sample(r#"http_requests_total{method="post",code="200"} 1027 1395066363000"#);
     assert_eq!(s.name, "http_requests_total");
-    assert_eq!(
-        s.labels,
-        vec![("method", Cow::Borrowed("post")), ("code", Cow::Borrowed("200"))]
-    );
+    assert_eq!(s.labels, vec![("method", Cow::Borrowed("post")), ("code", Cow::Borrowed("200"))]);
     assert_eq!((s.value, s.timestamp_ms), (1027.0, Some(1_395_066_363_000)));
 
-    let s = sample(r#"msdos_file_access_time_seconds{path="C:\\DIR\\FILE.TXT",error="Cannot find file:\n\"FILE.TXT\""} 1.458255915e9"#);
+    let s = sample(
+        r#"msdos_file_access_time_seconds{path="C:\\DIR\\FILE.TXT",error="Cannot find file:\n\"FILE.TXT\""} 1.458255915e9"#,
+    );
     assert_eq!(s.label("path"), Some("C:\\DIR\\FILE.TXT"));
     assert_eq!(s.label("error"), Some("Cannot find file:\n\"FILE.TXT\""));
     assert_eq!(s.value, 1.458255915e9);

@@ -7,11 +7,10 @@
 
 use std::borrow::Cow;
 
-use nom::bytes::complete::take_while;
-use nom::character::complete::{char, satisfy};
-use nom::combinator::recognize;
+use nom::bytes::complete::take_while1;
+use nom::character::complete::char;
+use nom::combinator::verify;
 use nom::error::{ErrorKind, ParseError};
-use nom::sequence::pair;
 use nom::{IResult, Parser};
 
 /// A lexing error: where in the line it happened and what was expected there.
@@ -25,10 +24,7 @@ pub struct LexError<'a> {
 
 impl<'a> ParseError<&'a str> for LexError<'a> {
     fn from_error_kind(input: &'a str, _kind: ErrorKind) -> Self {
-        LexError {
-            input,
-            message: "syntax error",
-        }
+        LexError { input, message: "syntax error" }
     }
 
     fn append(_input: &'a str, _kind: ErrorKind, other: Self) -> Self {
@@ -69,32 +65,49 @@ pub fn ws(i: &str) -> &str {
     i.trim_start_matches([' ', '\t'])
 }
 
-fn is_name_start(c: char) -> bool {
-    c.is_ascii_alphabetic() || c == '_' || c == ':'
-}
+/// Byte classes for names: bit 0 metric-name byte, bit 1 label-name byte.
+const NAME_BYTE: u8 = 1;
+const LABEL_BYTE: u8 = 2;
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            t[b] = NAME_BYTE | LABEL_BYTE;
+        } else if c == b':' {
+            t[b] = NAME_BYTE;
+        }
+        b += 1;
+    }
+    t
+};
 
-fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || c == ':'
-}
-
-fn is_label_start(c: char) -> bool {
-    c.is_ascii_alphabetic() || c == '_'
-}
-
-fn is_label_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_'
+/// `[class]+` not starting with a digit, recognised on the bytes (names are ASCII).
+#[inline]
+fn ascii_name<'a>(i: &'a str, class: u8, message: &'static str) -> LexResult<'a, &'a str> {
+    let r: IResult<&[u8], &[u8], ()> =
+        verify(take_while1(|b: u8| CLASS[usize::from(b)] & class != 0), |name: &[u8]| {
+            name.first().is_some_and(|b| !b.is_ascii_digit())
+        })
+        .parse(i.as_bytes());
+    match r {
+        // The name is ASCII, so its length is a char boundary.
+        Ok((_, name)) => Ok((&i[name.len()..], &i[..name.len()])),
+        Err(_) => fail(i, message),
+    }
 }
 
 /// A metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+#[inline]
 pub fn parse_name(i: &str) -> LexResult<'_, &str> {
-    let r = recognize(pair(satisfy(is_name_start), take_while(is_name_char))).parse(i);
-    with_message(r, "invalid metric name")
+    ascii_name(i, NAME_BYTE, "invalid metric name")
 }
 
 /// A label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+#[inline]
 pub fn parse_label_name(i: &str) -> LexResult<'_, &str> {
-    let r = recognize(pair(satisfy(is_label_start), take_while(is_label_char))).parse(i);
-    with_message(r, "invalid label name")
+    ascii_name(i, LABEL_BYTE, "invalid label name")
 }
 
 /// A double-quoted string with `\\`, `\"` and `\n` escapes. Other escapes are kept as
@@ -106,10 +119,7 @@ pub fn parse_escaped_string(i: &str) -> LexResult<'_, Cow<'_, str>> {
     let mut pos = 0;
     let mut chunk = 0;
     loop {
-        let Some(off) = bytes
-            .get(pos..)
-            .and_then(|b| b.iter().position(|&b| b == b'"' || b == b'\\'))
-        else {
+        let Some(off) = bytes.get(pos..).and_then(|b| b.iter().position(|&b| b == b'"' || b == b'\\')) else {
             return fail(i, "unterminated quoted string");
         };
         let at = pos + off;
@@ -163,8 +173,10 @@ pub fn parse_labels(i: &str) -> LexResult<'_, (Option<&str>, Vec<Label<'_>>)> {
         let item = rest;
         let (r, name) = if rest.starts_with('"') {
             let (r, quoted) = parse_escaped_string(rest)?;
-            let Cow::Borrowed(quoted) = quoted else {
-                return fail(item, "escape sequences in quoted names are not supported");
+            let quoted = match quoted {
+                Cow::Borrowed("") => return fail(item, "empty quoted name"),
+                Cow::Borrowed(quoted) => quoted,
+                Cow::Owned(_) => return fail(item, "escape sequences in quoted names are not supported"),
             };
             let r = ws(r);
             if !r.starts_with('=') {
@@ -248,23 +260,11 @@ mod tests {
         assert_eq!((rest, v.as_ref()), (",", "a\"b\\c\nd"));
         assert!(matches!(v, Cow::Owned(_)));
 
-        assert_eq!(
-            parse_escaped_string(r#""x\tyé\é"}"#),
-            Ok(("}", Cow::Owned(r"x\tyé\é".to_string())))
-        );
+        assert_eq!(parse_escaped_string(r#""x\tyé\é"}"#), Ok(("}", Cow::Owned(r"x\tyé\é".to_string()))));
         assert_eq!(parse_escaped_string("\"\""), Ok(("", Cow::Borrowed(""))));
-        assert_eq!(
-            parse_escaped_string("\"ünï\"x"),
-            Ok(("x", Cow::Borrowed("ünï")))
-        );
-        assert_eq!(
-            err_at(parse_escaped_string("\"abc")),
-            ("\"abc", "unterminated quoted string")
-        );
-        assert_eq!(
-            err_at(parse_escaped_string("\"abc\\")),
-            ("\"abc\\", "unterminated quoted string")
-        );
+        assert_eq!(parse_escaped_string("\"ünï\"x"), Ok(("x", Cow::Borrowed("ünï"))));
+        assert_eq!(err_at(parse_escaped_string("\"abc")), ("\"abc", "unterminated quoted string"));
+        assert_eq!(err_at(parse_escaped_string("\"abc\\")), ("\"abc\\", "unterminated quoted string"));
         assert_eq!(err_at(parse_escaped_string("abc")), ("abc", "expected '\"'"));
     }
 
@@ -273,10 +273,7 @@ mod tests {
         let (rest, (name, labels)) = parse_labels("{a=\"1\",b=\"2\"} 3").unwrap();
         assert_eq!(rest, " 3");
         assert_eq!(name, None);
-        assert_eq!(
-            labels,
-            vec![("a", Cow::Borrowed("1")), ("b", Cow::Borrowed("2"))]
-        );
+        assert_eq!(labels, vec![("a", Cow::Borrowed("1")), ("b", Cow::Borrowed("2"))]);
 
         let (rest, (_, labels)) = parse_labels("{ a = \"1\" ,\tb=\"2\", } 3").unwrap();
         assert_eq!(rest, " 3");
@@ -285,47 +282,30 @@ mod tests {
         assert_eq!(parse_labels("{}x"), Ok(("x", (None, vec![]))));
         assert_eq!(parse_labels("{ }"), Ok(("", (None, vec![]))));
 
-        let (rest, (name, labels)) =
-            parse_labels("{\"name.with.dots\", \"label.x\"=\"v\", y=\"w\"} 1").unwrap();
+        let (rest, (name, labels)) = parse_labels("{\"name.with.dots\", \"label.x\"=\"v\", y=\"w\"} 1").unwrap();
         assert_eq!(rest, " 1");
         assert_eq!(name, Some("name.with.dots"));
-        assert_eq!(
-            labels,
-            vec![("label.x", Cow::Borrowed("v")), ("y", Cow::Borrowed("w"))]
-        );
+        assert_eq!(labels, vec![("label.x", Cow::Borrowed("v")), ("y", Cow::Borrowed("w"))]);
         assert_eq!(parse_labels("{\"m\"} 1"), Ok((" 1", (Some("m"), vec![]))));
     }
 
     #[test]
     fn label_set_errors() {
-        assert_eq!(
-            err_at(parse_labels("{a=\"1\" b=\"2\"}")),
-            ("b=\"2\"}", "expected ',' or '}' in label set")
-        );
-        assert_eq!(
-            err_at(parse_labels("{a\"1\"}")),
-            ("\"1\"}", "expected '=' after label name")
-        );
-        assert_eq!(
-            err_at(parse_labels("{a=1}")),
-            ("1}", "expected quoted label value")
-        );
+        assert_eq!(err_at(parse_labels("{a=\"1\" b=\"2\"}")), ("b=\"2\"}", "expected ',' or '}' in label set"));
+        assert_eq!(err_at(parse_labels("{a\"1\"}")), ("\"1\"}", "expected '=' after label name"));
+        assert_eq!(err_at(parse_labels("{a=1}")), ("1}", "expected quoted label value"));
         assert_eq!(err_at(parse_labels("{,}")), (",}", "invalid label name"));
-        assert_eq!(
-            err_at(parse_labels("{a=\"1\"")),
-            ("", "expected ',' or '}' in label set")
-        );
+        assert_eq!(err_at(parse_labels("{a=\"1\"")), ("", "expected ',' or '}' in label set"));
         assert_eq!(
             err_at(parse_labels("{a=\"1\", \"m\"}")),
             ("\"m\"}", "a quoted metric name must come first in the label set")
         );
         assert_eq!(
             err_at(parse_labels("{\"a\\\"b\"=\"1\"}")),
-            (
-                "\"a\\\"b\"=\"1\"}",
-                "escape sequences in quoted names are not supported"
-            )
+            ("\"a\\\"b\"=\"1\"}", "escape sequences in quoted names are not supported")
         );
         assert_eq!(err_at(parse_labels("a")), ("a", "expected '{'"));
+        assert_eq!(err_at(parse_labels("{\"\"} 1")), ("\"\"} 1", "empty quoted name"));
+        assert_eq!(err_at(parse_labels("{\"\"=\"v\"}")), ("\"\"=\"v\"}", "empty quoted name"));
     }
 }
