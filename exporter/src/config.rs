@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::collectors::process::Workload;
 pub use args::{usage, Command};
 pub use values::{parse_duration, Backend, LogFormat};
 
@@ -24,6 +25,8 @@ pub struct Config {
     pub listen_addresses: Vec<String>,
     pub telemetry_path: String,
     pub servers: Vec<ServerConfig>,
+    /// Processes the config asks to watch (`[[process.match]]`).
+    pub process_matches: Vec<ProcessMatch>,
     pub collectors: Collectors,
     /// Find LLM servers listening on this machine (`--[no-]discovery`).
     pub discovery: bool,
@@ -73,6 +76,35 @@ impl fmt::Debug for ServerConfig {
     }
 }
 
+/// A `[[process.match]]` rule: processes it matches get the process series, and, with a
+/// `backend`, are LLM servers that discovery probes on their loopback ports.
+#[derive(Debug, Clone)]
+pub struct ProcessMatch {
+    /// Names the rule; the `server` label (`NAME:PORT`) when the rule has a backend.
+    pub name: String,
+    /// Exact `comm` (the kernel's 15-byte process name).
+    pub comm: Option<String>,
+    /// Matched against the executable's path (`/proc/PID/exe`, else `argv[0]`).
+    pub exe: Option<regex::Regex>,
+    /// Matched against the command line, arguments joined by spaces; never exported.
+    pub cmdline: Option<regex::Regex>,
+    pub backend: Option<Backend>,
+    /// Overrides the workload class the rules table would give.
+    pub workload: Option<Workload>,
+}
+
+impl PartialEq for ProcessMatch {
+    fn eq(&self, other: &Self) -> bool {
+        let pattern = |r: &Option<regex::Regex>| r.as_ref().map(|r| r.as_str().to_string());
+        self.name == other.name
+            && self.comm == other.comm
+            && pattern(&self.exe) == pattern(&other.exe)
+            && pattern(&self.cmdline) == pattern(&other.cmdline)
+            && self.backend == other.backend
+            && self.workload == other.workload
+    }
+}
+
 /// Where a bad value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -109,6 +141,7 @@ struct Layer {
     listen_addresses: Option<Vec<String>>,
     telemetry_path: Option<String>,
     servers: Option<Vec<ServerConfig>>,
+    process_matches: Option<Vec<ProcessMatch>>,
     collector_llm: Option<bool>,
     collector_nvml: Option<bool>,
     collector_process: Option<bool>,
@@ -129,6 +162,7 @@ impl Layer {
             listen_addresses: self.listen_addresses.or(lower.listen_addresses),
             telemetry_path: self.telemetry_path.or(lower.telemetry_path),
             servers: self.servers.or(lower.servers),
+            process_matches: self.process_matches.or(lower.process_matches),
             collector_llm: self.collector_llm.or(lower.collector_llm),
             collector_nvml: self.collector_nvml.or(lower.collector_nvml),
             collector_process: self.collector_process.or(lower.collector_process),
@@ -147,6 +181,7 @@ impl Layer {
             listen_addresses: self.listen_addresses.unwrap_or_else(|| vec![":10931".into()]),
             telemetry_path: self.telemetry_path.unwrap_or_else(|| "/metrics".into()),
             servers: self.servers.unwrap_or_default(),
+            process_matches: self.process_matches.unwrap_or_default(),
             collectors: Collectors {
                 llm: self.collector_llm.unwrap_or(true),
                 nvml: self.collector_nvml.unwrap_or(true),
@@ -167,7 +202,7 @@ impl Layer {
 /// `env` is a lookup so tests need not touch the process environment.
 pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Command, ConfigError> {
     let flags = match args::parse(args)? {
-        args::Parsed::Run(layer) => layer,
+        args::Parsed::Run(layer) => *layer,
         args::Parsed::Help => return Ok(Command::Help),
         args::Parsed::Version => return Ok(Command::Version),
     };

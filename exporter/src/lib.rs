@@ -28,8 +28,8 @@ use tokio::net::TcpListener;
 
 /// Binds every listen address, then serves until SIGINT or SIGTERM.
 pub async fn run(config: config::Config) -> Result<(), String> {
-    let collectors = collectors::from_config(&config)?;
-    let names: Vec<&str> = collectors.iter().map(|c| c.name()).collect();
+    let plan = collectors::from_config(&config)?;
+    let names: Vec<&str> = plan.collectors.iter().map(|c| c.name()).collect();
     log::info!(
         "starting llm-exporter {} with collectors [{}] and {} configured servers",
         env!("CARGO_PKG_VERSION"),
@@ -43,7 +43,7 @@ pub async fn run(config: config::Config) -> Result<(), String> {
         log::info!("listening on {local}, telemetry path {}", config.telemetry_path);
         listeners.push(listener);
     }
-    let app = Arc::new(server::App { scraper: scrape::Scraper::new(collectors), config });
+    let app = Arc::new(server::App { scraper: scrape::Scraper::new(plan.collectors, plan.scanner), config });
     let routes = server::routes(app);
     let servers = listeners.into_iter().map(|listener| {
         let routes = routes.clone();

@@ -10,8 +10,12 @@ use std::time::{Duration, Instant};
 use futures::future::{join_all, BoxFuture, FutureExt, Shared};
 use prometheus::core::Collector as _;
 
+use crate::collectors::process::LocalScanner;
 use crate::collectors::{Collector, ScrapeContext};
 use crate::family::{encode_text, labels, merge, Family, Kind};
+
+/// The scan for local servers may take at most this fraction of the scrape budget.
+const SCAN_SHARE_OF_BUDGET: u32 = 4;
 
 /// An encoded scrape body, shared by all requests that were coalesced into it.
 pub type Body = Arc<String>;
@@ -20,6 +24,8 @@ type InFlight = Shared<BoxFuture<'static, Option<Body>>>;
 
 pub struct Scraper {
     collectors: Vec<Arc<dyn Collector>>,
+    /// Finds local servers before the collectors run; `None` when no collector needs them.
+    scanner: Option<LocalScanner>,
     scrape_errors: prometheus::IntCounterVec,
     #[cfg(target_os = "linux")]
     process: prometheus::process_collector::ProcessCollector,
@@ -27,7 +33,7 @@ pub struct Scraper {
 }
 
 impl Scraper {
-    pub fn new(collectors: Vec<Arc<dyn Collector>>) -> Arc<Scraper> {
+    pub fn new(collectors: Vec<Arc<dyn Collector>>, scanner: Option<LocalScanner>) -> Arc<Scraper> {
         let opts = prometheus::Opts::new(
             "llm_exporter_scrape_errors_total",
             "Scrapes in which a collector failed or ran out of time, since the exporter started",
@@ -39,6 +45,7 @@ impl Scraper {
         }
         Arc::new(Scraper {
             collectors,
+            scanner,
             scrape_errors,
             #[cfg(target_os = "linux")]
             process: prometheus::process_collector::ProcessCollector::for_self(),
@@ -68,7 +75,13 @@ impl Scraper {
 
     /// Runs every collector concurrently and returns all families, merged and sorted.
     pub async fn collect(&self, budget: Duration) -> Vec<Family> {
-        let context = ScrapeContext { budget };
+        let start = Instant::now();
+        let local = match &self.scanner {
+            Some(scanner) => scanner.scan(budget / SCAN_SHARE_OF_BUDGET).await,
+            None => Arc::default(),
+        };
+        let budget = budget.saturating_sub(start.elapsed());
+        let context = ScrapeContext { budget, local };
         let context = &context;
         let runs = self.collectors.iter().map(|c| async move {
             let start = Instant::now();

@@ -23,7 +23,10 @@ fn deterministic(body: &str) -> String {
 async fn golden_metrics() {
     let llama = FakeServer::llama(None).await;
     let refused = refused_addr();
+    let procfs = format!("{}/tests/fixtures/proc/basic", env!("CARGO_MANIFEST_DIR"));
     let exporter = Exporter::start(&[
+        "--path.procfs",
+        &procfs,
         "--server",
         &format!("llama={}", llama.url()),
         "--server",

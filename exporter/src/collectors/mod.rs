@@ -6,6 +6,8 @@
 pub mod http;
 pub mod llama_server;
 pub mod llm;
+pub mod nvml;
+pub mod process;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +33,8 @@ pub struct ScrapeContext {
     /// The time this scrape may take; the runner enforces it, so a collector that overruns is
     /// cut off and reported failed.
     pub budget: Duration,
+    /// The LLM servers found on this machine in this scrape (empty when nothing scans).
+    pub local: Arc<process::LocalView>,
 }
 
 /// A source of metric families, read afresh on every scrape.
@@ -42,11 +46,28 @@ pub trait Collector: Send + Sync {
     fn collect<'a>(&'a self, scrape: &'a ScrapeContext) -> BoxFuture<'a, Result<Vec<Family>, CollectError>>;
 }
 
-/// The enabled collectors, in a fixed order.
-pub fn from_config(config: &Config) -> Result<Vec<Arc<dyn Collector>>, String> {
-    let mut list: Vec<Arc<dyn Collector>> = Vec::new();
-    if config.collectors.llm {
-        list.push(Arc::new(llm::LlmCollector::new(config)?));
+/// The enabled collectors, in a fixed order, and the scan of local processes they need.
+pub struct Plan {
+    pub collectors: Vec<Arc<dyn Collector>>,
+    /// `None` when no collector needs to know what runs here.
+    pub scanner: Option<process::LocalScanner>,
+}
+
+pub fn from_config(config: &Config) -> Result<Plan, String> {
+    let enabled = &config.collectors;
+    let gpus = enabled.nvml.then(|| nvml::Gpus::new(config.nvml_library.clone()));
+    let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
+    if enabled.llm {
+        collectors.push(Arc::new(llm::LlmCollector::new(config)?));
     }
-    Ok(list)
+    if let Some(gpus) = &gpus {
+        collectors.push(Arc::new(nvml::NvmlCollector::new(Arc::clone(gpus))));
+    }
+    if enabled.process {
+        collectors.push(Arc::new(process::ProcessCollector::new(config)));
+    }
+    let needs_scan = enabled.process || (config.discovery && enabled.llm);
+    // GPU users matter only to the process series.
+    let scanner = needs_scan.then(|| process::LocalScanner::new(config, gpus.filter(|_| enabled.process)));
+    Ok(Plan { collectors, scanner })
 }

@@ -14,7 +14,7 @@ pub enum Command {
 }
 
 pub(super) enum Parsed {
-    Run(Layer),
+    Run(Box<Layer>),
     Help,
     Version,
 }
@@ -109,7 +109,7 @@ pub(super) fn parse(args: &[String]) -> Result<Parsed, ConfigError> {
             why,
         })?;
     }
-    Ok(Parsed::Run(layer))
+    Ok(Parsed::Run(Box::new(layer)))
 }
 
 /// The environment layer: `LLM_EXPORTER_WEB_LISTEN_ADDRESS=:9000`, `LLM_EXPORTER_SERVER=a=URL,b=URL`.

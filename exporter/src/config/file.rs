@@ -6,7 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::values::*;
-use super::{ConfigError, Layer, Origin, ServerConfig};
+use super::{ConfigError, Layer, Origin, ProcessMatch, ServerConfig, Workload};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +20,25 @@ struct FileConfig {
     nvml: Option<Nvml>,
     #[serde(default)]
     server: Vec<Server>,
+    process: Option<Process>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Process {
+    #[serde(default, rename = "match")]
+    matches: Vec<Match>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Match {
+    name: Spanned<String>,
+    comm: Option<Spanned<String>>,
+    exe_regex: Option<Spanned<String>>,
+    cmdline_regex: Option<Spanned<String>>,
+    backend: Option<Spanned<String>>,
+    workload: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +181,33 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
             servers.push(ServerConfig { name, url, backend, api_key, timeout, kv_cache_tokens });
         }
         layer.servers = Some(servers);
+    }
+    if let Some(process) = file.process {
+        let mut matches: Vec<ProcessMatch> = Vec::with_capacity(process.matches.len());
+        for m in process.matches {
+            let name = m.name.get_ref().clone();
+            check_server_name(&name).map_err(|why| err(m.name.span(), "process.match.name", why))?;
+            if matches.iter().any(|o| o.name == name) {
+                return Err(err(m.name.span(), "process.match.name", format!("match name '{name}' is used twice")));
+            }
+            if m.comm.is_none() && m.exe_regex.is_none() && m.cmdline_regex.is_none() {
+                let why = "give at least one of comm, exe_regex, cmdline_regex".to_string();
+                return Err(err(m.name.span(), "process.match", why));
+            }
+            let comm = check!(&m.comm, "process.match.comm", |c: &str| match c.len() {
+                1..=15 => Ok(c.to_string()),
+                _ => Err(format!("'{c}' cannot be a comm: the kernel keeps 1 to 15 bytes")),
+            });
+            matches.push(ProcessMatch {
+                name,
+                comm,
+                exe: check!(&m.exe_regex, "process.match.exe_regex", parse_regex),
+                cmdline: check!(&m.cmdline_regex, "process.match.cmdline_regex", parse_regex),
+                backend: check!(&m.backend, "process.match.backend", Backend::parse),
+                workload: check!(&m.workload, "process.match.workload", Workload::parse),
+            });
+        }
+        layer.process_matches = Some(matches);
     }
     Ok(layer)
 }

@@ -184,3 +184,44 @@ fn durations_and_sizes() {
     assert!(values::parse_bytes("0").is_err());
     assert!(values::parse_bytes("99999999999999GiB").is_err());
 }
+
+#[test]
+fn process_match_rules() {
+    let f = config_file(
+        "[[process.match]]\nname = \"embed\"\nexe_regex = \"^/opt/embed/\"\nworkload = \"gpu_compute\"\n\n\
+         [[process.match]]\nname = \"mine\"\ncomm = \"my-server\"\nbackend = \"llamacpp\"\n",
+    );
+    let c = run_with(&["--config.file", f.path().to_str().unwrap()], &[]).unwrap();
+    let rules: Vec<_> = c
+        .process_matches
+        .iter()
+        .map(|m| (m.name.as_str(), m.exe.as_ref().map(|r| r.as_str()), m.workload, m.backend))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("embed", Some("^/opt/embed/"), Some(Workload::GpuCompute), None),
+            ("mine", None, None, Some(Backend::Llamacpp)),
+        ]
+    );
+    assert_eq!(
+        file_error("[[process.match]]\nname = \"x\"\nexe_regex = \"(unclosed\"\n"),
+        "FILE:3: key 'process.match.exe_regex': bad regular expression: error: unclosed group"
+    );
+    assert_eq!(
+        file_error("[[process.match]]\nname = \"x\"\ncomm = \"a\"\nworkload = \"mining\"\n"),
+        "FILE:4: key 'process.match.workload': 'mining' is not one of llm_inference, ml_training, gpu_compute, graphics, other"
+    );
+    assert_eq!(
+        file_error("[[process.match]]\nname = \"x\"\n"),
+        "FILE:2: key 'process.match': give at least one of comm, exe_regex, cmdline_regex"
+    );
+    assert_eq!(
+        file_error("[[process.match]]\nname = \"x\"\ncomm = \"a-name-longer-than-15\"\n"),
+        "FILE:3: key 'process.match.comm': 'a-name-longer-than-15' cannot be a comm: the kernel keeps 1 to 15 bytes"
+    );
+    assert_eq!(
+        file_error("[[process.match]]\nname = \"x\"\ncomm = \"a\"\npid = 4\n"),
+        "FILE:4: key 'process.match.pid': unknown field `pid`, expected one of `name`, `comm`, `exe_regex`, `cmdline_regex`, `backend`, `workload`"
+    );
+}

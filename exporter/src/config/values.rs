@@ -174,3 +174,12 @@ pub fn check_telemetry_path(s: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// A regular expression from the config, with bounded compiled size (a config is trusted,
+/// but a typo should fail at start, not cost memory on every scrape).
+pub fn parse_regex(s: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(s).size_limit(1 << 20).build().map_err(|e| {
+        let detail = e.to_string();
+        format!("bad regular expression: {}", detail.lines().last().unwrap_or(&detail).trim())
+    })
+}

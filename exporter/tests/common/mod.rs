@@ -169,10 +169,22 @@ impl Exporter {
         Exporter::start_with_env(args, &[])
     }
 
+    /// Starts the exporter on a free loopback port. Unless `args` say otherwise, discovery and
+    /// NVML are off, so a test sees only the servers it started (tests run side by side, and
+    /// some start real llama-servers that discovery would find).
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Exporter {
         STARTED.fetch_add(1, Ordering::Relaxed);
+        let mentions = |flag: &str| args.iter().any(|a| a.contains(flag));
+        let mut isolation = Vec::new();
+        if !mentions("discovery") {
+            isolation.push("--no-discovery");
+        }
+        if !mentions("nvml") {
+            isolation.push("--no-collector.nvml");
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_llm-exporter"))
             .args(["--web.listen-address", "127.0.0.1:0"])
+            .args(isolation)
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())

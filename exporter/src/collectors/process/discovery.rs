@@ -1,0 +1,327 @@
+//! Finds the LLM servers running on this machine, from the proc filesystem alone.
+//!
+//! A process is a server when its `comm` or the base name of its `argv[0]` is a known server
+//! (or, for interpreters, when its command line runs a known server module); its port is the
+//! lowest of its listening TCP sockets that loopback reaches (socket inodes from `fd/`
+//! matched to LISTEN rows of its `net/tcp{,6}`). Only loopback is ever probed, so discovery
+//! cannot be turned into a scanner. A server process whose ancestor is also a server (an
+//! Ollama model runner, a vLLM engine core) is a worker of that server, not a server of its own.
+//! Nothing is kept between scrapes.
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::{linux, Workload};
+use crate::config::{ProcessMatch, ServerConfig};
+
+/// Known server programs by `comm` or `argv[0]` base name, with the backend they speak.
+const PROGRAMS: &[(&str, &str)] = &[
+    ("llama-server", "llamacpp"),
+    ("llamafile", "llamacpp"),
+    ("koboldcpp", "koboldcpp"),
+    ("ollama", "ollama"),
+    ("vllm", "vllm"),
+    ("text-generation-launcher", "tgi"),
+    ("text-generation-router", "tgi"),
+    ("text-generation-server", "tgi"),
+    ("lms", "lmstudio"),
+    ("LM Studio", "lmstudio"),
+];
+
+/// Modules that make an interpreter (`python -m MODULE`, or a script path containing it) a server.
+const MODULES: &[(&str, &str)] = &[
+    ("vllm.entrypoints", "vllm"),
+    ("sglang.launch_server", "sglang"),
+    ("sglang.srt", "sglang"),
+    ("text_generation_server", "tgi"),
+];
+
+/// How deep parent chains are followed.
+const MAX_ANCESTRY: usize = 32;
+
+/// An LLM server process found on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalServer {
+    pub pid: u32,
+    /// `comm` of the process, the `process` label.
+    pub process: String,
+    /// The backend its program speaks (`llamacpp`, `vllm`, …), judged from its name.
+    pub backend: &'static str,
+    /// The listening port loopback reaches, if any.
+    pub port: Option<u16>,
+    /// True when it listens on IPv6 only, so the target is `[::1]`.
+    pub ipv6_only: bool,
+    /// The `server` label: a configured server's name when one points at this port, else
+    /// `PROCESS:PORT` (or the bare process name without a port).
+    pub name: String,
+    /// True when a configured server points at it (then it is not a new target).
+    pub configured: bool,
+}
+
+/// What one scan found: the servers, every process's parent (for tying workers to them), and
+/// the processes using a GPU.
+#[derive(Debug, Default, Clone)]
+pub struct LocalView {
+    pub servers: Vec<LocalServer>,
+    /// `pid → ppid` of every process whose `stat` was read while scanning.
+    pub parents: HashMap<u32, u32>,
+    /// GPU use per PID as NVML reports it; empty without NVML.
+    pub gpu_users: HashMap<u32, Vec<super::GpuUse>>,
+    /// Server processes started by another server (model runners, engine cores): they get
+    /// process series under their server's label, but are not targets of their own.
+    pub workers: Vec<u32>,
+    /// Processes a `[[process.match]]` rule selected, with the rule's workload override.
+    pub matched: HashMap<u32, Option<Workload>>,
+}
+
+impl LocalView {
+    /// The server a process belongs to: itself or its nearest ancestor that is a server.
+    pub fn server_of(&self, root: &Path, pid: u32, parents: &mut HashMap<u32, u32>) -> Option<&LocalServer> {
+        let mut current = pid;
+        for _ in 0..MAX_ANCESTRY {
+            if let Some(server) = self.servers.iter().find(|s| s.pid == current) {
+                return Some(server);
+            }
+            current = match self.parents.get(&current).or_else(|| parents.get(&current)) {
+                Some(&ppid) => ppid,
+                None => {
+                    let ppid =
+                        linux::parse_stat(&std::fs::read_to_string(root.join(current.to_string()).join("stat")).ok()?)?
+                            .ppid;
+                    parents.insert(current, ppid);
+                    ppid
+                }
+            };
+            if current <= 1 {
+                return None;
+            }
+        }
+        None
+    }
+}
+
+/// The backend of a server program, judged from its `comm` and command line.
+pub fn server_backend(comm: &str, cmdline: impl FnOnce() -> Vec<String>) -> Option<&'static str> {
+    if let Some((_, backend)) = PROGRAMS.iter().find(|(name, _)| *name == comm) {
+        return Some(backend);
+    }
+    // comm is cut at 15 bytes and interpreters hide the program: look at the command line.
+    let interpreter = comm.starts_with("python") || comm.starts_with("uv") || comm == "node" || comm.len() == 15;
+    if !interpreter {
+        return None;
+    }
+    let args = cmdline();
+    let argv0 = args.first().map(|a| a.rsplit('/').next().unwrap_or(a)).unwrap_or("");
+    if let Some((_, backend)) = PROGRAMS.iter().find(|(name, _)| *name == argv0) {
+        return Some(backend);
+    }
+    args.iter().take(8).find_map(|arg| {
+        let arg = arg.rsplit('/').next().unwrap_or(arg);
+        PROGRAMS
+            .iter()
+            .find(|(name, _)| *name == arg && arg != "lms")
+            .or_else(|| MODULES.iter().find(|(module, _)| arg.starts_with(module)))
+            .map(|(_, backend)| *backend)
+    })
+}
+
+/// True when every condition the rule gives holds. The executable and the command line are
+/// read only when the rule asks for them and its `comm` (if any) already matched.
+pub fn rule_matches(rule: &ProcessMatch, root: &Path, pid: u32, comm: &str) -> bool {
+    if rule.comm.as_deref().is_some_and(|c| c != comm) {
+        return false;
+    }
+    let mut args = None;
+    let mut args = || args.get_or_insert_with(|| linux::read_cmdline(root, pid)).clone();
+    if let Some(exe) = &rule.exe {
+        let path = linux::read_exe(root, pid).or_else(|| args().into_iter().next());
+        if !path.is_some_and(|p| exe.is_match(&p)) {
+            return false;
+        }
+    }
+    rule.cmdline.as_ref().is_none_or(|re| re.is_match(&args().join(" ")))
+}
+
+/// Scans the proc root for LLM servers and for the processes `rules` select. `configured`
+/// servers on loopback that point at a found server's port lend it their name.
+pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) -> LocalView {
+    let mut view = LocalView::default();
+    let mut candidates = Vec::new();
+    for pid in linux::list_pids(root) {
+        let Some(comm) = linux::read_comm(root, pid) else { continue };
+        match rules.iter().find(|r| rule_matches(r, root, pid, &comm)) {
+            Some(rule) => {
+                view.matched.insert(pid, rule.workload);
+                if let Some(backend) = rule.backend {
+                    candidates.push((pid, rule.name.clone(), comm, backend.as_str()));
+                }
+            }
+            None => {
+                if let Some(backend) = server_backend(&comm, || linux::read_cmdline(root, pid)) {
+                    // An interpreter is named after the server it runs (`vllm:8000`, not `python3:8000`).
+                    let base =
+                        if PROGRAMS.iter().any(|(name, _)| *name == comm) { comm.clone() } else { backend.into() };
+                    candidates.push((pid, base, comm, backend));
+                }
+            }
+        }
+    }
+    // A candidate that is gone by now, or a zombie, serves nothing.
+    candidates.retain(|(pid, ..)| {
+        let stat = std::fs::read_to_string(root.join(pid.to_string()).join("stat")).ok();
+        match stat.as_deref().and_then(linux::parse_stat) {
+            Some(stat) if stat.state != 'Z' && stat.state != 'X' => {
+                view.parents.insert(*pid, stat.ppid);
+                true
+            }
+            _ => false,
+        }
+    });
+    let candidate_pids: Vec<u32> = candidates.iter().map(|c| c.0).collect();
+    // `base` names the server: the process name, or the name of the rule that matched it.
+    for (pid, base, comm, backend) in candidates {
+        if is_worker(&view.parents, pid, &candidate_pids) {
+            view.workers.push(pid);
+            continue;
+        }
+        let (port, ipv6_only) = loopback_port(root, pid).map_or((None, false), |(p, v6)| (Some(p), v6));
+        let configured_name =
+            port.and_then(|p| configured.iter().find(|s| points_at_local_port(s, p)).map(|s| s.name.clone()));
+        let name = match (&configured_name, port) {
+            (Some(name), _) => name.clone(),
+            (None, Some(port)) => format!("{base}:{port}"),
+            (None, None) => base,
+        };
+        let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "_.:-".contains(*c)).collect();
+        view.servers.push(LocalServer {
+            pid,
+            process: comm,
+            backend,
+            port,
+            ipv6_only,
+            name,
+            configured: configured_name.is_some(),
+        });
+    }
+    view
+}
+
+/// True when an ancestor of `pid` is also a candidate server.
+fn is_worker(parents: &HashMap<u32, u32>, pid: u32, candidates: &[u32]) -> bool {
+    let mut current = pid;
+    for _ in 0..MAX_ANCESTRY {
+        match parents.get(&current) {
+            Some(&ppid) if candidates.contains(&ppid) => return true,
+            Some(&ppid) if ppid > 1 => current = ppid,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// The lowest listening port of `pid` that loopback reaches, and whether only IPv6 does.
+fn loopback_port(root: &Path, pid: u32) -> Option<(u16, bool)> {
+    let inodes = linux::socket_inodes(root, pid);
+    if inodes.is_empty() {
+        return None;
+    }
+    let own: Vec<linux::Listener> =
+        linux::listeners(root, pid).into_iter().filter(|l| l.loopback_reachable && inodes.contains(&l.inode)).collect();
+    let port = own.iter().map(|l| l.port).min()?;
+    let ipv6_only = own.iter().filter(|l| l.port == port).all(|l| l.ipv6);
+    Some((port, ipv6_only))
+}
+
+/// True when a configured server's URL is this machine's loopback at `port`.
+fn points_at_local_port(server: &ServerConfig, port: u16) -> bool {
+    let local = matches!(server.url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]" | "::1"));
+    local && server.url.port_or_known_default() == Some(port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_by_name_and_by_command_line() {
+        let none = Vec::new;
+        assert_eq!(server_backend("llama-server", none), Some("llamacpp"));
+        assert_eq!(server_backend("ollama", none), Some("ollama"));
+        assert_eq!(server_backend("bash", || panic!("cmdline is read only for interpreters")), None);
+        let args = |a: &[&str]| {
+            let v: Vec<String> = a.iter().map(|s| s.to_string()).collect();
+            move || v
+        };
+        assert_eq!(
+            server_backend("python3", args(&["/usr/bin/python3", "-m", "vllm.entrypoints.openai.api_server"])),
+            Some("vllm")
+        );
+        assert_eq!(
+            server_backend("python3.11", args(&["python", "-m", "sglang.launch_server", "--model", "x"])),
+            Some("sglang")
+        );
+        assert_eq!(server_backend("python3", args(&["/opt/venv/bin/vllm", "serve", "m"])), Some("vllm"));
+        assert_eq!(server_backend("text-generation", args(&["/usr/local/bin/text-generation-launcher"])), Some("tgi"));
+        assert_eq!(server_backend("python3", args(&["python", "train.py"])), None);
+        assert_eq!(server_backend("python3", args(&["python", "my_lms_tool.py", "lms"])), None);
+    }
+
+    fn fixture() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/basic")
+    }
+
+    fn rule(name: &str) -> ProcessMatch {
+        ProcessMatch { name: name.into(), comm: None, exe: None, cmdline: None, backend: None, workload: None }
+    }
+
+    #[test]
+    fn scan_of_a_fixture_tree() {
+        let configured: Vec<ServerConfig> = Vec::new();
+        let view = scan(&fixture(), &configured, &[]);
+        let found: Vec<(u32, &str, &str, Option<u16>, bool)> =
+            view.servers.iter().map(|s| (s.pid, s.name.as_str(), s.backend, s.port, s.ipv6_only)).collect();
+        // 201 is ollama's runner (a worker), 500 a zombie, 600 gone before its stat was read.
+        assert_eq!(
+            found,
+            [
+                (100, "llama-server:8080", "llamacpp", Some(8080), false),
+                (200, "ollama:11434", "ollama", Some(11434), true),
+                (300, "vllm:8000", "vllm", Some(8000), false),
+            ]
+        );
+        assert_eq!(view.workers, [201]);
+        assert!(view.matched.is_empty());
+        let mut cache = HashMap::new();
+        assert_eq!(view.server_of(&fixture(), 201, &mut cache).map(|s| s.pid), Some(200));
+        assert_eq!(view.server_of(&fixture(), 400, &mut cache), None);
+    }
+
+    #[test]
+    fn configured_servers_lend_their_name_and_rules_select_processes() {
+        let url = "http://localhost:8080/".parse().unwrap();
+        let configured = [ServerConfig {
+            name: "chat".into(),
+            url,
+            backend: crate::config::Backend::Llamacpp,
+            api_key: None,
+            timeout: None,
+            kv_cache_tokens: None,
+        }];
+        let by_exe = ProcessMatch {
+            exe: Some(regex::Regex::new("^/opt/embed/").unwrap()),
+            workload: Some(Workload::GpuCompute),
+            ..rule("embed")
+        };
+        let as_server = ProcessMatch {
+            comm: Some("bash".into()),
+            backend: Some(crate::config::Backend::Llamacpp),
+            ..rule("shell")
+        };
+        let by_cmdline = ProcessMatch { cmdline: Some(regex::Regex::new("--iters 100$").unwrap()), ..rule("job") };
+        let view = scan(&fixture(), &configured, &[by_exe, as_server, by_cmdline]);
+        let names: Vec<(&str, bool)> = view.servers.iter().map(|s| (s.name.as_str(), s.configured)).collect();
+        assert_eq!(names, [("chat", true), ("ollama:11434", false), ("vllm:8000", false), ("shell", false)]);
+        let mut matched: Vec<_> = view.matched.into_iter().collect();
+        matched.sort_unstable_by_key(|m| m.0);
+        assert_eq!(matched, [(400, None), (700, Some(Workload::GpuCompute)), (800, None)]);
+    }
+}

@@ -1,0 +1,250 @@
+//! The `process` collector: per-process series for the LLM servers on this machine, every
+//! process using a GPU, and the processes the config asks for, and for nothing else (the set
+//! of processes, hence of `pid` label values, is bounded by what runs models).
+//!
+//! The proc filesystem is scanned once per scrape, before the collectors run ([`scan_local`]):
+//! the scan finds the servers (`discovery.rs`), which the `llm` collector also scrapes. This
+//! collector then reads only the selected processes (`linux.rs`) and shapes them (`shape.rs`).
+pub mod discovery;
+#[cfg(target_os = "linux")]
+pub mod linux;
+pub mod shape;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::Semaphore;
+
+use super::nvml::Gpus;
+use super::{CollectError, Collector, ScrapeContext};
+use crate::config::{Config, ProcessMatch, ServerConfig};
+use crate::family::Family;
+pub use discovery::{LocalServer, LocalView};
+
+/// What `linux.rs` reads for one process: plain numbers in kernel units.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawProcess {
+    pub pid: u32,
+    pub ppid: u32,
+    pub comm: String,
+    pub utime_ticks: u64,
+    pub stime_ticks: u64,
+    /// Clock ticks after boot at which the process started.
+    pub start_ticks: u64,
+    pub threads: u64,
+    pub virtual_bytes: u64,
+    pub resident_bytes: Option<u64>,
+    pub swap_bytes: Option<u64>,
+    pub voluntary_switches: Option<u64>,
+    pub involuntary_switches: Option<u64>,
+    pub read_bytes: Option<u64>,
+    pub written_bytes: Option<u64>,
+    pub open_fds: Option<u64>,
+    pub max_fds: Option<u64>,
+    /// Short container id from the cgroup path; empty on bare metal.
+    pub container: String,
+}
+
+/// A process's use of one GPU.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuUse {
+    pub gpu: u32,
+    pub used_memory_bytes: Option<u64>,
+    pub sm_utilization_ratio: Option<f64>,
+}
+
+/// Workload classes of `llm_process_info{workload}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    LlmInference,
+    MlTraining,
+    GpuCompute,
+    Graphics,
+    Other,
+}
+
+impl Workload {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Workload::LlmInference => "llm_inference",
+            Workload::MlTraining => "ml_training",
+            Workload::GpuCompute => "gpu_compute",
+            Workload::Graphics => "graphics",
+            Workload::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Workload, String> {
+        const ALL: [Workload; 5] =
+            [Workload::LlmInference, Workload::MlTraining, Workload::GpuCompute, Workload::Graphics, Workload::Other];
+        ALL.into_iter().find(|w| w.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = ALL.iter().map(|w| w.as_str()).collect();
+            format!("'{s}' is not one of {}", names.join(", "))
+        })
+    }
+}
+
+/// A selected process with everything its series need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selected {
+    pub raw: RawProcess,
+    pub server: Option<String>,
+    pub workload: Workload,
+    pub gpus: Vec<GpuUse>,
+}
+
+/// Scans the proc filesystem for local servers once per scrape, off the async threads and
+/// behind one permit, so a stuck `/proc` read cannot pile up threads.
+pub struct LocalScanner {
+    root: PathBuf,
+    configured: Vec<ServerConfig>,
+    rules: Vec<ProcessMatch>,
+    /// The GPU users come from NVML when that collector is on.
+    gpus: Option<Arc<Gpus>>,
+    permit: Arc<Semaphore>,
+}
+
+impl LocalScanner {
+    pub fn new(config: &Config, gpus: Option<Arc<Gpus>>) -> LocalScanner {
+        LocalScanner {
+            root: config.procfs.clone(),
+            configured: config.servers.clone(),
+            rules: config.process_matches.clone(),
+            gpus,
+            permit: Arc::new(Semaphore::new(1)),
+        }
+    }
+
+    /// The servers and GPU users running here; a part that fails or overruns `budget` is
+    /// logged and left empty.
+    pub async fn scan(&self, budget: Duration) -> Arc<LocalView> {
+        let gpu_users = async {
+            let Some(gpus) = &self.gpus else { return HashMap::new() };
+            gpus.processes(budget).await.unwrap_or_else(|e| {
+                log::debug!("no GPU processes this scrape: {e}");
+                HashMap::new()
+            })
+        };
+        let (mut view, gpu_users) = futures::join!(self.scan_proc(budget), gpu_users);
+        view.gpu_users = gpu_users;
+        Arc::new(view)
+    }
+
+    async fn scan_proc(&self, budget: Duration) -> LocalView {
+        let Ok(permit) = Arc::clone(&self.permit).try_acquire_owned() else {
+            log::warn!("process scan skipped: the previous scan of {} is still running", self.root.display());
+            return LocalView::default();
+        };
+        let (root, configured, rules) = (self.root.clone(), self.configured.clone(), self.rules.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            scan_local(&root, &configured, &rules)
+        });
+        match tokio::time::timeout(budget, task).await {
+            Ok(Ok(view)) => view,
+            Ok(Err(e)) => {
+                log::warn!("process scan failed: {e}");
+                LocalView::default()
+            }
+            Err(_) => {
+                log::warn!(
+                    "process scan of {} ran out of its {:.3}s budget",
+                    self.root.display(),
+                    budget.as_secs_f64()
+                );
+                LocalView::default()
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn scan_local(root: &std::path::Path, configured: &[ServerConfig], rules: &[ProcessMatch]) -> LocalView {
+    discovery::scan(root, configured, rules)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn scan_local(_: &std::path::Path, _: &[ServerConfig], _: &[ProcessMatch]) -> LocalView {
+    LocalView::default()
+}
+
+pub struct ProcessCollector {
+    root: PathBuf,
+    permit: Arc<Semaphore>,
+}
+
+impl ProcessCollector {
+    pub fn new(config: &Config) -> ProcessCollector {
+        ProcessCollector { root: config.procfs.clone(), permit: Arc::new(Semaphore::new(1)) }
+    }
+}
+
+/// Reads and classifies the selected processes: the local servers, the GPU users and the
+/// processes the config's rules matched.
+#[cfg(target_os = "linux")]
+pub fn select(root: &std::path::Path, view: &LocalView) -> Vec<Selected> {
+    let servers = view.servers.iter().map(|s| s.pid).chain(view.workers.iter().copied());
+    let mut pids: Vec<u32> =
+        servers.chain(view.gpu_users.keys().copied()).chain(view.matched.keys().copied()).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let mut parents = HashMap::new();
+    pids.into_iter()
+        .filter_map(|pid| {
+            let raw = linux::read_process(root, pid)?;
+            let server = view.server_of(root, pid, &mut parents).map(|s| s.name.clone());
+            let gpus = view.gpu_users.get(&pid).cloned().unwrap_or_default();
+            let workload = view.matched.get(&pid).copied().flatten().unwrap_or_else(|| {
+                shape::classify(server.is_some(), &raw.comm, &linux::read_cmdline(root, pid), !gpus.is_empty())
+            });
+            Some(Selected { raw, server, workload, gpus })
+        })
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+fn read_and_shape(root: &std::path::Path, view: &LocalView) -> Vec<Family> {
+    let selected = select(root, view);
+    shape::shape(&selected, ticks_per_second(), linux::boot_time(root))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_and_shape(_: &std::path::Path, _: &LocalView) -> Vec<Family> {
+    Vec::new()
+}
+
+/// The kernel's USER_HZ, the unit of `stat` times.
+#[cfg(target_os = "linux")]
+fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions; it returns -1 for an unknown name.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+}
+
+impl Collector for ProcessCollector {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    fn collect<'a>(&'a self, scrape: &'a ScrapeContext) -> BoxFuture<'a, Result<Vec<Family>, CollectError>> {
+        Box::pin(async move {
+            let permit = Arc::clone(&self.permit)
+                .try_acquire_owned()
+                .map_err(|_| CollectError("busy: the previous read of /proc is still running".into()))?;
+            let (root, view) = (self.root.clone(), Arc::clone(&scrape.local));
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                read_and_shape(&root, &view)
+            })
+            .await
+            .map_err(|e| CollectError(format!("process reader failed: {e}")))
+        })
+    }
+}

@@ -1,0 +1,60 @@
+//! The process collector and discovery on a fixture proc tree (`tests/fixtures/proc/basic`,
+//! written by `make-basic.py` beside it): exact series for servers, workers, a zombie, a PID
+//! that vanished, unreadable files, a kernel thread and a config rule.
+mod common;
+
+use common::*;
+
+fn proc_root() -> String {
+    format!("{}/tests/fixtures/proc/basic", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `llm_process_*` lines of a scrape.
+fn process_lines(body: &str) -> String {
+    body.lines().filter(|l| l.contains("llm_process_")).map(|l| format!("{l}\n")).collect()
+}
+
+#[tokio::test]
+async fn fixture_tree_gives_exactly_the_expected_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[[process.match]]\nname = \"embed\"\nexe_regex = \"^/opt/embed/\"\nworkload = \"gpu_compute\"\n",
+    )
+    .unwrap();
+    let exporter = Exporter::start(&[
+        "--path.procfs",
+        &proc_root(),
+        "--config.file",
+        config.to_str().unwrap(),
+        "--no-collector.nvml",
+        "--no-collector.llm",
+    ]);
+    let body = exporter.scrape().await;
+    assert_eq!(value(&body, "llm_exporter_collector_success", &[("collector", "process")]), 1.0);
+    let got = process_lines(&body);
+    let path = format!("{}/tests/fixtures/proc/basic.expected", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(want == got, "process series differ (UPDATE_GOLDEN=1 rewrites them):\n--- want\n{want}\n--- got\n{got}");
+}
+
+#[tokio::test]
+async fn process_collector_off_means_no_process_series() {
+    let exporter = Exporter::start(&["--path.procfs", &proc_root(), "--no-collector.process", "--no-collector.nvml"]);
+    let body = exporter.scrape().await;
+    assert_eq!(process_lines(&body), "");
+    assert!(values(&body, "llm_exporter_collector_success", &[("collector", "process")]).is_empty());
+}
+
+#[tokio::test]
+async fn missing_proc_root_costs_only_process_series() {
+    let exporter = Exporter::start(&["--path.procfs", "/nonexistent/proc", "--no-collector.nvml"]);
+    let body = exporter.scrape().await;
+    assert_eq!(process_lines(&body), "");
+    assert_eq!(value(&body, "llm_exporter_collector_success", &[("collector", "llm")]), 1.0);
+    assert_eq!(value(&body, "llm_exporter_collector_success", &[("collector", "process")]), 1.0);
+}
