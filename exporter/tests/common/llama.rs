@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 pub struct LlamaServer {
-    pid: u32,
+    pub pid: u32,
     pub url: String,
 }
 

@@ -197,9 +197,11 @@ pub fn select(root: &std::path::Path, view: &LocalView) -> Vec<Selected> {
             let raw = linux::read_process(root, pid)?;
             let server = view.server_of(root, pid, &mut parents).map(|s| s.name.clone());
             let gpus = view.gpu_users.get(&pid).cloned().unwrap_or_default();
-            let workload = view.matched.get(&pid).copied().flatten().unwrap_or_else(|| {
-                shape::classify(server.is_some(), &raw.comm, &linux::read_cmdline(root, pid), !gpus.is_empty())
-            });
+            let workload = match (view.matched.get(&pid).copied().flatten(), &server) {
+                (Some(rule), _) => rule,
+                (None, Some(_)) => Workload::LlmInference,
+                (None, None) => shape::classify(&raw.comm, &linux::read_cmdline(root, pid), !gpus.is_empty()),
+            };
             Some(Selected { raw, server, workload, gpus })
         })
         .collect()

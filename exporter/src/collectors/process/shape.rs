@@ -5,7 +5,7 @@ use super::{RawProcess, Selected, Workload};
 
 /// Training launchers and argument fragments that mark a training job.
 const TRAINING_PROGRAMS: &[&str] = &["torchrun", "deepspeed", "accelerate", "horovodrun"];
-const TRAINING_ARGS: &[&str] = &["train", "finetune", "fine_tune", "pretrain", "sft", "dpo"];
+const TRAINING_ARGS: &[&str] = &["train", "finetune", "pretrain", "sft", "dpo"];
 /// Display servers, compositors and other programs that use a GPU to draw.
 const GRAPHICS_PROGRAMS: &[&str] = &[
     "Xorg",
@@ -25,19 +25,16 @@ const GRAPHICS_PROGRAMS: &[&str] = &[
     "obs",
 ];
 
-/// The workload class of a selected process: the rules, in order, in one place.
-pub fn classify(is_server: bool, comm: &str, args: &[String], uses_gpu: bool) -> Workload {
+/// The workload class of a selected process that serves no LLM (servers are `llm_inference`):
+/// the rules, in order, in one place.
+pub fn classify(comm: &str, args: &[String], uses_gpu: bool) -> Workload {
     let base = |a: &str| a.rsplit('/').next().unwrap_or(a).to_string();
-    if is_server {
-        return Workload::LlmInference;
-    }
     let program = args.first().map(|a| base(a)).unwrap_or_default();
     let trains = TRAINING_PROGRAMS.iter().any(|p| *p == comm || *p == program)
         || args.iter().skip(1).take(16).any(|a| {
+            // Words of the script or module name: `train_lora.py`, `my.sft_runner`, `fine-tune`.
             let a = base(a).to_ascii_lowercase();
-            TRAINING_ARGS
-                .iter()
-                .any(|t| a.starts_with(t) || a.contains(&format!("_{t}")) || a.contains(&format!("-{t}")))
+            a.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| TRAINING_ARGS.iter().any(|t| w.starts_with(t)))
         });
     if trains {
         return Workload::MlTraining;
@@ -138,4 +135,67 @@ pub fn shape(selected: &[Selected], ticks_per_second: f64, boot_time: Option<f64
 fn process_labels(s: &Selected) -> Labels {
     let pid = s.raw.pid.to_string();
     labels([("server", s.server.as_deref().unwrap_or("")), ("process", &s.raw.comm), ("pid", &pid)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectors::process::GpuUse;
+    use crate::family::encode_text;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn workload_rules() {
+        assert_eq!(classify("torchrun", &args(&["/usr/bin/torchrun", "x.py"]), true), Workload::MlTraining);
+        assert_eq!(classify("python3", &args(&["python3", "scripts/train_lora.py"]), true), Workload::MlTraining);
+        assert_eq!(classify("python3", &args(&["python3", "-m", "my.sft_runner"]), false), Workload::MlTraining);
+        assert_eq!(classify("Xorg", &args(&["/usr/lib/xorg/Xorg", ":0"]), true), Workload::Graphics);
+        assert_eq!(classify("python3", &args(&["python3", "bench.py"]), true), Workload::GpuCompute);
+        assert_eq!(classify("python3", &args(&["python3", "restrain.py"]), false), Workload::Other);
+        assert_eq!(classify("bash", &[], false), Workload::Other);
+    }
+
+    #[test]
+    fn one_process_with_a_gpu() {
+        let raw = RawProcess {
+            pid: 42,
+            ppid: 1,
+            comm: "llama-server".into(),
+            utime_ticks: 250,
+            stime_ticks: 50,
+            start_ticks: 1000,
+            threads: 8,
+            virtual_bytes: 1 << 30,
+            resident_bytes: Some(1 << 20),
+            open_fds: Some(12),
+            container: "3f2a1b4c5d6e".into(),
+            ..RawProcess::default()
+        };
+        let gpus = vec![
+            GpuUse { gpu: 0, used_memory_bytes: Some(4 << 30), sm_utilization_ratio: Some(0.5) },
+            GpuUse { gpu: 1, used_memory_bytes: Some(1 << 30), sm_utilization_ratio: None },
+        ];
+        let selected = [Selected { raw, server: Some("chat".into()), workload: Workload::LlmInference, gpus }];
+        let text = encode_text(&crate::family::merge(shape(&selected, 100.0, Some(1.7e9))));
+        let l = r#"server="chat",process="llama-server",pid="42""#;
+        for want in [
+            format!("llm_process_info{{{l},workload=\"llm_inference\",container=\"3f2a1b4c5d6e\"}} 1\n"),
+            format!("llm_process_cpu_seconds_total{{{l},mode=\"user\"}} 2.5\n"),
+            format!("llm_process_cpu_seconds_total{{{l},mode=\"system\"}} 0.5\n"),
+            format!("llm_process_start_time_seconds{{{l}}} 1700000010\n"),
+            format!("llm_process_resident_memory_bytes{{{l}}} 1048576\n"),
+            format!("llm_process_gpu_memory_bytes{{{l},gpu=\"0\"}} 4294967296\n"),
+            format!("llm_process_gpu_memory_bytes{{{l},gpu=\"1\"}} 1073741824\n"),
+            format!("llm_process_gpu_utilization_ratio{{{l},gpu=\"0\"}} 0.5\n"),
+        ] {
+            assert!(text.contains(&want), "missing {want} in\n{text}");
+        }
+        // Facts that could not be read are left out, not zero.
+        for absent in ["llm_process_swap_bytes", "llm_process_read_bytes_total", "gpu=\"1\"} 0"] {
+            assert!(!text.contains(absent), "{absent} should be absent in\n{text}");
+        }
+    }
 }
