@@ -218,6 +218,20 @@ impl Exporter {
         format!("http://{}{path}", self.addr)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A `kB` field of the exporter's `/proc/PID/status` (`VmRSS:`, `VmHWM:`), in bytes.
+    pub fn status_bytes(&self, field: &str) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse::<f64>().ok());
+        kib.unwrap_or(0.0) * 1024.0
+    }
+
     /// Scrapes the telemetry path and returns the body; panics unless 200.
     pub async fn scrape(&self) -> String {
         let response = client().get(self.url("/metrics")).send().await.expect("scrape");
