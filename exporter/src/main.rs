@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         }
     };
     llm_exporter::logging::init(config.log_level, config.log_format);
+    return_freed_memory();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -42,3 +43,20 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Makes glibc give large freed buffers back to the system. By default its mmap threshold
+/// grows after each large free, so a capped 16 MiB body from a misbehaving target would be
+/// served from the heap next time and stay resident for good; per-thread arenas multiply that.
+/// A fixed threshold and two arenas keep RSS at its baseline after such bodies.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_freed_memory() {
+    // SAFETY: mallopt only changes allocator tunables; it is called before any other thread
+    // exists. A refused setting (return 0) leaves the default, which is still correct.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_freed_memory() {}

@@ -117,3 +117,44 @@ async fn slots_disabled_falls_back_to_props() {
     assert_eq!(value(&body, "llm_slots", &[("state", "idle")]), 2.0);
     assert!(values(&body, "llm_slot_context_used_tokens", &[]).is_empty());
 }
+
+#[tokio::test]
+async fn broken_transports_cost_only_their_server_and_no_memory() {
+    let good = FakeServer::llama(None).await;
+    let mut bad = Vec::new();
+    for how in [
+        Misbehaviour::HeadersThenHang,
+        Misbehaviour::EndlessBody,
+        Misbehaviour::Drip,
+        Misbehaviour::GzipBomb,
+        Misbehaviour::Reset,
+    ] {
+        bad.push((format!("{how:?}"), RawServer::start(how).await));
+    }
+    let mut args: Vec<String> = bad.iter().map(|(n, s)| format!("--server={n}={}", s.url())).collect();
+    args.push(format!("--server=good={}", good.url()));
+    args.push("--scrape.timeout=2s".into());
+    let exporter = Exporter::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let mut rss_after_first = 0.0;
+    for round in 0..5 {
+        let body = exporter.scrape().await;
+        // Each target's own deadline cut it off inside the scrape's, so the collector finished.
+        assert_eq!(value(&body, "llm_exporter_collector_success", &[("collector", "llm")]), 1.0, "round {round}");
+        assert_eq!(value(&body, "llm_server_up", &[("server", "good")]), 1.0);
+        for (name, _) in &bad {
+            assert_eq!(value(&body, "llm_server_up", &[("server", name)]), 0.0, "{name}");
+        }
+        if round == 0 {
+            rss_after_first = exporter.status_bytes("VmRSS:");
+        }
+    }
+    // Endless and bombed bodies are capped and dropped: memory does not grow scrape after scrape.
+    let rss = exporter.status_bytes("VmRSS:");
+    assert!(rss < rss_after_first + 16.0 * 1048576.0, "RSS grew from {rss_after_first} to {rss}");
+    let log = exporter.log().join("\n");
+    for (name, _) in &bad {
+        let lines = log.lines().filter(|l| l.contains(&format!("server {name} ("))).count();
+        assert_eq!(lines, 1, "{name} is logged once over five scrapes:\n{log}");
+    }
+}

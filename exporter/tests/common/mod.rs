@@ -275,3 +275,92 @@ pub fn value(body: &str, name: &str, want: &[(&str, &str)]) -> f64 {
     assert_eq!(found.len(), 1, "{name}{want:?}: {found:?} in\n{body}");
     found[0]
 }
+
+/// How a raw TCP target misbehaves, below what an HTTP framework would let us write.
+#[derive(Clone, Copy, Debug)]
+pub enum Misbehaviour {
+    /// Sends the status line and headers, then nothing, forever.
+    HeadersThenHang,
+    /// A chunked 200 whose chunks never end.
+    EndlessBody,
+    /// One byte of body per 100 ms, never finishing.
+    Drip,
+    /// A small gzip body that expands to 64 MiB, labelled `Content-Encoding: gzip`.
+    GzipBomb,
+    /// Accepts, then resets the connection.
+    Reset,
+}
+
+/// A loopback TCP server that misbehaves on every connection; stopped when dropped.
+pub struct RawServer {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RawServer {
+    pub async fn start(how: Misbehaviour) -> RawServer {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let bomb: Arc<Vec<u8>> = Arc::new(match how {
+            Misbehaviour::GzipBomb => {
+                use std::io::Write;
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                let zeros = vec![b'0'; 1 << 20];
+                for _ in 0..64 {
+                    gz.write_all(&zeros).unwrap();
+                }
+                gz.finish().unwrap()
+            }
+            _ => Vec::new(),
+        });
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let bomb = Arc::clone(&bomb);
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut request).await;
+                    let ok = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
+                    match how {
+                        Misbehaviour::HeadersThenHang => {
+                            let _ = socket.write_all(format!("{ok}Content-Length: 100\r\n\r\n").as_bytes()).await;
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                        }
+                        Misbehaviour::EndlessBody => {
+                            let _ =
+                                socket.write_all(format!("{ok}Transfer-Encoding: chunked\r\n\r\n").as_bytes()).await;
+                            let chunk = format!("{:x}\r\n{}\r\n", 8192, "# x\n".repeat(2048));
+                            while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+                        }
+                        Misbehaviour::Drip => {
+                            let _ = socket.write_all(format!("{ok}Content-Length: 100000\r\n\r\n").as_bytes()).await;
+                            while socket.write_all(b"#").await.is_ok() {
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                        }
+                        Misbehaviour::GzipBomb => {
+                            let head = format!("{ok}Content-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", bomb.len());
+                            let _ = socket.write_all(head.as_bytes()).await;
+                            let _ = socket.write_all(&bomb).await;
+                        }
+                        Misbehaviour::Reset => {
+                            let _ = socket.set_linger(Some(Duration::ZERO));
+                            drop(socket);
+                        }
+                    }
+                });
+            }
+        });
+        RawServer { addr, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
