@@ -344,7 +344,7 @@ impl RawServer {
                             let _ = socket.write_all(&bomb).await;
                         }
                         Misbehaviour::Reset => {
-                            let _ = socket.set_linger(Some(Duration::ZERO));
+                            let _ = socket.set_zero_linger();
                             drop(socket);
                         }
                     }
