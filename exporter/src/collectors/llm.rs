@@ -63,7 +63,7 @@ impl LlmCollector {
         let Ok(mut last) = self.last_errors.lock() else { return };
         let (name, url) = (&server.name, server.url.as_str());
         match error {
-            Some(why) if last.get(name) != Some(&why) => {
+            Some(why) if last.get(name).is_none_or(|before| !same_reason(before, &why)) => {
                 log::warn!("server {name} ({url}) is down: {why}");
                 last.insert(name.clone(), why);
             }
@@ -83,6 +83,13 @@ impl LlmCollector {
         }
         targets
     }
+}
+
+/// True when two failure reasons differ at most in their numbers (a deadline that is a few
+/// milliseconds shorter this scrape is the same failure, not news for the log).
+fn same_reason(a: &str, b: &str) -> bool {
+    let words = |s: &str| s.split(|c: char| c.is_ascii_digit() || c == '.').collect::<String>();
+    words(a) == words(b)
 }
 
 /// A discovered server as a target, when it speaks a backend this version scrapes.
