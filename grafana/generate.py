@@ -1,0 +1,602 @@
+#!/usr/bin/env python3
+"""Writes the provisioned Grafana dashboards, grafana/dashboards/*.json.
+
+The JSON files are checked in and are what Grafana loads; this script is their source.
+Edit the panels here, run it, and commit both:
+
+    python3 grafana/generate.py           # rewrite grafana/dashboards/*.json
+    python3 grafana/generate.py --check   # exit 1 if a file differs from what this writes
+
+Conventions (CONVENTIONS.md, Grafana): fixed uid `llm-exporter-<topic>`, "id": null, the
+`datasource` variable used by every panel and target, a unit on every panel, ratios as
+`percentunit` from 0 to 1, `[$__rate_interval]` in rate windows, no `__inputs`.
+Python 3 standard library only.
+"""
+import json
+import sys
+from pathlib import Path
+
+SCHEMA_VERSION = 41  # Grafana 12.0, the version docker-compose.yml pins
+OUT = Path(__file__).resolve().parent / "dashboards"
+DS = {"type": "prometheus", "uid": "${datasource}"}
+
+# Label selectors shared by the panels.
+SEL = 'job=~"$job", instance=~"$instance"'
+SSEL = SEL + ', server=~"$server"'
+GSEL = SEL + ', gpu=~"$gpu"'
+RI = "[$__rate_interval]"
+RANGE = "[$__range]"
+# The model a server serves, to join onto per-server series: X * on (instance, job, server) group_left (model) MODEL
+MODEL = f"max by (instance, job, server, model) (llm_server_info{{{SSEL}}})"
+BY_MODEL = f" * on (instance, job, server) group_left (model) {MODEL}"
+
+
+def t(expr, legend="", instant=False, fmt=None):
+    """A Prometheus target; refIds are given by panel()."""
+    out = {"datasource": DS, "editorMode": "code", "expr": expr, "legendFormat": legend or "__auto",
+           "range": not instant, "instant": instant}
+    if fmt:
+        out["format"] = fmt
+    return out
+
+
+def field_config(unit, minv=None, maxv=None, thresholds=None, custom=None, overrides=None, decimals=None):
+    defaults = {"unit": unit, "color": {"mode": "palette-classic"}}
+    if minv is not None:
+        defaults["min"] = minv
+    if maxv is not None:
+        defaults["max"] = maxv
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    steps = [{"color": "green", "value": None}]
+    for value, color in thresholds or []:
+        steps.append({"color": color, "value": value})
+    defaults["thresholds"] = {"mode": "absolute", "steps": steps}
+    if custom:
+        defaults["custom"] = custom
+    return {"defaults": defaults, "overrides": overrides or []}
+
+
+class Board:
+    """Lays panels out left to right in rows 24 units wide."""
+
+    def __init__(self):
+        self.panels = []
+        self.x = self.y = self.row_h = 0
+
+    def add(self, kind, title, targets, unit, w=12, h=8, description="", options=None, minv=None, maxv=None,
+            thresholds=None, custom=None, overrides=None, transformations=None, decimals=None):
+        if self.x + w > 24:
+            self.x, self.y, self.row_h = 0, self.y + self.row_h, 0
+        for i, target in enumerate(targets):
+            target["refId"] = chr(ord("A") + i)
+        if kind in ("timeseries",) and custom is None:
+            custom = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never",
+                      "spanNulls": False, "stacking": {"mode": "none", "group": "A"}}
+        if (unit == "percentunit" and kind != "table") or kind == "gauge":
+            minv = 0 if minv is None else minv
+        if unit == "percentunit" and maxv is None and kind != "table":
+            maxv = 1
+        if maxv == "none":  # a ratio that can pass 1, such as CPU cores
+            maxv = None
+        panel = {
+            "id": len(self.panels) + 1,
+            "type": kind,
+            "title": title,
+            "description": description,
+            "datasource": DS,
+            "gridPos": {"x": self.x, "y": self.y, "w": w, "h": h},
+            "fieldConfig": field_config(unit, minv, maxv, thresholds, custom, overrides, decimals),
+            "options": options if options is not None else default_options(kind),
+            "targets": targets,
+        }
+        if transformations:
+            panel["transformations"] = transformations
+        self.panels.append(panel)
+        self.x += w
+        self.row_h = max(self.row_h, h)
+        return panel
+
+    def newline(self):
+        if self.x:
+            self.x, self.y, self.row_h = 0, self.y + self.row_h, 0
+
+
+def default_options(kind, calcs=("lastNotNull",), text_mode="auto"):
+    if kind == "timeseries":
+        return {"legend": {"displayMode": "table", "placement": "bottom", "showLegend": True,
+                           "calcs": ["mean", "max"]},
+                "tooltip": {"mode": "multi", "sort": "desc"}}
+    if kind in ("stat", "gauge", "bargauge"):
+        out = {"reduceOptions": {"calcs": list(calcs), "fields": "", "values": False},
+               "orientation": "auto"}
+        if kind == "stat":
+            out.update({"colorMode": "value", "graphMode": "area", "justifyMode": "auto", "textMode": text_mode})
+        if kind == "gauge":
+            out.update({"showThresholdLabels": False, "showThresholdMarkers": True})
+        if kind == "bargauge":
+            out.update({"displayMode": "gradient", "showUnfilled": True, "orientation": "horizontal"})
+        return out
+    if kind == "table":
+        return {"showHeader": True, "cellHeight": "sm", "footer": {"show": False, "reducer": ["sum"], "fields": ""}}
+    return {}
+
+
+def table_transform(rename, hide=("Time", "job", "__name__")):
+    """Merge instant queries into one row per label set, rename the value columns."""
+    return [
+        {"id": "merge", "options": {}},
+        {"id": "organize", "options": {"excludeByName": {name: True for name in hide},
+                                       "renameByName": rename, "indexByName": {}}},
+    ]
+
+
+def unit_override(column, unit, minv=None, maxv=None):
+    props = [{"id": "unit", "value": unit}]
+    if minv is not None:
+        props.append({"id": "min", "value": minv})
+    if maxv is not None:
+        props.append({"id": "max", "value": maxv})
+    return {"matcher": {"id": "byName", "options": column}, "properties": props}
+
+
+def regex_override(pattern, unit):
+    return {"matcher": {"id": "byRegexp", "options": pattern}, "properties": [{"id": "unit", "value": unit}]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Variables
+
+def datasource_var():
+    return {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
+            "current": {}, "hide": 0, "includeAll": False, "multi": False, "options": [], "refresh": 1,
+            "regex": "", "skipUrlSync": False}
+
+
+def query_var(name, label, query):
+    return {"name": name, "label": label, "type": "query", "datasource": DS, "query": query,
+            "definition": query, "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+            "hide": 0, "includeAll": True, "allValue": ".*", "multi": True, "options": [], "refresh": 2,
+            "regex": "", "skipUrlSync": False, "sort": 1}
+
+
+def variables(*names):
+    known = {
+        "job": ("Job", "label_values(llm_exporter_build_info, job)"),
+        "instance": ("Instance", 'label_values(llm_exporter_build_info{job=~"$job"}, instance)'),
+        "server": ("Server", 'label_values(llm_server_up{job=~"$job", instance=~"$instance"}, server)'),
+        "gpu": ("GPU", 'label_values(llm_gpu_info{job=~"$job", instance=~"$instance"}, gpu)'),
+    }
+    return [datasource_var()] + [query_var(n, *known[n]) for n in names]
+
+
+def dashboard(uid, title, description, board, var_names):
+    return {
+        "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                                  "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
+                                  "name": "Annotations & Alerts", "type": "dashboard"}]},
+        "description": description,
+        "editable": True,
+        "fiscalYearStartMonth": 0,
+        "graphTooltip": 1,
+        "id": None,
+        "links": [{"asDropdown": True, "icon": "external link", "includeVars": True, "keepTime": True,
+                   "tags": ["llm-exporter"], "targetBlank": False, "title": "LLM dashboards",
+                   "type": "dashboards"}],
+        "panels": board.panels,
+        "refresh": "30s",
+        "schemaVersion": SCHEMA_VERSION,
+        "tags": ["llm-exporter"],
+        "templating": {"list": variables(*var_names)},
+        "time": {"from": "now-1h", "to": "now"},
+        "timepicker": {},
+        "timezone": "",
+        "title": title,
+        "uid": uid,
+        "version": 1,
+        "weekStart": "",
+    }
+
+
+TOKS = "suffix: tok/s"
+
+# ---------------------------------------------------------------------------------------------
+# LLM overview: every server on every host.
+
+def overview():
+    b = Board()
+    b.add("stat", "Servers up", [t(f"sum(llm_server_up{{{SSEL}}})", "up", instant=True)], "none", w=4, h=4,
+          description="LLM servers whose metrics endpoint answered the last scrape.")
+    b.add("stat", "Servers down", [t(f"count(llm_server_up{{{SSEL}}} == 0) or vector(0)", "down", instant=True)],
+          "none", w=4, h=4, thresholds=[(1, "red")], description="Configured LLM servers that do not answer.")
+    b.add("stat", "Generation tokens/s", [t(f"sum(server:llm_generation_tokens:rate1m{{{SSEL}}})", "tokens/s",
+                                            instant=True)], TOKS, w=4, h=4,
+          description="Tokens generated per second by all selected servers (recording rule, 1 m rate).")
+    b.add("stat", "Requests running", [t(f"sum(llm_requests_running{{{SSEL}}})", "running", instant=True)],
+          "none", w=4, h=4)
+    b.add("stat", "Requests waiting", [t(f"sum(llm_requests_waiting{{{SSEL}}})", "waiting", instant=True)],
+          "none", w=4, h=4, thresholds=[(1, "orange")])
+    b.add("stat", "GPUs", [t(f"count(llm_gpu_info{{{SEL}}}) or vector(0)", "GPUs", instant=True)], "none",
+          w=4, h=4, description="GPUs the exporters see through NVML.")
+
+    b.add("table", "Servers", [
+        t(f"max by (instance, server, backend) (llm_server_up{{{SSEL}}})", instant=True, fmt="table"),
+        t(f"max by (instance, server, backend, model) (llm_server_info{{{SSEL}}})", instant=True, fmt="table"),
+        t(f"sum by (instance, server, backend) (server:llm_generation_tokens:rate1m{{{SSEL}}})", instant=True,
+          fmt="table"),
+        t(f"sum by (instance, server, backend) (llm_requests_running{{{SSEL}}})", instant=True, fmt="table"),
+        t(f"sum by (instance, server, backend) (llm_requests_waiting{{{SSEL}}})", instant=True, fmt="table"),
+        t(f"max by (instance, server, backend) (llm_kv_cache_usage_ratio{{{SSEL}}})", instant=True, fmt="table"),
+    ], "none", w=24, h=8, description="One row per LLM server: up, model, tokens/s, queue and KV cache.",
+        transformations=table_transform({"Value #A": "Up", "Value #C": "Generation tokens/s",
+                                         "Value #D": "Running", "Value #E": "Waiting", "Value #F": "KV cache"},
+                                        hide=("Time", "job", "__name__", "Value #B")),
+        overrides=[unit_override("Generation tokens/s", TOKS), unit_override("KV cache", "percentunit", 0, 1)])
+
+    b.add("timeseries", "Generation tokens/s per server",
+          [t(f"sum by (instance, server) (rate(llm_generation_tokens_total{{{SSEL}}}{RI}))",
+             "{{server}} on {{instance}}")], TOKS)
+    b.add("timeseries", "Prompt tokens/s per server",
+          [t(f"sum by (instance, server) (rate(llm_prompt_tokens_total{{{SSEL}}}{RI}))",
+             "{{server}} on {{instance}}")], TOKS)
+    b.add("timeseries", "Requests running and waiting", [
+        t(f"sum by (instance, server) (llm_requests_running{{{SSEL}}})", "running {{server}} on {{instance}}"),
+        t(f"sum by (instance, server) (llm_requests_waiting{{{SSEL}}})", "waiting {{server}} on {{instance}}"),
+    ], "none")
+    b.add("timeseries", "KV cache use", [
+        t(f"max by (instance, server) (llm_kv_cache_usage_ratio{{{SSEL}}})", "{{server}} on {{instance}}"),
+    ], "percentunit", thresholds=[(0.8, "orange")])
+    b.add("timeseries", "GPU utilization per host", [
+        t(f"avg by (instance) (llm_gpu_utilization_ratio{{{SEL}}})", "{{instance}}"),
+    ], "percentunit", w=8, description="Average over the host's GPUs.")
+    b.add("timeseries", "GPU memory used per host", [
+        t(f"sum by (instance) (llm_gpu_memory_used_bytes{{{SEL}}}) / sum by (instance) "
+          f"(llm_gpu_memory_total_bytes{{{SEL}}})", "{{instance}}"),
+    ], "percentunit", w=8, thresholds=[(0.9, "red")])
+    b.add("timeseries", "Hottest GPU per host", [
+        t(f"max by (instance) (llm_gpu_temperature_celsius{{{SEL}}})", "{{instance}}"),
+    ], "celsius", w=8, thresholds=[(85, "red")])
+    b.add("table", "Firing alerts", [t('ALERTS{alertstate="firing"}', instant=True, fmt="table")], "none", w=24,
+          h=6, description="Alerts firing now in Prometheus (all jobs and instances).",
+          transformations=table_transform({}, hide=("Time", "__name__", "Value", "alertstate")))
+    return dashboard("llm-exporter-overview", "LLM overview",
+                     "Every LLM server on every host: up, model, tokens/s, queue, KV cache, GPUs, firing alerts.",
+                     b, ["job", "instance", "server"])
+
+
+# ---------------------------------------------------------------------------------------------
+# LLM server: one server (or a few) in detail.
+
+def server():
+    b = Board()
+    def s(title, target, unit, **kw):
+        b.add("stat", title, [target], unit, w=4, h=4, **kw)
+
+    s("Model", t(f"llm_server_info{{{SSEL}}}", "{{model}}", instant=True), "none",
+      options=default_options("stat", text_mode="name"), description="The served model (llm_server_info).")
+    s("Tokens generated", t(f"sum(increase(llm_generation_tokens_total{{{SSEL}}}{RANGE}))", "tokens",
+                            instant=True), "short", description="Tokens generated over the dashboard range.")
+    s("Generation tokens/s", t(f"sum(rate(llm_generation_tokens_total{{{SSEL}}}{RI}))", "tokens/s"), TOKS,
+      options=default_options("stat", calcs=("mean",)), description="Mean over the dashboard range.")
+    s("Prompt tokens/s", t(f"sum(rate(llm_prompt_tokens_total{{{SSEL}}}{RI}))", "tokens/s"), TOKS,
+      options=default_options("stat", calcs=("mean",)), description="Mean over the dashboard range.")
+    s("Average time per generated token",
+      t(f"sum(increase(llm_generation_seconds_total{{{SSEL}}}{RANGE})) / "
+        f"sum(increase(llm_generation_tokens_total{{{SSEL}}}{RANGE}))", "per token", instant=True), "s",
+      description="Generation time divided by generated tokens over the dashboard range.")
+    s("Busy slots", t(f'sum(llm_slots{{{SSEL}, state="busy"}})', "busy", instant=True), "none")
+    s("Context used", t(f"sum(llm_slot_context_used_tokens{{{SSEL}}})", "tokens", instant=True), "short",
+      description="Tokens the slots' sequences hold now.")
+    s("Context total", t(f"sum(llm_context_size_tokens{{{SSEL}}} * on (instance, job, server, backend) "
+                         f"sum without (state) (llm_slots{{{SSEL}}}))", "tokens", instant=True), "short",
+      description="Context window per slot times the number of slots.")
+    s("Context used %", t(f"sum(llm_slot_context_used_tokens{{{SSEL}}}) / sum(llm_context_size_tokens{{{SSEL}}} "
+                          f"* on (instance, job, server, backend) sum without (state) (llm_slots{{{SSEL}}}))",
+                          "used", instant=True), "percentunit", thresholds=[(0.8, "orange")])
+    s("KV cache use", t(f"max(llm_kv_cache_usage_ratio{{{SSEL}}})", "KV cache", instant=True), "percentunit",
+      thresholds=[(0.8, "orange")])
+    s("Requests waiting", t(f"sum(llm_requests_waiting{{{SSEL}}})", "waiting", instant=True), "none",
+      thresholds=[(1, "orange")])
+    s("Generation speed", t(f"sum(increase(llm_generation_tokens_total{{{SSEL}}}{RANGE})) / "
+                            f"sum(increase(llm_generation_seconds_total{{{SSEL}}}{RANGE}))", "tokens/s",
+                            instant=True), TOKS,
+      description="Tokens per second of generation time: the speed one request sees.")
+
+    b.add("timeseries", "Generation tokens/s", [
+        t(f"sum by (server) (rate(llm_generation_tokens_total{{{SSEL}}}{RI}))", "{{server}}")], TOKS,
+          description="llama.cpp counts generated tokens when a request completes, so this moves in steps.")
+    b.add("timeseries", "Prompt tokens/s", [
+        t(f"sum by (server) (rate(llm_prompt_tokens_total{{{SSEL}}}{RI}))", "{{server}} processed"),
+        t(f"sum by (server) (rate(llm_prompt_cached_tokens_total{{{SSEL}}}{RI}))", "{{server}} from cache"),
+    ], TOKS)
+    b.add("timeseries", "Generation speed per request", [
+        t(f"sum by (server) (rate(llm_generation_tokens_total{{{SSEL}}}{RI})) / "
+          f"sum by (server) (rate(llm_generation_seconds_total{{{SSEL}}}{RI}))", "{{server}} generation"),
+        t(f"sum by (server) (rate(llm_prompt_tokens_total{{{SSEL}}}{RI})) / "
+          f"sum by (server) (rate(llm_prompt_seconds_total{{{SSEL}}}{RI}))", "{{server}} prompt"),
+    ], TOKS, description="Tokens per second of time spent generating (or reading the prompt).")
+    b.add("timeseries", "Prompt cache hit ratio", [
+        t(f"sum by (server) (rate(llm_prompt_cached_tokens_total{{{SSEL}}}{RI})) / "
+          f"(sum by (server) (rate(llm_prompt_cached_tokens_total{{{SSEL}}}{RI})) + "
+          f"sum by (server) (rate(llm_prompt_tokens_total{{{SSEL}}}{RI})))", "{{server}}"),
+    ], "percentunit")
+    b.add("timeseries", "Context used per slot", [
+        t(f"llm_slot_context_used_tokens{{{SSEL}}}", "{{server}} slot {{slot}}"),
+        t(f"max by (server) (llm_context_size_tokens{{{SSEL}}})", "{{server}} window per slot"),
+        t(f"max by (server) (llm_context_peak_tokens{{{SSEL}}})", "{{server}} peak"),
+    ], "short")
+    b.add("timeseries", "Context used per slot %", [
+        t(f"llm_slot_context_used_tokens{{{SSEL}}} / ignoring (slot) group_left () "
+          f"llm_context_size_tokens{{{SSEL}}}", "{{server}} slot {{slot}}"),
+    ], "percentunit", thresholds=[(0.8, "orange")])
+    b.add("timeseries", "Slots busy and idle", [
+        t(f"sum by (server, state) (llm_slots{{{SSEL}}})", "{{server}} {{state}}"),
+    ], "none", custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 60, "showPoints": "never",
+                       "stacking": {"mode": "normal", "group": "A"}})
+    b.add("timeseries", "Queue", [
+        t(f"sum by (server) (llm_requests_running{{{SSEL}}})", "{{server}} running"),
+        t(f"sum by (server) (llm_requests_waiting{{{SSEL}}})", "{{server}} waiting"),
+    ], "none")
+    b.add("timeseries", "KV cache use", [
+        t(f"max by (server) (llm_kv_cache_usage_ratio{{{SSEL}}})", "{{server}}")], "percentunit",
+          thresholds=[(0.8, "orange")])
+    b.add("timeseries", "Decode calls/s and batch size", [
+        t(f"sum by (server) (rate(llm_decode_calls_total{{{SSEL}}}{RI}))", "{{server}} decode calls/s"),
+        t(f"max by (server) (llm_decode_busy_slots_average{{{SSEL}}})", "{{server}} busy slots per decode"),
+    ], "short")
+    for title, metric in (("Time to first token", "llm_time_to_first_token_seconds"),
+                          ("Inter-token latency", "llm_inter_token_latency_seconds"),
+                          ("Request duration (end to end)", "llm_request_duration_seconds"),
+                          ("Time in queue", "llm_request_queue_seconds")):
+        b.add("timeseries", f"{title} p50 / p95 / p99", [
+            t(f"histogram_quantile({q}, sum by (server, le) (rate({metric}_bucket{{{SSEL}}}{RI})))",
+              f"p{int(q * 100)} {{{{server}}}}") for q in (0.5, 0.95, 0.99)
+        ], "s", description="From the backend's histograms (vLLM, SGLang, TGI); llama.cpp has none.")
+    b.add("timeseries", "Requests completed/s and preemptions/s", [
+        t(f"sum by (server, reason) (rate(llm_requests_completed_total{{{SSEL}}}{RI}))",
+          "{{server}} {{reason}}"),
+        t(f"sum by (server) (rate(llm_preemptions_total{{{SSEL}}}{RI}))", "{{server}} preempted"),
+    ], "reqps", description="vLLM, SGLang and TGI count them; llama.cpp does not.")
+    b.add("timeseries", "Speculative decoding acceptance", [
+        t(f"sum by (server) (rate(llm_speculative_accepted_tokens_total{{{SSEL}}}{RI})) / "
+          f"sum by (server) (rate(llm_speculative_draft_tokens_total{{{SSEL}}}{RI}))", "{{server}}"),
+    ], "percentunit", description="Accepted draft tokens per drafted token, when a draft model is used.")
+    return dashboard("llm-exporter-server", "LLM server",
+                     "One LLM server in detail: tokens, speed, context and slots, queue, KV cache, latencies.",
+                     b, ["job", "instance", "server"])
+
+
+# ---------------------------------------------------------------------------------------------
+# GPUs
+
+def gpus():
+    b = Board()
+    b.add("table", "GPUs", [t(f"llm_gpu_info{{{GSEL}}}", instant=True, fmt="table")], "none", w=24, h=5,
+          transformations=table_transform({}, hide=("Time", "__name__", "Value", "job")))
+
+    def now_and_range(title, expr, unit, thresholds=None, maxv=None):
+        b.add("gauge", title, [t(expr, "GPU {{gpu}} on {{instance}}", instant=True)], unit, w=4, h=6,
+              thresholds=thresholds, maxv=maxv)
+        b.add("stat", f"{title}: min / avg / max over the range", [
+            t(f"min_over_time(({expr}){RANGE[:-1]}:])", "min GPU {{gpu}} on {{instance}}", instant=True),
+            t(f"avg_over_time(({expr}){RANGE[:-1]}:])", "avg GPU {{gpu}} on {{instance}}", instant=True),
+            t(f"max_over_time(({expr}){RANGE[:-1]}:])", "max GPU {{gpu}} on {{instance}}", instant=True),
+        ], unit, w=8, h=6, thresholds=thresholds, maxv=maxv,
+            options=default_options("stat", text_mode="value_and_name"))
+
+    now_and_range("Utilization", f"llm_gpu_utilization_ratio{{{GSEL}}}", "percentunit")
+    now_and_range("Memory used", f"llm_gpu_memory_used_bytes{{{GSEL}}} / llm_gpu_memory_total_bytes{{{GSEL}}}",
+                  "percentunit", thresholds=[(0.9, "red")])
+    now_and_range("Temperature", f"llm_gpu_temperature_celsius{{{GSEL}}}", "celsius",
+                  thresholds=[(80, "orange"), (85, "red")], maxv=100)
+    now_and_range("Power", f"llm_gpu_power_watts{{{GSEL}}}", "watt")
+
+    b.add("timeseries", "Utilization", [
+        t(f"llm_gpu_utilization_ratio{{{GSEL}}}", "GPU {{gpu}} on {{instance}} compute"),
+        t(f"llm_gpu_memory_bandwidth_utilization_ratio{{{GSEL}}}", "GPU {{gpu}} on {{instance}} memory bandwidth"),
+    ], "percentunit")
+    b.add("timeseries", "Memory", [
+        t(f"llm_gpu_memory_used_bytes{{{GSEL}}}", "GPU {{gpu}} on {{instance}} used"),
+        t(f"llm_gpu_memory_total_bytes{{{GSEL}}}", "GPU {{gpu}} on {{instance}} total"),
+    ], "bytes")
+    b.add("timeseries", "Temperature", [t(f"llm_gpu_temperature_celsius{{{GSEL}}}", "GPU {{gpu}} on {{instance}}")],
+          "celsius", thresholds=[(85, "red")])
+    b.add("timeseries", "Power", [
+        t(f"llm_gpu_power_watts{{{GSEL}}}", "GPU {{gpu}} on {{instance}} draw"),
+        t(f"llm_gpu_power_limit_watts{{{GSEL}}}", "GPU {{gpu}} on {{instance}} limit"),
+        t(f"rate(llm_gpu_energy_joules_total{{{GSEL}}}{RI})", "GPU {{gpu}} on {{instance}} from energy"),
+    ], "watt")
+    b.add("timeseries", "Clocks", [
+        t(f"llm_gpu_clock_hertz{{{GSEL}}}", "GPU {{gpu}} on {{instance}} {{clock}}"),
+        t(f"llm_gpu_clock_max_hertz{{{GSEL}}}", "GPU {{gpu}} on {{instance}} {{clock}} max"),
+    ], "hertz")
+    b.add("timeseries", "Throttle reasons", [
+        t(f"llm_gpu_throttled{{{GSEL}}} == 1", "GPU {{gpu}} on {{instance}} {{reason}}"),
+    ], "none", description="One line per active reason (1 = throttling for that reason).",
+        custom={"drawStyle": "points", "pointSize": 6, "showPoints": "always", "fillOpacity": 0})
+    b.add("stat", "Energy over the range", [
+        t(f"increase(llm_gpu_energy_joules_total{{{GSEL}}}{RANGE})", "GPU {{gpu}} on {{instance}}", instant=True),
+    ], "joule", w=8, h=6, options=default_options("stat", text_mode="value_and_name"))
+    b.add("stat", "Uncorrected ECC errors over the range", [
+        t(f'increase(llm_gpu_ecc_errors_total{{{GSEL}, type="uncorrected"}}{RANGE})', "GPU {{gpu}} on {{instance}}",
+          instant=True),
+    ], "short", w=8, h=6, thresholds=[(1, "red")], options=default_options("stat", text_mode="value_and_name"))
+    b.add("stat", "PCIe link", [
+        t(f"llm_gpu_pcie_link_generation{{{GSEL}}}", "GPU {{gpu}} gen", instant=True),
+        t(f"llm_gpu_pcie_link_width{{{GSEL}}}", "GPU {{gpu}} width", instant=True),
+        t(f"llm_gpu_performance_state{{{GSEL}}}", "GPU {{gpu}} P-state", instant=True),
+    ], "none", w=8, h=6, options=default_options("stat", text_mode="value_and_name"))
+    b.add("timeseries", "PCIe throughput", [
+        t(f"rate(llm_gpu_pcie_bytes_total{{{GSEL}}}{RI})", "GPU {{gpu}} on {{instance}} {{direction}}"),
+    ], "Bps", w=8)
+    b.add("timeseries", "Fans", [t(f"llm_gpu_fan_speed_ratio{{{GSEL}}}", "GPU {{gpu}} on {{instance}} fan {{fan}}")],
+          "percentunit", w=8)
+    b.add("timeseries", "Encoder and decoder", [
+        t(f"llm_gpu_encoder_utilization_ratio{{{GSEL}}}", "GPU {{gpu}} on {{instance}} encoder"),
+        t(f"llm_gpu_decoder_utilization_ratio{{{GSEL}}}", "GPU {{gpu}} on {{instance}} decoder"),
+    ], "percentunit", w=8)
+    b.add("table", "GPU memory per process", [
+        t(f"llm_process_gpu_memory_bytes{{{GSEL}}} * on (instance, job, gpu) group_left (name) "
+          f"llm_gpu_info{{{GSEL}}}", instant=True, fmt="table"),
+    ], "bytes", w=12, h=8, transformations=table_transform({"Value": "GPU memory"}, hide=("Time", "job", "__name__")))
+    b.add("timeseries", "GPU memory per server", [
+        t(f"sum by (instance, server, gpu) (llm_process_gpu_memory_bytes{{{GSEL}}})",
+          "{{server}} on GPU {{gpu}} of {{instance}}"),
+    ], "bytes", w=12)
+    return dashboard("llm-exporter-gpus", "GPUs",
+                     "GPUs through NVML: utilization, memory, temperature and power with min/avg/max over the range, "
+                     "clocks, throttling, energy, per-process GPU memory.", b, ["job", "instance", "gpu"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+def processes():
+    b = Board()
+    proc = "{{server}} {{process}} ({{pid}})"
+    b.add("timeseries", "CPU per process", [
+        t(f"sum without (mode) (rate(llm_process_cpu_seconds_total{{{SSEL}}}{RI}))", proc),
+    ], "percentunit", maxv="none", description="100 % = one core busy; a process can use several cores.")
+    b.add("timeseries", "CPU user and system", [
+        t(f"sum by (server, mode) (rate(llm_process_cpu_seconds_total{{{SSEL}}}{RI}))", "{{server}} {{mode}}"),
+    ], "percentunit", maxv="none")
+    b.add("timeseries", "Resident memory (RSS)", [t(f"llm_process_resident_memory_bytes{{{SSEL}}}", proc)], "bytes")
+    b.add("timeseries", "Virtual memory and swap", [
+        t(f"llm_process_virtual_memory_bytes{{{SSEL}}}", proc + " virtual"),
+        t(f"llm_process_swap_bytes{{{SSEL}}}", proc + " swap"),
+    ], "bytes")
+    b.add("timeseries", "Threads", [t(f"llm_process_threads{{{SSEL}}}", proc)], "short", w=8)
+    b.add("timeseries", "Open file descriptors (of the limit)", [
+        t(f"llm_process_open_fds{{{SSEL}}} / llm_process_max_fds{{{SSEL}}}", proc),
+    ], "percentunit", w=8)
+    b.add("timeseries", "Context switches/s", [
+        t(f"rate(llm_process_context_switches_total{{{SSEL}}}{RI})", proc + " {{type}}"),
+    ], "cps", w=8)
+    b.add("timeseries", "Disk I/O", [
+        t(f"rate(llm_process_read_bytes_total{{{SSEL}}}{RI})", proc + " read"),
+        t(f"rate(llm_process_written_bytes_total{{{SSEL}}}{RI})", proc + " written"),
+    ], "Bps")
+    b.add("timeseries", "GPU memory per process", [
+        t(f"llm_process_gpu_memory_bytes{{{SSEL}}}", proc + " GPU {{gpu}}"),
+    ], "bytes", description="Only processes that NVML reports on a GPU.")
+    b.add("timeseries", "GPU utilization per process", [
+        t(f"llm_process_gpu_utilization_ratio{{{SSEL}}}", proc + " GPU {{gpu}}"),
+    ], "percentunit")
+    b.add("stat", "Uptime", [t(f"time() - llm_process_start_time_seconds{{{SSEL}}}", proc, instant=True)], "s",
+          w=12, options=default_options("stat", text_mode="value_and_name"))
+    b.add("table", "Processes", [t(f"llm_process_info{{{SSEL}}}", instant=True, fmt="table")], "none", w=24, h=6,
+          description="Workload class and container of each selected process.",
+          transformations=table_transform({}, hide=("Time", "job", "__name__", "Value")))
+    cpu = f'server:llm_process_cpu_seconds:rate1m{{{SSEL}, server!=""}}'
+    rss = f'server:llm_process_resident_memory_bytes:sum{{{SSEL}, server!=""}}'
+    b.add("table", "Servers compared over the range", [
+        t(f"avg_over_time({cpu}{RANGE})", instant=True, fmt="table"),
+        t(f"max_over_time({cpu}{RANGE})", instant=True, fmt="table"),
+        t(f"min_over_time({cpu}{RANGE})", instant=True, fmt="table"),
+        t(f"stddev_over_time({cpu}{RANGE})", instant=True, fmt="table"),
+        t(f"avg_over_time({rss}{RANGE})", instant=True, fmt="table"),
+        t(f"max_over_time({rss}{RANGE})", instant=True, fmt="table"),
+        t(f"min_over_time({rss}{RANGE})", instant=True, fmt="table"),
+        t(f"stddev_over_time({rss}{RANGE})", instant=True, fmt="table"),
+    ], "percentunit", w=24, h=7,
+        description="CPU (all processes of a server, 100 % = one core) and RSS: average, maximum, minimum and "
+                    "standard deviation over the dashboard range, from the recording rules.",
+        transformations=table_transform({"Value #A": "CPU avg", "Value #B": "CPU max", "Value #C": "CPU min",
+                                         "Value #D": "CPU stddev", "Value #E": "RSS avg", "Value #F": "RSS max",
+                                         "Value #G": "RSS min", "Value #H": "RSS stddev"}),
+        overrides=[regex_override("^RSS .*", "bytes")])
+    return dashboard("llm-exporter-processes", "LLM processes",
+                     "The processes behind the LLM servers: CPU, memory, threads, file descriptors, I/O, GPU memory, "
+                     "and the servers compared over the range.", b, ["job", "instance", "server"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Models side by side
+
+def models():
+    b = Board()
+    per = "by (instance, job, server)"
+    legend = "{{model}} ({{server}})"
+    table_targets = [
+        t(f"sum {per} (rate(llm_generation_tokens_total{{{SSEL}}}{RANGE})){BY_MODEL}", instant=True, fmt="table"),
+        t(f"sum {per} (rate(llm_prompt_tokens_total{{{SSEL}}}{RANGE})){BY_MODEL}", instant=True, fmt="table"),
+        t(f"(sum {per} (increase(llm_generation_tokens_total{{{SSEL}}}{RANGE})) / "
+          f"sum {per} (increase(llm_generation_seconds_total{{{SSEL}}}{RANGE}))){BY_MODEL}", instant=True, fmt="table"),
+        t(f"histogram_quantile(0.95, sum by (instance, job, server, le) "
+          f"(rate(llm_time_to_first_token_seconds_bucket{{{SSEL}}}{RANGE}))){BY_MODEL}", instant=True, fmt="table"),
+        t(f"histogram_quantile(0.95, sum by (instance, job, server, le) "
+          f"(rate(llm_request_duration_seconds_bucket{{{SSEL}}}{RANGE}))){BY_MODEL}", instant=True, fmt="table"),
+        t(f"sum {per} (llm_process_resident_memory_bytes{{{SSEL}}}){BY_MODEL}", instant=True, fmt="table"),
+        t(f"sum {per} (llm_process_gpu_memory_bytes{{{SSEL}}}){BY_MODEL}", instant=True, fmt="table"),
+        t(f"avg_over_time(server:llm_generation_tokens_per_joule:ratio5m{{{SSEL}}}{RANGE}){BY_MODEL}", instant=True,
+          fmt="table"),
+    ]
+    b.add("table", "Models side by side", table_targets, "none", w=24, h=7,
+          description="Averages over the dashboard range; memory now.",
+          transformations=table_transform({"Value #A": "Generation tokens/s", "Value #B": "Prompt tokens/s",
+                                           "Value #C": "Generation speed", "Value #D": "TTFT p95",
+                                           "Value #E": "Request p95", "Value #F": "RSS", "Value #G": "GPU memory",
+                                           "Value #H": "Tokens per joule"}),
+          overrides=[regex_override(".* tokens/s|Generation speed", TOKS), regex_override(".* p95", "s"),
+                     regex_override("RSS|GPU memory", "bytes"), unit_override("Tokens per joule", "suffix: tok/J")])
+    b.add("bargauge", "Generation tokens/s (average over the range)", [
+        t(f"sum {per} (rate(llm_generation_tokens_total{{{SSEL}}}{RANGE})){BY_MODEL}", legend, instant=True),
+    ], TOKS, w=12, h=6)
+    b.add("bargauge", "Generated tokens per joule of GPU energy (average over the range)", [
+        t(f"avg_over_time(server:llm_generation_tokens_per_joule:ratio5m{{{SSEL}}}{RANGE}){BY_MODEL}", legend,
+          instant=True),
+    ], "suffix: tok/J", w=12, h=6, description="Generated tokens divided by the energy of the GPUs the server's "
+                                                "processes use (a shared GPU counts in full for each server).")
+    b.add("timeseries", "Generation tokens/s", [
+        t(f"sum {per} (rate(llm_generation_tokens_total{{{SSEL}}}{RI})){BY_MODEL}", legend)], TOKS)
+    b.add("timeseries", "Prompt tokens/s", [
+        t(f"sum {per} (rate(llm_prompt_tokens_total{{{SSEL}}}{RI})){BY_MODEL}", legend)], TOKS)
+    b.add("timeseries", "Generation speed per request", [
+        t(f"(sum {per} (rate(llm_generation_tokens_total{{{SSEL}}}{RI})) / "
+          f"sum {per} (rate(llm_generation_seconds_total{{{SSEL}}}{RI}))){BY_MODEL}", legend)], TOKS)
+    b.add("timeseries", "Resident memory (RSS)", [
+        t(f"sum {per} (llm_process_resident_memory_bytes{{{SSEL}}}){BY_MODEL}", legend)], "bytes")
+    for title, metric in (("Time to first token", "llm_time_to_first_token_seconds"),
+                          ("Request duration (end to end)", "llm_request_duration_seconds")):
+        b.add("timeseries", f"{title} p50 / p95 / p99", [
+            t(f"histogram_quantile({q}, sum by (instance, job, server, le) "
+              f"(rate({metric}_bucket{{{SSEL}}}{RI}))){BY_MODEL}", f"p{int(q * 100)} " + legend)
+            for q in (0.5, 0.95, 0.99)], "s")
+    b.add("timeseries", "GPU memory", [
+        t(f"sum {per} (llm_process_gpu_memory_bytes{{{SSEL}}}){BY_MODEL}", legend)], "bytes")
+    b.add("timeseries", "Generated tokens per joule", [
+        t(f"server:llm_generation_tokens_per_joule:ratio5m{{{SSEL}}}{BY_MODEL}", legend)], "suffix: tok/J")
+    return dashboard("llm-exporter-models", "LLM models",
+                     "The served models side by side: tokens/s, speed, latency quantiles, memory, GPU memory and "
+                     "generated tokens per joule.", b, ["job", "instance", "server"])
+
+
+DASHBOARDS = {"overview.json": overview, "server.json": server, "gpus.json": gpus, "processes.json": processes,
+              "models.json": models}
+
+
+def render(build):
+    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv):
+    check = "--check" in argv
+    stale = []
+    for name, build in DASHBOARDS.items():
+        path = OUT / name
+        text = render(build)
+        if check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            OUT.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print("grafana/generate.py: out of date (run python3 grafana/generate.py): " + ", ".join(stale),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
