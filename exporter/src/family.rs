@@ -81,6 +81,36 @@ impl Family {
         self.push(labels, value);
         self
     }
+
+    /// Adds one histogram series: its buckets in ascending `le` order (a `+Inf` bucket equal
+    /// to the count is added when missing), then `_sum` and `_count`. `le` comes last among
+    /// the bucket labels. Buckets with a NaN bound are dropped.
+    pub fn push_histogram(&mut self, labels: Labels, histogram: &Histogram) {
+        let mut buckets: Vec<(f64, f64)> = histogram.buckets.iter().copied().filter(|(le, _)| !le.is_nan()).collect();
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        buckets.dedup_by(|later, earlier| later.0 == earlier.0);
+        if buckets.last().is_none_or(|(le, _)| *le != f64::INFINITY) {
+            buckets.push((f64::INFINITY, histogram.count));
+        }
+        for (le, count) in buckets {
+            let mut bucket_labels = labels.clone();
+            let mut bound = String::new();
+            write_value(&mut bound, le);
+            bucket_labels.push((Cow::Borrowed("le"), bound));
+            self.samples.push(Sample { suffix: "_bucket", labels: bucket_labels, value: count });
+        }
+        self.samples.push(Sample { suffix: "_sum", labels: labels.clone(), value: histogram.sum });
+        self.samples.push(Sample { suffix: "_count", labels, value: histogram.count });
+    }
+}
+
+/// One histogram series: cumulative bucket counts by upper bound (`le`), the sum of the
+/// observations and their count. Bucket bounds are the source's own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histogram {
+    pub buckets: Vec<(f64, f64)>,
+    pub sum: f64,
+    pub count: f64,
 }
 
 /// Builds a [`Labels`] from `(name, value)` pairs.
@@ -186,6 +216,23 @@ mod tests {
     fn nan_samples_and_empty_families_are_left_out() {
         let f = Family::counter("llm_c_total", "c").with(vec![], f64::NAN);
         assert!(merge([f]).is_empty());
+    }
+
+    #[test]
+    fn histograms_are_written_in_le_order_with_sum_and_count() {
+        let mut f = Family::new("llm_h_seconds", "h", Kind::Histogram);
+        let h = Histogram { buckets: vec![(1.0, 3.0), (0.5, 1.0), (f64::NAN, 9.0), (0.5, 1.0)], sum: 2.5, count: 4.0 };
+        f.push_histogram(labels([("server", "a")]), &h);
+        let text = encode_text(&merge([f]));
+        assert_eq!(
+            text,
+            "# HELP llm_h_seconds h\n# TYPE llm_h_seconds histogram\n\
+             llm_h_seconds_bucket{server=\"a\",le=\"0.5\"} 1\n\
+             llm_h_seconds_bucket{server=\"a\",le=\"1\"} 3\n\
+             llm_h_seconds_bucket{server=\"a\",le=\"+Inf\"} 4\n\
+             llm_h_seconds_sum{server=\"a\"} 2.5\n\
+             llm_h_seconds_count{server=\"a\"} 4\n"
+        );
     }
 
     #[test]

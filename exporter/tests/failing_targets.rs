@@ -48,7 +48,7 @@ async fn each_failure_costs_only_its_own_server() {
         ("needs_key", "HTTP status 401 (an API key is needed or wrong"),
         ("loading", "HTTP status 503 (server is loading the model"),
         ("huge", "body larger than the 16777216-byte cap"),
-        ("html", "no llamacpp: series"),
+        ("html", "no llamacpp:, vllm:, sglang: or tgi_ series"),
         ("hang", "no complete answer within"),
         ("refused", "GET /metrics: "),
     ] {

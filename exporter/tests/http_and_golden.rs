@@ -78,7 +78,7 @@ async fn landing_page_lists_servers_and_custom_telemetry_path() {
         Exporter::start(&["--web.telemetry-path", "/x/metrics", "--server", &format!("llama={}", llama.url())]);
     let c = client();
     let landing = c.get(exporter.url("/")).send().await.unwrap().text().await.unwrap();
-    assert!(landing.contains("href=\"/x/metrics\"") && landing.contains("llama (llamacpp)"), "{landing}");
+    assert!(landing.contains("href=\"/x/metrics\"") && landing.contains("llama (auto)"), "{landing}");
     assert_eq!(llama.hits("/metrics"), 0, "the landing page runs no collector");
     let body = c.get(exporter.url("/x/metrics")).send().await.unwrap().text().await.unwrap();
     assert_eq!(value(&body, "llm_server_up", &[("server", "llama")]), 1.0);

@@ -67,6 +67,18 @@ impl Fetcher {
         }
     }
 
+    /// GETs `path` relative to the target's base URL.
+    pub async fn get_path(
+        &self,
+        base: &Url,
+        path: &str,
+        api_key: Option<&str>,
+        timeout: Duration,
+    ) -> Result<String, FetchError> {
+        let url = base.join(path).map_err(|e| FetchError::Transport(format!("bad URL: {e}")))?;
+        self.get(url, api_key, timeout).await
+    }
+
     async fn get_unbounded(&self, url: Url, api_key: Option<&str>) -> Result<String, FetchError> {
         let mut request = self.client.get(url).header(header::ACCEPT, "text/plain, application/json;q=0.9, */*;q=0.1");
         if let Some(key) = api_key {
@@ -90,6 +102,18 @@ impl Fetcher {
             Ok(text) => text,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         })
+    }
+}
+
+/// The body of an endpoint a backend can do without: its failure is logged at debug level
+/// and costs only the series it feeds.
+pub fn optional(base: &Url, path: &str, result: Result<String, FetchError>) -> Option<String> {
+    match result {
+        Ok(body) => Some(body),
+        Err(e) => {
+            log::debug!("{base}{path} unavailable: {e}");
+            None
+        }
     }
 }
 

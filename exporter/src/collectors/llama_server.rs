@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::Url;
 use serde_json::Value;
 
-use super::http::{FetchError, Fetcher};
+use super::http::{optional, FetchError, Fetcher};
 use crate::config::ServerConfig;
 use crate::family::{labels, Family, Kind, Labels};
 
@@ -96,31 +96,24 @@ pub struct Reading {
     pub props: Option<String>,
 }
 
-/// GETs `/metrics`, `/slots` and `/props` concurrently, each within `timeout`.
+/// GETs `/metrics` (unless detection already did), `/slots` and `/props` concurrently, each
+/// within `timeout`.
 pub async fn read(
     fetcher: &Fetcher,
     base: &Url,
     api_key: Option<&str>,
     timeout: Duration,
+    metrics: Option<String>,
 ) -> Result<Reading, FetchError> {
-    let get = |path: &str| {
-        let url = base.join(path);
-        async move {
-            match url {
-                Ok(url) => fetcher.get(url, api_key, timeout).await,
-                Err(e) => Err(FetchError::Transport(format!("bad URL: {e}"))),
-            }
+    let get = |path: &'static str| fetcher.get_path(base, path, api_key, timeout);
+    let metrics = async {
+        match metrics {
+            Some(body) => Ok(body),
+            None => get("metrics").await,
         }
     };
-    let (metrics, slots, props) = tokio::join!(get("metrics"), get("slots"), get("props"));
-    let optional = |what: &str, r: Result<String, FetchError>| match r {
-        Ok(body) => Some(body),
-        Err(e) => {
-            log::debug!("{base}{what} unavailable: {e}");
-            None
-        }
-    };
-    Ok(Reading { metrics: metrics?, slots: optional("slots", slots), props: optional("props", props) })
+    let (metrics, slots, props) = tokio::join!(metrics, get("slots"), get("props"));
+    Ok(Reading { metrics: metrics?, slots: optional(base, "slots", slots), props: optional(base, "props", props) })
 }
 
 /// Shapes a reading into families. `Err` means the server is not usable this scrape (the

@@ -2,21 +2,31 @@
 //! and exports `llm_server_up` for each. The servers are the configured ones plus, with
 //! discovery on, those found listening on this machine's loopback. One server's failure costs
 //! only its own series; the collector itself fails only when the scrape budget runs out.
+//!
+//! A server whose backend the config does not name is detected on first contact
+//! ([`super::detect`]: metric prefixes on `/metrics`, else Ollama's `/api/version`). The result
+//! is kept for as long as the target is scraped and its answers keep matching: when the
+//! remembered backend's endpoint answers 404, or its `/metrics` no longer has that backend's
+//! series (another server now listens on the port), the target is detected afresh in the same
+//! scrape. A discovered server starts from the backend its program name suggests.
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::{join_all, BoxFuture};
 
-use super::http::Fetcher;
+use super::http::{FetchError, Fetcher};
 use super::process::LocalServer;
-use super::{llama_server, CollectError, Collector, ScrapeContext};
+use super::{detect, llama_server, ollama, sglang, tgi, vllm, CollectError, Collector, ScrapeContext};
 use crate::config::{Backend, Config, ServerConfig};
 use crate::family::{labels, Family};
 
 /// Targets get this share of the scrape budget, so a slow one is reported down before the
 /// runner has to cut the whole collector off.
 const TARGET_SHARE_OF_BUDGET: f64 = 0.9;
+
+/// The `backend` label of a server whose backend is not known yet.
+const UNKNOWN_BACKEND: &str = "unknown";
 
 pub struct LlmCollector {
     configured: Vec<ServerConfig>,
@@ -25,6 +35,50 @@ pub struct LlmCollector {
     /// The last failure reason per server name, so each change of state is logged once, not
     /// every scrape. Servers that are gone are dropped from it.
     last_errors: Mutex<HashMap<String, String>>,
+    /// The backend each server without a configured one was found to run, by server name.
+    /// Servers that are gone are dropped from it.
+    detected: Mutex<HashMap<String, Backend>>,
+}
+
+/// The per-target deadline: every GET of one target gets what is left of it.
+#[derive(Clone, Copy)]
+struct Deadline {
+    at: Instant,
+    total: Duration,
+}
+
+impl Deadline {
+    fn remaining(self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+}
+
+/// Why a target gave no series this scrape.
+struct Failure {
+    why: String,
+    /// The answer suggests another backend now serves the target: a 404 on the backend's main
+    /// endpoint, or a body without its series.
+    mismatch: bool,
+}
+
+impl Failure {
+    fn fetch(path: &str, e: FetchError, deadline: Deadline) -> Failure {
+        let mismatch = e == FetchError::Status(404);
+        // Every GET of a target shares its deadline: report the deadline, not what was left.
+        let e = if let FetchError::Timeout(_) = e { FetchError::Timeout(deadline.total) } else { e };
+        Failure { why: format!("GET {path}: {e}"), mismatch }
+    }
+
+    fn mismatch(why: String) -> Failure {
+        Failure { why, mismatch: true }
+    }
+}
+
+/// A body that detection already read, handed on so it is not fetched twice.
+enum Prefetched {
+    Nothing,
+    Metrics(String),
+    Version(String),
 }
 
 impl LlmCollector {
@@ -34,26 +88,149 @@ impl LlmCollector {
             discovery: config.discovery,
             fetcher: Fetcher::new(config.max_body_bytes)?,
             last_errors: Mutex::default(),
+            detected: Mutex::default(),
         })
     }
 
     async fn scrape_one(&self, server: &ServerConfig, budget: Duration) -> Vec<Family> {
-        let timeout = server.timeout.unwrap_or(budget).min(budget.mul_f64(TARGET_SHARE_OF_BUDGET));
-        let result = match server.backend {
-            Backend::Llamacpp => llama_server::read(&self.fetcher, &server.url, server.api_key.as_deref(), timeout)
-                .await
-                .map_err(|e| format!("GET /metrics: {e}"))
-                .and_then(|reading| llama_server::shape(server, &reading)),
-        };
+        let total = server.timeout.unwrap_or(budget).min(budget.mul_f64(TARGET_SHARE_OF_BUDGET));
+        let deadline = Deadline { at: Instant::now() + total, total };
+        let (backend, result) = self.scrape_target(server, deadline).await;
+        let label = if backend == Backend::Auto { UNKNOWN_BACKEND } else { backend.as_str() };
         match result {
             Ok(mut families) => {
                 self.log_change(server, None);
-                families.push(up_family(server, 1.0));
+                families.push(up_family(server, label, 1.0));
                 families
             }
             Err(why) => {
                 self.log_change(server, Some(why));
-                vec![up_family(server, 0.0)]
+                vec![up_family(server, label, 0.0)]
+            }
+        }
+    }
+
+    /// Scrapes one target as its configured, remembered or detected backend. Returns the
+    /// backend its series are labelled with (`Auto` while unknown) and the families or why not.
+    async fn scrape_target(&self, server: &ServerConfig, deadline: Deadline) -> (Backend, Result<Vec<Family>, String>) {
+        let as_is = |backend, prefetched| async move {
+            let result = self.scrape_as(backend, server, deadline, prefetched).await;
+            (backend, result.map_err(|f| f.why))
+        };
+        if server.backend != Backend::Auto {
+            return as_is(server.backend, Prefetched::Nothing).await;
+        }
+        let remembered = self.detected.lock().ok().and_then(|d| d.get(&server.name).copied());
+        if let Some(backend) = remembered {
+            let failure = match self.scrape_as(backend, server, deadline, Prefetched::Nothing).await {
+                Ok(families) => return (backend, Ok(families)),
+                Err(failure) => failure,
+            };
+            if failure.mismatch {
+                if let Ok((found, prefetched, also)) = self.detect(server, deadline).await {
+                    if found != backend {
+                        self.remember(server, found, &also, Some(backend));
+                        return as_is(found, prefetched).await;
+                    }
+                }
+            }
+            return (backend, Err(failure.why));
+        }
+        match self.detect(server, deadline).await {
+            Ok((found, prefetched, also)) => {
+                self.remember(server, found, &also, None);
+                as_is(found, prefetched).await
+            }
+            Err(why) => (Backend::Auto, Err(why)),
+        }
+    }
+
+    /// Reads and shapes one target as `backend`.
+    async fn scrape_as(
+        &self,
+        backend: Backend,
+        server: &ServerConfig,
+        deadline: Deadline,
+        prefetched: Prefetched,
+    ) -> Result<Vec<Family>, Failure> {
+        let (fetcher, base, key, timeout) =
+            (&self.fetcher, &server.url, server.api_key.as_deref(), deadline.remaining());
+        let (metrics, version) = match prefetched {
+            Prefetched::Nothing => (None, None),
+            Prefetched::Metrics(body) => (Some(body), None),
+            Prefetched::Version(body) => (None, Some(body)),
+        };
+        let failed = |e| Failure::fetch("/metrics", e, deadline);
+        match backend {
+            Backend::Llamacpp => {
+                let reading = llama_server::read(fetcher, base, key, timeout, metrics).await.map_err(failed)?;
+                llama_server::shape(server, &reading).map_err(Failure::mismatch)
+            }
+            Backend::Vllm => {
+                let reading = vllm::read(fetcher, base, key, timeout, metrics).await.map_err(failed)?;
+                vllm::shape(server, &reading).map_err(Failure::mismatch)
+            }
+            Backend::Sglang => {
+                let reading = sglang::read(fetcher, base, key, timeout, metrics).await.map_err(failed)?;
+                sglang::shape(server, &reading).map_err(Failure::mismatch)
+            }
+            Backend::Tgi => {
+                let reading = tgi::read(fetcher, base, key, timeout, metrics).await.map_err(failed)?;
+                tgi::shape(server, &reading).map_err(Failure::mismatch)
+            }
+            Backend::Ollama => {
+                let reading = ollama::read(fetcher, base, key, timeout, version)
+                    .await
+                    .map_err(|e| Failure::fetch("/api/version", e, deadline))?;
+                ollama::shape(server, &reading).map_err(Failure::mismatch)
+            }
+            Backend::Auto => Err(Failure::mismatch("the backend is not known yet".into())),
+        }
+    }
+
+    /// Tells the backend from `/metrics`, else from `/api/version`. Returns the backend, the
+    /// body read on the way, and the other backends whose series share the body.
+    async fn detect(
+        &self,
+        server: &ServerConfig,
+        deadline: Deadline,
+    ) -> Result<(Backend, Prefetched, Vec<Backend>), String> {
+        let (base, key) = (&server.url, server.api_key.as_deref());
+        let why_not_metrics = match self.fetcher.get_path(base, "metrics", key, deadline.remaining()).await {
+            Ok(body) => match detect::from_metrics(&body) {
+                Some(found) => return Ok((found.backend, Prefetched::Metrics(body), found.also)),
+                None => "/metrics has no llamacpp:, vllm:, sglang: or tgi_ series".to_string(),
+            },
+            Err(e @ FetchError::Status(_)) => Failure::fetch("/metrics", e, deadline).why,
+            // Nothing answers in time, or at all: asking another path would not help.
+            Err(e) => return Err(Failure::fetch("/metrics", e, deadline).why),
+        };
+        match self.fetcher.get_path(base, "api/version", key, deadline.remaining()).await {
+            Ok(body) if detect::is_ollama_version(&body) => {
+                Ok((Backend::Ollama, Prefetched::Version(body), Vec::new()))
+            }
+            Ok(_) => Err(format!("{why_not_metrics}, and /api/version is not Ollama's")),
+            Err(e) => Err(format!("{why_not_metrics}, and {}", Failure::fetch("/api/version", e, deadline).why)),
+        }
+    }
+
+    /// Keeps a detected backend and logs the news once.
+    fn remember(&self, server: &ServerConfig, found: Backend, also: &[Backend], before: Option<Backend>) {
+        if let Ok(mut detected) = self.detected.lock() {
+            detected.insert(server.name.clone(), found);
+        }
+        let (name, url, found) = (&server.name, server.url.as_str(), found.as_str());
+        let also = match also {
+            [] => String::new(),
+            others => {
+                let names: Vec<&str> = others.iter().map(|b| b.as_str()).collect();
+                format!(" (/metrics also has {} series; set backend in the config to choose)", names.join(", "))
+            }
+        };
+        match before {
+            None => log::info!("server {name} ({url}): backend {found} detected{also}"),
+            Some(before) => {
+                log::warn!("server {name} ({url}): backend changed from {} to {found}{also}", before.as_str())
             }
         }
     }
@@ -75,11 +252,21 @@ impl LlmCollector {
     /// Configured servers, then discovered ones that no configured server already points at.
     fn targets(&self, local: &[LocalServer]) -> Vec<ServerConfig> {
         let mut targets = self.configured.clone();
+        let mut hints = Vec::new();
         if self.discovery {
-            targets.extend(local.iter().filter(|s| !s.configured).filter_map(discovered_target));
+            for (target, hint) in local.iter().filter(|s| !s.configured).filter_map(discovered_target) {
+                hints.push((target.name.clone(), hint));
+                targets.push(target);
+            }
         }
         if let Ok(mut last) = self.last_errors.lock() {
             last.retain(|name, _| targets.iter().any(|t| &t.name == name));
+        }
+        if let Ok(mut detected) = self.detected.lock() {
+            detected.retain(|name, _| targets.iter().any(|t| &t.name == name));
+            for (name, hint) in hints.into_iter().filter(|(_, hint)| *hint != Backend::Auto) {
+                detected.entry(name).or_insert(hint);
+            }
         }
         targets
     }
@@ -92,17 +279,30 @@ fn same_reason(a: &str, b: &str) -> bool {
     words(a) == words(b)
 }
 
-/// A discovered server as a target, when it speaks a backend this version scrapes.
-fn discovered_target(server: &LocalServer) -> Option<ServerConfig> {
-    let backend = Backend::parse(server.backend).ok()?;
+/// A discovered server as a target, when it speaks a backend this version scrapes, with the
+/// backend its program suggests. The target itself is `Auto`: a wrong guess is corrected by
+/// detection.
+fn discovered_target(server: &LocalServer) -> Option<(ServerConfig, Backend)> {
+    let hint = Backend::parse(server.backend).ok()?;
     let host = if server.ipv6_only { "[::1]" } else { "127.0.0.1" };
     let url = format!("http://{host}:{}/", server.port?).parse().ok()?;
-    Some(ServerConfig { name: server.name.clone(), url, backend, api_key: None, timeout: None, kv_cache_tokens: None })
+    let target = ServerConfig {
+        name: server.name.clone(),
+        url,
+        backend: Backend::Auto,
+        api_key: None,
+        timeout: None,
+        kv_cache_tokens: None,
+    };
+    Some((target, hint))
 }
 
-fn up_family(server: &ServerConfig, value: f64) -> Family {
-    Family::gauge("llm_server_up", "1 when the LLM server's metrics endpoint answered and parsed, else 0")
-        .with(labels([("server", &server.name), ("backend", server.backend.as_str())]), value)
+fn up_family(server: &ServerConfig, backend: &str, value: f64) -> Family {
+    Family::gauge(
+        "llm_server_up",
+        "1 when the LLM server answered and its answer parsed (/metrics; Ollama: /api/version), else 0",
+    )
+    .with(labels([("server", &server.name), ("backend", backend)]), value)
 }
 
 impl Collector for LlmCollector {
@@ -116,5 +316,73 @@ impl Collector for LlmCollector {
             let per_target = join_all(targets.iter().map(|t| self.scrape_one(t, scrape.budget))).await;
             Ok(per_target.into_iter().flatten().collect())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{load, Command};
+
+    fn collector(args: &[&str]) -> LlmCollector {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        match load(&args, &|_| None) {
+            Ok(Command::Run(config)) => LlmCollector::new(&config).unwrap(),
+            _ => panic!("bad test config"),
+        }
+    }
+
+    fn local(name: &str, backend: &'static str, port: Option<u16>) -> LocalServer {
+        LocalServer {
+            pid: 1,
+            process: name.into(),
+            backend,
+            port,
+            ipv6_only: false,
+            name: format!("{name}:{}", port.unwrap_or(0)),
+            configured: false,
+        }
+    }
+
+    #[test]
+    fn discovered_servers_of_every_backend_become_targets() {
+        for backend in ["llamacpp", "vllm", "sglang", "tgi", "ollama", "auto"] {
+            let (target, hint) = discovered_target(&local("x", backend, Some(8000))).unwrap();
+            assert_eq!(target.backend, Backend::Auto, "detection can correct the guess");
+            assert_eq!(hint.as_str(), backend);
+            assert_eq!(target.url.as_str(), "http://127.0.0.1:8000/");
+        }
+        // Servers that serve no metrics we read, and servers without a port, are not targets.
+        for backend in ["koboldcpp", "lmstudio"] {
+            assert!(discovered_target(&local("x", backend, Some(5001))).is_none(), "{backend}");
+        }
+        assert!(discovered_target(&local("x", "vllm", None)).is_none());
+    }
+
+    #[test]
+    fn discovery_hints_seed_detection_and_vanished_targets_are_forgotten() {
+        let c = collector(&["--server", "conf=http://127.0.0.1:1/"]);
+        let found = [local("vllm", "vllm", Some(8000)), local("lms", "lmstudio", Some(1234))];
+        let names: Vec<String> = c.targets(&found).into_iter().map(|t| t.name).collect();
+        assert_eq!(names, ["conf", "vllm:8000"]);
+        let detected = |c: &LlmCollector| c.detected.lock().unwrap().clone();
+        assert_eq!(detected(&c), HashMap::from([("vllm:8000".to_string(), Backend::Vllm)]));
+        // A detection result is not overwritten by the hint, and is dropped with its target.
+        c.detected.lock().unwrap().insert("vllm:8000".into(), Backend::Sglang);
+        c.targets(&found);
+        assert_eq!(detected(&c)["vllm:8000"], Backend::Sglang);
+        c.targets(&[]);
+        assert!(detected(&c).is_empty());
+    }
+
+    #[test]
+    fn failures_that_suggest_another_server() {
+        let deadline = Deadline { at: Instant::now(), total: Duration::from_millis(250) };
+        assert!(Failure::fetch("/metrics", FetchError::Status(404), deadline).mismatch);
+        for e in [FetchError::Status(503), FetchError::Status(401), FetchError::Transport("refused".into())] {
+            assert!(!Failure::fetch("/metrics", e, deadline).mismatch);
+        }
+        let late = Failure::fetch("/metrics", FetchError::Timeout(Duration::from_millis(3)), deadline);
+        assert_eq!(late.why, "GET /metrics: no complete answer within 0.250s");
     }
 }

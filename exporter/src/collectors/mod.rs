@@ -3,11 +3,17 @@
 //! A collector reads its sources when asked and returns metric families; it never reports its
 //! own health. The scrape runner (`scrape.rs`) times each one, applies its deadline, and emits
 //! `llm_exporter_collector_success` and `_duration_seconds` for it.
+pub mod detect;
 pub mod http;
 pub mod llama_server;
 pub mod llm;
+pub mod normalize;
 pub mod nvml;
+pub mod ollama;
 pub mod process;
+pub mod sglang;
+pub mod tgi;
+pub mod vllm;
 
 use std::sync::Arc;
 use std::time::Duration;

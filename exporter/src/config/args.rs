@@ -159,7 +159,7 @@ fn set(layer: &mut Layer, name: &str, value: &str) -> Result<(), String> {
             servers.push(ServerConfig {
                 name,
                 url,
-                backend: Backend::Llamacpp,
+                backend: Backend::Auto,
                 api_key: None,
                 timeout: None,
                 kv_cache_tokens: None,

@@ -157,7 +157,7 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
                 return Err(err(s.name.span(), "server.name", format!("server name '{name}' is used twice")));
             }
             let url = parse_target_url(s.url.get_ref()).map_err(|why| err(s.url.span(), "server.url", why))?;
-            let backend = check!(&s.backend, "server.backend", Backend::parse).unwrap_or(Backend::Llamacpp);
+            let backend = check!(&s.backend, "server.backend", Backend::parse).unwrap_or(Backend::Auto);
             let timeout = check!(&s.timeout, "server.timeout", parse_duration);
             let key_from_file = check!(&s.api_key_file, "server.api_key_file", |p: &str| read_key_file(path, p));
             let key_from_env = check!(&s.api_key_env, "server.api_key_env", |var: &str| env(var)

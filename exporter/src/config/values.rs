@@ -4,27 +4,42 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-/// The LLM server software behind a target.
+/// The LLM server software behind a target. `Auto` (the default when the config names none)
+/// means "detect it on first contact": metric prefixes on `/metrics`, else Ollama's
+/// `/api/version`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
+    Auto,
     Llamacpp,
+    Vllm,
+    Sglang,
+    Tgi,
+    Ollama,
 }
 
 impl Backend {
-    /// The `backend` label value.
+    /// Every backend that can be scraped, in detection order.
+    pub const KNOWN: [Backend; 5] = [Backend::Llamacpp, Backend::Vllm, Backend::Sglang, Backend::Tgi, Backend::Ollama];
+
+    /// The `backend` label value (`auto` only names the setting; series carry the detected one).
     pub fn as_str(self) -> &'static str {
         match self {
+            Backend::Auto => "auto",
             Backend::Llamacpp => "llamacpp",
+            Backend::Vllm => "vllm",
+            Backend::Sglang => "sglang",
+            Backend::Tgi => "tgi",
+            Backend::Ollama => "ollama",
         }
     }
 
     pub fn parse(s: &str) -> Result<Backend, String> {
         match s {
-            "llamacpp" => Ok(Backend::Llamacpp),
-            "vllm" | "sglang" | "tgi" | "ollama" => {
-                Err(format!("backend '{s}' is not supported by this version (supported: llamacpp)"))
-            }
-            _ => Err(format!("unknown backend '{s}' (known: llamacpp)")),
+            "auto" => Ok(Backend::Auto),
+            _ => Backend::KNOWN
+                .into_iter()
+                .find(|b| b.as_str() == s)
+                .ok_or_else(|| format!("unknown backend '{s}' (known: auto, llamacpp, vllm, sglang, tgi, ollama)")),
         }
     }
 }

@@ -29,6 +29,17 @@ pub enum Answer {
     Slow(Duration, String),
     /// A 200 whose body is this many bytes of `#` comment lines.
     Huge(usize),
+    /// Whatever the test has put there by the time of the request: a 200 with the body, or a
+    /// 404 when `None` (a server replaced by another on the same port).
+    Live(Arc<Mutex<Option<String>>>),
+}
+
+impl Answer {
+    /// A [`Answer::Live`] and the handle that changes it.
+    pub fn live(body: Option<String>) -> (Answer, Arc<Mutex<Option<String>>>) {
+        let cell = Arc::new(Mutex::new(body));
+        (Answer::Live(Arc::clone(&cell)), cell)
+    }
 }
 
 /// A loopback HTTP server that plays an LLM server from canned answers and counts requests.
@@ -64,6 +75,10 @@ impl FakeServer {
                             tokio::time::sleep(d).await;
                             reply(200, b)
                         }
+                        Some(Answer::Live(cell)) => match cell.lock().unwrap().clone() {
+                            Some(b) => reply(200, b),
+                            None => reply(404, "404 page not found".into()),
+                        },
                         Some(Answer::Huge(n)) => {
                             let line = "# padding padding padding padding padding padding padding padding\n";
                             reply(200, line.repeat(n / line.len() + 1))
