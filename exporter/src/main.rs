@@ -35,7 +35,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(llm_exporter::run(config)) {
+    let outcome = runtime.block_on(llm_exporter::run(config));
+    // Blocking work that never returns (a hung NVML call, a stuck /proc read) must not keep the
+    // process alive once a stop was asked for: give it a moment, then leave it behind.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");

@@ -4,6 +4,7 @@
 //! Concurrent scrapes are coalesced: while a collection is running, every request that arrives
 //! waits for that one instead of starting another. llama.cpp resets some values when read, and
 //! an LLM server should see one scrape per collection however many Prometheus replicas ask.
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,13 +31,15 @@ pub struct Scraper {
     #[cfg(target_os = "linux")]
     process: prometheus::process_collector::ProcessCollector,
     in_flight: Mutex<Option<InFlight>>,
+    /// Each failing collector's last failure, so a failure that repeats is logged once.
+    last_failure: Mutex<HashMap<&'static str, String>>,
 }
 
 impl Scraper {
     pub fn new(collectors: Vec<Arc<dyn Collector>>, scanner: Option<LocalScanner>) -> Arc<Scraper> {
         let opts = prometheus::Opts::new(
             "llm_exporter_scrape_errors_total",
-            "Scrapes in which a collector failed or ran out of time, since the exporter started",
+            "Scrapes in which a collector failed or ran out of time, and failed calls that cost part of a collector's series, since the exporter started",
         );
         let scrape_errors = prometheus::IntCounterVec::new(opts, &["collector"])
             .unwrap_or_else(|e| unreachable!("static metric options are valid: {e}"));
@@ -50,6 +53,7 @@ impl Scraper {
             #[cfg(target_os = "linux")]
             process: prometheus::process_collector::ProcessCollector::for_self(),
             in_flight: Mutex::new(None),
+            last_failure: Mutex::default(),
         })
     }
 
@@ -96,18 +100,23 @@ impl Scraper {
             Family::gauge("llm_exporter_collector_success", "1 when the collector succeeded in this scrape, else 0");
         let mut duration =
             Family::gauge("llm_exporter_collector_duration_seconds", "Seconds the collector took in this scrape");
-        for (name, elapsed, result) in join_all(runs).await {
+        for (collector, (name, elapsed, result)) in self.collectors.iter().zip(join_all(runs).await) {
             let ok = match result {
                 Ok(found) => {
                     families.extend(found);
+                    self.log_outcome(name, None);
                     true
                 }
                 Err(why) => {
-                    log::warn!("collector {name} failed: {why}");
+                    self.log_outcome(name, Some(why));
                     self.scrape_errors.with_label_values(&[name]).inc();
                     false
                 }
             };
+            let partial = collector.take_partial_errors();
+            if partial > 0 {
+                self.scrape_errors.with_label_values(&[name]).inc_by(partial);
+            }
             success.push(labels([("collector", name)]), if ok { 1.0 } else { 0.0 });
             duration.push(labels([("collector", name)]), elapsed.as_secs_f64());
         }
@@ -116,6 +125,24 @@ impl Scraper {
         families.push(build_info());
         families.extend(self.own_families());
         merge(families)
+    }
+
+    /// Logs a collector's failure when it differs from its previous one (at debug when it
+    /// repeats), and its recovery: a source that stays down is logged once, not every scrape.
+    fn log_outcome(&self, name: &'static str, failure: Option<String>) {
+        let mut last = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+        match failure {
+            Some(why) if last.get(name) == Some(&why) => log::debug!("collector {name} failed again: {why}"),
+            Some(why) => {
+                log::warn!("collector {name} failed: {why}");
+                last.insert(name, why);
+            }
+            None => {
+                if last.remove(name).is_some() {
+                    log::info!("collector {name} succeeded again");
+                }
+            }
+        }
     }
 
     /// `llm_exporter_scrape_errors_total` and, on Linux, the exporter's own `process_*`.

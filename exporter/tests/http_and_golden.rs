@@ -1,5 +1,7 @@
 //! The exporter over HTTP: golden output, headers, gzip, routes, coalescing.
 mod common;
+#[path = "nvml-standin/standin.rs"]
+mod standin;
 
 use std::io::Read;
 use std::time::Duration;
@@ -23,15 +25,25 @@ fn deterministic(body: &str) -> String {
 async fn golden_metrics() {
     let llama = FakeServer::llama(None).await;
     let refused = refused_addr();
+    // The fixed world: the fixture proc tree, one stand-in GPU used by two of its processes
+    // (PID 100, llama-server:8080, and PID 800, a CUDA job), a fake llama-server, a dead one.
     let procfs = format!("{}/tests/fixtures/proc/basic", env!("CARGO_MANIFEST_DIR"));
-    let exporter = Exporter::start(&[
-        "--path.procfs",
-        &procfs,
-        "--server",
-        &format!("llama={}", llama.url()),
-        "--server",
-        &format!("dead=http://{refused}"),
-    ]);
+    let nvml_dir = tempfile::tempdir().unwrap();
+    let nvml = standin::build(nvml_dir.path(), &[]);
+    let world = standin::dir().join("golden-world.json");
+    let exporter = Exporter::start_with_env(
+        &[
+            "--nvml.library",
+            nvml.to_str().unwrap(),
+            "--path.procfs",
+            &procfs,
+            "--server",
+            &format!("llama={}", llama.url()),
+            "--server",
+            &format!("dead=http://{refused}"),
+        ],
+        &[("NVML_STANDIN_CONFIG", world.to_str().unwrap())],
+    );
     let got = deterministic(&exporter.scrape().await);
     let path = format!("{}/tests/golden/metrics.txt", env!("CARGO_MANIFEST_DIR"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {

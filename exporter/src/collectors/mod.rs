@@ -50,6 +50,13 @@ pub trait Collector: Send + Sync {
 
     /// Reads the source and shapes it into families.
     fn collect<'a>(&'a self, scrape: &'a ScrapeContext) -> BoxFuture<'a, Result<Vec<Family>, CollectError>>;
+
+    /// Failures that cost part of the collector's series without failing it (a call for one
+    /// GPU, say) since this was last asked; the runner adds them to
+    /// `llm_exporter_scrape_errors_total`.
+    fn take_partial_errors(&self) -> u64 {
+        0
+    }
 }
 
 /// The enabled collectors, in a fixed order, and the scan of local processes they need.

@@ -189,12 +189,12 @@ impl Exporter {
     /// some start real llama-servers that discovery would find).
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Exporter {
         STARTED.fetch_add(1, Ordering::Relaxed);
-        let mentions = |flag: &str| args.iter().any(|a| a.contains(flag));
+        let mentions = |flags: &[&str]| args.iter().any(|a| flags.iter().any(|f| a.split('=').next() == Some(*f)));
         let mut isolation = Vec::new();
-        if !mentions("discovery") {
+        if !mentions(&["--discovery", "--no-discovery"]) {
             isolation.push("--no-discovery");
         }
-        if !mentions("nvml") {
+        if !mentions(&["--nvml.library", "--collector.nvml", "--no-collector.nvml"]) {
             isolation.push("--no-collector.nvml");
         }
         let mut child = Command::new(env!("CARGO_BIN_EXE_llm-exporter"))
