@@ -18,6 +18,8 @@ pub use values::{parse_duration, Backend, LogFormat};
 
 /// The default body cap for every target response.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 << 20;
+/// Default cap on the series one target may add to a scrape.
+pub const DEFAULT_MAX_SERIES_PER_TARGET: usize = 10_000;
 
 /// The validated configuration the exporter runs with.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +41,10 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
+    /// Series beyond this many per target are dropped and counted.
+    pub max_series_per_target: usize,
+    /// TLS and basic auth from `--web.config.file`.
+    pub web_config: Option<crate::web_config::WebConfig>,
 }
 
 /// Which collectors run (`--[no-]collector.NAME`).
@@ -124,6 +130,8 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.origin {
+            // Line 0: the file as a whole (it cannot be read).
+            Origin::File { path, line: 0 } => write!(f, "{}: ", path.display())?,
             Origin::File { path, line } => write!(f, "{}:{line}: ", path.display())?,
             Origin::Flag(flag) => write!(f, "flag --{flag}: ")?,
             Origin::Env(var) => write!(f, "environment {var}: ")?,
@@ -152,6 +160,8 @@ struct Layer {
     log_level: Option<log::LevelFilter>,
     log_format: Option<LogFormat>,
     max_body_bytes: Option<usize>,
+    max_series_per_target: Option<usize>,
+    web_config_file: Option<PathBuf>,
 }
 
 impl Layer {
@@ -173,6 +183,8 @@ impl Layer {
             log_level: self.log_level.or(lower.log_level),
             log_format: self.log_format.or(lower.log_format),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            max_series_per_target: self.max_series_per_target.or(lower.max_series_per_target),
+            web_config_file: self.web_config_file.or(lower.web_config_file),
         }
     }
 
@@ -194,6 +206,8 @@ impl Layer {
             log_level: self.log_level.unwrap_or(log::LevelFilter::Info),
             log_format: self.log_format.unwrap_or(LogFormat::Logfmt),
             max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_series_per_target: self.max_series_per_target.unwrap_or(DEFAULT_MAX_SERIES_PER_TARGET),
+            web_config: None,
         }
     }
 }
@@ -232,7 +246,8 @@ pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Com
             why: format!("server name '{name}' is used twice"),
         });
     }
-    Ok(Command::Run(merged.into_config()))
+    let web_config = merged.web_config_file.as_deref().map(crate::web_config::load).transpose()?;
+    Ok(Command::Run(Box::new(Config { web_config, ..merged.into_config() })))
 }
 
 #[cfg(test)]

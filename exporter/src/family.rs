@@ -54,11 +54,14 @@ pub struct Family {
     pub help: Cow<'static, str>,
     pub kind: Kind,
     pub samples: Vec<Sample>,
+    /// Series a cap left out while shaping this family (never written out; counted in
+    /// `llm_exporter_target_series_dropped_total`).
+    pub dropped: usize,
 }
 
 impl Family {
     pub fn new(name: impl Into<Cow<'static, str>>, help: impl Into<Cow<'static, str>>, kind: Kind) -> Self {
-        Family { name: name.into(), help: help.into(), kind, samples: Vec::new() }
+        Family { name: name.into(), help: help.into(), kind, samples: Vec::new(), dropped: 0 }
     }
 
     pub fn gauge(name: &'static str, help: &'static str) -> Self {

@@ -13,13 +13,15 @@
 //! - [`family`] merges, sorts and encodes the families once in the Prometheus text format.
 //!
 //! [`config`] merges flags, `LLM_EXPORTER_*` environment variables and a TOML file; a bad
-//! setting is one line naming where it came from and exit code 2.
+//! setting is one line naming where it came from and exit code 2. [`web_config`] reads the
+//! exporter-toolkit web config (TLS, client certificates, basic auth) that [`server`] enforces.
 pub mod collectors;
 pub mod config;
 pub mod family;
 pub mod logging;
 pub mod scrape;
 pub mod server;
+pub mod web_config;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,18 +38,30 @@ pub async fn run(config: config::Config) -> Result<(), String> {
         names.join(", "),
         config.servers.len()
     );
+    let web = config.web_config.clone();
+    let tls = web.as_ref().and_then(|w| w.tls.clone());
+    let http2 = web.as_ref().is_none_or(|w| w.http2);
+    let mode = match (&tls, web.as_ref().is_some_and(|w| w.basic_auth.is_some())) {
+        (Some(_), true) => ", TLS, basic auth",
+        (Some(_), false) => ", TLS",
+        (None, true) => ", basic auth",
+        (None, false) => "",
+    };
     let mut listeners = Vec::new();
     for address in &config.listen_addresses {
         let listener = bind(address).await?;
         let local = listener.local_addr().map_err(|e| format!("{address}: {e}"))?;
-        log::info!("listening on {local}, telemetry path {}", config.telemetry_path);
+        log::info!("listening on {local}, telemetry path {}{mode}", config.telemetry_path);
         listeners.push(listener);
     }
     let app = Arc::new(server::App { scraper: scrape::Scraper::new(plan.collectors, plan.scanner), config });
     let routes = server::routes(app);
     let servers = listeners.into_iter().map(|listener| {
         let routes = routes.clone();
-        tokio::spawn(warp::serve(routes).incoming(listener).graceful(shutdown_signal()).run())
+        match &tls {
+            Some(tls) => tokio::spawn(server::serve_tls(listener, Arc::clone(tls), http2, routes, shutdown_signal())),
+            None => tokio::spawn(warp::serve(routes).incoming(listener).graceful(shutdown_signal()).run()),
+        }
     });
     futures::future::join_all(servers).await;
     log::info!("stopped");

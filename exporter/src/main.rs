@@ -7,7 +7,7 @@ use llm_exporter::config::{self, Command};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let config = match config::load(&args, &|var| std::env::var(var).ok()) {
-        Ok(Command::Run(config)) => config,
+        Ok(Command::Run(config)) => *config,
         Ok(Command::Help) => {
             print!("{}", config::usage());
             return ExitCode::SUCCESS;

@@ -1,10 +1,22 @@
-//! HTTP routes (warp): `/` landing page, the telemetry path, `/-/healthy` and `/-/ready`.
+//! HTTP routes (warp): `/` landing page, the telemetry path, `/-/healthy` and `/-/ready`;
+//! basic auth on the landing page and the telemetry path; serving over TLS.
+//!
+//! warp serves plain TCP itself. For TLS, [`serve_tls`] accepts TCP connections, completes
+//! the rustls handshake under [`TLS_HANDSHAKE_TIMEOUT`] in each connection's own task (so a
+//! slow, failed or plain-HTTP handshake costs only that connection), and hands the stream to
+//! hyper with the same warp filter, with the same graceful shutdown as warp's.
 use std::convert::Infallible;
+use std::future::Future;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use warp::http::{header, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use warp::http::{header, HeaderMap, Response, StatusCode};
 use warp::hyper::body::Bytes;
 use warp::{Filter, Rejection, Reply};
 
@@ -12,17 +24,28 @@ use crate::config::Config;
 use crate::family::TEXT_CONTENT_TYPE;
 use crate::scrape::Scraper;
 
+/// How long a client has to complete the TLS handshake after connecting.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What every route needs.
 pub struct App {
     pub config: Config,
     pub scraper: Arc<Scraper>,
 }
 
-/// All routes.
+/// All routes. With `basic_auth_users` in the web config, `/` and the telemetry path need
+/// credentials; the health endpoints never do.
 pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let extra_headers = Arc::new(app.config.web_config.as_ref().map(|w| w.headers.clone()).unwrap_or_default());
     let with_app = warp::any().map(move || Arc::clone(&app));
-    let landing =
-        warp::path::end().and(with_app.clone()).map(|app: Arc<App>| warp::reply::html(landing_page(&app.config)));
+    let landing = warp::path::end().and(with_app.clone()).and(warp::header::headers_cloned()).then(
+        |app: Arc<App>, headers: HeaderMap| async move {
+            if let Some(denied) = unauthorized(&app, &headers).await {
+                return denied;
+            }
+            warp::reply::html(landing_page(&app.config)).into_response()
+        },
+    );
     let healthy = warp::path!("-" / "healthy").map(|| "Healthy\n");
     let ready = warp::path!("-" / "ready").map(|| "Ready\n");
     let metrics = warp::path::full()
@@ -34,13 +57,18 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
                 Err(warp::reject::not_found())
             }
         })
-        .and(warp::header::optional::<String>("x-prometheus-scrape-timeout-seconds"))
-        .and(warp::header::optional::<String>("accept-encoding"))
-        .then(metrics_reply);
+        .and(warp::header::headers_cloned())
+        .then(|app: Arc<App>, headers: HeaderMap| async move {
+            if let Some(denied) = unauthorized(&app, &headers).await {
+                return denied;
+            }
+            let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let timeout = text(header::HeaderName::from_static("x-prometheus-scrape-timeout-seconds"));
+            metrics_reply(app, timeout, text(header::ACCEPT_ENCODING)).await
+        });
     warp::get()
         .and(
             landing
-                .map(Reply::into_response)
                 .or(healthy.map(Reply::into_response))
                 .unify()
                 .or(ready.map(Reply::into_response))
@@ -52,6 +80,88 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
             Ok::<_, Infallible>(warp::reply::with_status("Not Found\n", StatusCode::NOT_FOUND).into_response())
         })
         .unify()
+        .map(move |mut response: warp::reply::Response| {
+            for (name, value) in extra_headers.iter() {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+            response
+        })
+}
+
+/// `None` when the request may go on; else the 401 answer.
+async fn unauthorized(app: &App, headers: &HeaderMap) -> Option<warp::reply::Response> {
+    let auth = app.config.web_config.as_ref()?.basic_auth.as_ref()?;
+    if auth.allows(headers.get(header::AUTHORIZATION)).await {
+        return None;
+    }
+    let mut response = warp::reply::with_status("Unauthorized\n", StatusCode::UNAUTHORIZED).into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"llm-exporter\""));
+    Some(response)
+}
+
+/// Serves `filter` over TLS on `listener` until `shutdown` resolves, then stops accepting
+/// and waits for open connections to finish their requests, as warp's graceful server does.
+pub async fn serve_tls<F, R>(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    http2: bool,
+    filter: F,
+    shutdown: impl Future<Output = ()>,
+) where
+    F: Filter<Extract = (R,), Error = Infallible> + Clone + Send + Sync + 'static,
+    R: Reply,
+{
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    if !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                    ) {
+                        log::error!("accept error: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(warp::service(filter.clone()));
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    log::debug!("TLS handshake with {peer} failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    log::debug!("TLS handshake with {peer} timed out");
+                    return;
+                }
+            };
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new());
+            if !http2 {
+                builder = builder.http1_only();
+            }
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(connection.into_owned()).await {
+                log::debug!("connection from {peer}: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 async fn metrics_reply(

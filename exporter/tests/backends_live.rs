@@ -161,7 +161,8 @@ async fn a_server_replaced_on_the_same_port_is_detected_again() {
     for _ in 0..2 {
         let body = exporter.scrape().await;
         assert_eq!(up(&body, "sglang"), 0.0, "down, under the last backend it had");
-        assert_eq!(body.lines().filter(|l| l.contains("server=\"port\"")).count(), 1, "only llm_server_up");
+        let series = body.lines().filter(|l| l.contains("server=\"port\"") && !l.starts_with("llm_exporter_"));
+        assert_eq!(series.count(), 1, "only llm_server_up");
     }
 
     *metrics_body.lock().unwrap() = None;
@@ -268,4 +269,62 @@ async fn ollama_with_odd_or_failing_ps() {
     assert_eq!(value(&body, "llm_server_up", &[("server", "failing"), ("backend", "ollama")]), 1.0);
     assert_eq!(value(&body, "llm_server_info", &[("server", "failing"), ("model", "")]), 1.0);
     assert!(values(&body, "llm_model_loaded", &[("server", "failing")]).is_empty());
+}
+
+#[tokio::test]
+async fn series_over_the_caps_are_dropped_and_counted_per_server() {
+    // 200 distinct reasons: the family cap keeps 64. 20 engines, each with a histogram of 13
+    // buckets (15 samples with _sum and _count): the per-server cap of 100 cuts after whole
+    // series, and the llm_server_info series after them still fits.
+    let mut body = String::from("# TYPE vllm:request_success_total counter\n");
+    for i in 0..200 {
+        body.push_str(&format!("vllm:request_success_total{{finished_reason=\"r{i}\"}} 1\n"));
+    }
+    body.push_str("# TYPE vllm:e2e_request_latency_seconds histogram\n");
+    for engine in 0..20 {
+        let series = |suffix: &str, extra: &str| {
+            format!("vllm:e2e_request_latency_seconds{suffix}{{engine=\"{engine}\"{extra}}} 1\n")
+        };
+        for le in (1..=12).map(|b| b.to_string()).chain(["+Inf".to_string()]) {
+            body.push_str(&series("_bucket", &format!(",le=\"{le}\"")));
+        }
+        body.push_str(&series("_sum", ""));
+        body.push_str(&series("_count", ""));
+    }
+    let upstream_series = 200 + 20 * 15 + 1;
+    let noisy = FakeServer::start(vec![("/metrics", Answer::Body(body))], None).await;
+    let quiet = FakeServer::llama(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let text = format!(
+        "[scrape]\nmax_series_per_target = 100\n\
+         [[server]]\nname = \"noisy\"\nurl = \"{}\"\nbackend = \"vllm\"\n\
+         [[server]]\nname = \"quiet\"\nurl = \"{}\"\n",
+        noisy.url(),
+        quiet.url()
+    );
+    std::fs::write(&config, text).unwrap();
+    let exporter = Exporter::start(&["--no-collector.process", "--config.file", config.to_str().unwrap()]);
+    for scrape in 1..=2 {
+        let body = exporter.scrape().await;
+        let shaped = |l: &&str| {
+            l.contains("server=\"noisy\"") && !l.starts_with("llm_server_up") && !l.starts_with("llm_exporter_")
+        };
+        let kept = body.lines().filter(shaped).count();
+        assert_eq!(values(&body, "llm_requests_completed_total", &[("server", "noisy")]).len(), 64);
+        assert_eq!(kept, 64 + 2 * 15 + 1, "the family cap, two whole histogram series, llm_server_info:\n{body}");
+        let buckets = values(&body, "llm_request_duration_seconds_bucket", &[("server", "noisy")]).len();
+        let counts = values(&body, "llm_request_duration_seconds_count", &[("server", "noisy")]).len();
+        assert_eq!(buckets, counts * 13, "no histogram series is cut in half");
+        let dropped = value(&body, "llm_exporter_target_series_dropped_total", &[("server", "noisy")]);
+        assert_eq!(
+            dropped,
+            ((upstream_series - kept) * scrape) as f64,
+            "every series not written, counted each scrape"
+        );
+        assert_eq!(value(&body, "llm_exporter_target_series_dropped_total", &[("server", "quiet")]), 0.0);
+        assert_eq!(value(&body, "llm_server_up", &[("server", "noisy")]), 1.0);
+    }
+    let warnings = lines_with(&exporter.log(), "series over a cap dropped").len();
+    assert_eq!(warnings, 1, "{:?}", exporter.log());
 }

@@ -37,7 +37,10 @@ async fn each_failure_costs_only_its_own_server() {
         assert_eq!(value(&body, "llm_generation_tokens_total", &[("server", "good")]), 200.0);
         for (name, _) in &targets[1..] {
             assert_eq!(value(&body, "llm_server_up", &[("server", name)]), 0.0, "{name}");
-            let own: Vec<&str> = body.lines().filter(|l| l.contains(&format!("server=\"{name}\""))).collect();
+            let own: Vec<&str> = body
+                .lines()
+                .filter(|l| l.contains(&format!("server=\"{name}\"")) && !l.starts_with("llm_exporter_"))
+                .collect();
             assert_eq!(own.len(), 1, "a down server has only llm_server_up: {own:?}");
         }
         assert_eq!(value(&body, "llm_exporter_collector_success", &[("collector", "llm")]), 1.0, "round {round}");

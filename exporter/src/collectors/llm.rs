@@ -17,9 +17,9 @@ use futures::future::{join_all, BoxFuture};
 
 use super::http::{FetchError, Fetcher};
 use super::process::LocalServer;
-use super::{detect, llama_server, ollama, sglang, tgi, vllm, CollectError, Collector, ScrapeContext};
+use super::{detect, llama_server, normalize, ollama, sglang, tgi, vllm, CollectError, Collector, ScrapeContext};
 use crate::config::{Backend, Config, ServerConfig};
-use crate::family::{labels, Family};
+use crate::family::{labels, Family, Kind};
 
 /// Targets get this share of the scrape budget, so a slow one is reported down before the
 /// runner has to cut the whole collector off.
@@ -38,6 +38,11 @@ pub struct LlmCollector {
     /// The backend each server without a configured one was found to run, by server name.
     /// Servers that are gone are dropped from it.
     detected: Mutex<HashMap<String, Backend>>,
+    /// Series beyond this many per target are dropped ([`cap_series`]).
+    max_series: usize,
+    /// Series dropped by a cap so far, by server name: `llm_exporter_target_series_dropped_total`.
+    /// Servers that are gone are dropped from it.
+    dropped: Mutex<HashMap<String, u64>>,
 }
 
 /// The per-target deadline: every GET of one target gets what is left of it.
@@ -89,6 +94,8 @@ impl LlmCollector {
             fetcher: Fetcher::new(config.max_body_bytes)?,
             last_errors: Mutex::default(),
             detected: Mutex::default(),
+            max_series: config.max_series_per_target,
+            dropped: Mutex::default(),
         })
     }
 
@@ -97,17 +104,40 @@ impl LlmCollector {
         let deadline = Deadline { at: Instant::now() + total, total };
         let (backend, result) = self.scrape_target(server, deadline).await;
         let label = if backend == Backend::Auto { UNKNOWN_BACKEND } else { backend.as_str() };
-        match result {
-            Ok(mut families) => {
+        let (mut families, up) = match result {
+            Ok(families) => {
                 self.log_change(server, None);
-                families.push(up_family(server, label, 1.0));
-                families
+                (families, 1.0)
             }
             Err(why) => {
                 self.log_change(server, Some(why));
-                vec![up_family(server, label, 0.0)]
+                (Vec::new(), 0.0)
             }
+        };
+        let dropped = families.iter().map(|f| f.dropped).sum::<usize>() + cap_series(&mut families, self.max_series);
+        let dropped_total = self.count_dropped(server, dropped);
+        families.push(up_family(server, label, up));
+        families.push(dropped_family(server, dropped_total));
+        families
+    }
+
+    /// Adds this scrape's dropped series to the server's total and returns it; the first drop
+    /// of a server is logged.
+    fn count_dropped(&self, server: &ServerConfig, now: usize) -> u64 {
+        let mut dropped = self.dropped.lock().unwrap_or_else(|p| p.into_inner());
+        let total = dropped.entry(server.name.clone()).or_default();
+        if now > 0 && *total == 0 {
+            log::warn!(
+                "server {} ({}): {now} series over a cap dropped (at most {} per server, {} per family); \
+                 see llm_exporter_target_series_dropped_total",
+                server.name,
+                server.url,
+                self.max_series,
+                normalize::MAX_SERIES_PER_FAMILY
+            );
         }
+        *total += now as u64;
+        *total
     }
 
     /// Scrapes one target as its configured, remembered or detected backend. Returns the
@@ -262,6 +292,9 @@ impl LlmCollector {
         if let Ok(mut last) = self.last_errors.lock() {
             last.retain(|name, _| targets.iter().any(|t| &t.name == name));
         }
+        if let Ok(mut dropped) = self.dropped.lock() {
+            dropped.retain(|name, _| targets.iter().any(|t| &t.name == name));
+        }
         if let Ok(mut detected) = self.detected.lock() {
             detected.retain(|name, _| targets.iter().any(|t| &t.name == name));
             for (name, hint) in hints.into_iter().filter(|(_, hint)| *hint != Backend::Auto) {
@@ -295,6 +328,32 @@ fn discovered_target(server: &LocalServer) -> Option<(ServerConfig, Backend)> {
         kv_cache_tokens: None,
     };
     Some((target, hint))
+}
+
+/// Keeps at most `max` series of one target, in the order the backend shaped them, and returns
+/// how many were left out. A histogram or summary is cut only after a whole series (its
+/// `_count`), so no series is written half.
+fn cap_series(families: &mut [Family], max: usize) -> usize {
+    let mut room = max;
+    let mut dropped = 0;
+    for family in families {
+        let mut keep = family.samples.len().min(room);
+        if keep < family.samples.len() && matches!(family.kind, Kind::Histogram | Kind::Summary) {
+            keep = family.samples[..keep].iter().rposition(|s| s.suffix == "_count").map_or(0, |i| i + 1);
+        }
+        dropped += family.samples.len() - keep;
+        family.samples.truncate(keep);
+        room -= keep;
+    }
+    dropped
+}
+
+fn dropped_family(server: &ServerConfig, total: u64) -> Family {
+    Family::counter(
+        "llm_exporter_target_series_dropped_total",
+        "Series of this server left out by a cap (per family, per server, histogram buckets) since the exporter started",
+    )
+    .with(labels([("server", &server.name)]), total as f64)
 }
 
 fn up_family(server: &ServerConfig, backend: &str, value: f64) -> Family {
@@ -384,5 +443,46 @@ mod tests {
         }
         let late = Failure::fetch("/metrics", FetchError::Timeout(Duration::from_millis(3)), deadline);
         assert_eq!(late.why, "GET /metrics: no complete answer within 0.250s");
+    }
+
+    #[test]
+    fn the_series_cap_cuts_after_whole_histogram_series() {
+        let plain = |n: usize| {
+            let mut f = Family::gauge("llm_a", "a");
+            for i in 0..n {
+                f.push(labels([("slot", &i.to_string())]), 1.0);
+            }
+            f
+        };
+        let histogram = || {
+            let mut f = Family::new("llm_h_seconds", "h", Kind::Histogram);
+            for i in 0..3 {
+                let h = crate::family::Histogram { buckets: vec![(1.0, 1.0)], sum: 1.0, count: 1.0 };
+                f.push_histogram(labels([("i", &i.to_string())]), &h);
+            }
+            f // 3 series of 4 samples: le=1, le=+Inf, _sum, _count
+        };
+        let mut families = vec![plain(3), histogram()];
+        assert_eq!(cap_series(&mut families, 100), 0);
+        assert_eq!(cap_series(&mut families, 9), 8, "3 plain and 1 whole histogram series of 4 kept");
+        assert_eq!(families[1].samples.len(), 4);
+        assert_eq!(families[1].samples.last().map(|s| s.suffix), Some("_count"));
+        let mut families = vec![plain(3), histogram()];
+        assert_eq!(cap_series(&mut families, 2), 13);
+        assert_eq!((families[0].samples.len(), families[1].samples.len()), (2, 0));
+    }
+
+    #[test]
+    fn dropped_series_are_counted_per_server_and_forgotten_with_it() {
+        let c = collector(&["--server", "a=http://127.0.0.1:1/", "--server", "b=http://127.0.0.1:2/"]);
+        let (a, b) = (&c.configured[0], &c.configured[1]);
+        assert_eq!(c.count_dropped(a, 5), 5);
+        assert_eq!(c.count_dropped(a, 0), 5);
+        assert_eq!(c.count_dropped(a, 2), 7);
+        assert_eq!(c.count_dropped(b, 0), 0);
+        let mut c = c;
+        c.configured.truncate(1);
+        c.targets(&[]);
+        assert_eq!(c.dropped.lock().unwrap().keys().collect::<Vec<_>>(), ["a"]);
     }
 }

@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::family::{Family, Histogram, Kind, Labels};
 
-/// At most this many series per output family, whatever the upstream body holds.
+/// At most this many series per output family, whatever the upstream body holds; the upstream
+/// samples left out are counted in [`Family::dropped`].
 pub const MAX_SERIES_PER_FAMILY: usize = 64;
 /// A histogram series with more buckets than this is left out.
 pub const MAX_BUCKETS: usize = 1024;
@@ -99,7 +100,8 @@ pub fn apply(
             Kind::Histogram => histograms(rule.from, upstream, &kept, base, &mut family),
             _ => plain(rule, upstream, &kept, base, &mut family),
         }
-        if !family.samples.is_empty() {
+        // A family emptied by a cap is kept for its dropped count; `merge` leaves it out.
+        if !family.samples.is_empty() || family.dropped > 0 {
             out.push(family);
         }
     }
@@ -134,6 +136,8 @@ fn plain(rule: &Rule, upstream: &Upstream<'_, '_>, kept: &[(&str, &'static str)]
             };
         } else if series.len() < MAX_SERIES_PER_FAMILY {
             series.insert(key, sample.value);
+        } else {
+            family.dropped += 1;
         }
     }
     for (key, value) in series {
@@ -146,7 +150,8 @@ struct Partial {
     buckets: Vec<(f64, f64)>,
     sum: Option<f64>,
     count: Option<f64>,
-    too_many_buckets: bool,
+    /// Buckets past [`MAX_BUCKETS`]; the series is left out when there are any.
+    extra_buckets: usize,
 }
 
 /// The partial histogram of one output series; `None` once the family is full.
@@ -170,24 +175,32 @@ fn histograms(
         if le.is_nan() {
             continue;
         }
-        let Some(partial) = entry(&mut series, key(sample, kept)) else { continue };
+        let Some(partial) = entry(&mut series, key(sample, kept)) else {
+            family.dropped += 1;
+            continue;
+        };
         if let Some((_, count)) = partial.buckets.iter_mut().find(|(bound, _)| *bound == le) {
             *count += sample.value;
         } else if partial.buckets.len() < MAX_BUCKETS {
             partial.buckets.push((le, sample.value));
         } else {
-            partial.too_many_buckets = true;
+            partial.extra_buckets += 1;
         }
     }
     for (suffix, is_sum) in [("_sum", true), ("_count", false)] {
         for sample in upstream.get(&format!("{name}{suffix}")) {
-            let Some(partial) = entry(&mut series, key(sample, kept)) else { continue };
+            let Some(partial) = entry(&mut series, key(sample, kept)) else {
+                family.dropped += 1;
+                continue;
+            };
             let slot = if is_sum { &mut partial.sum } else { &mut partial.count };
             *slot = Some(slot.unwrap_or(0.0) + sample.value);
         }
     }
     for (key, partial) in series {
-        if partial.too_many_buckets {
+        if partial.extra_buckets > 0 {
+            let parts = [partial.sum, partial.count].iter().filter(|p| p.is_some()).count();
+            family.dropped += partial.buckets.len() + partial.extra_buckets + parts;
             continue;
         }
         let inf = partial.buckets.iter().find(|(le, _)| *le == f64::INFINITY).map(|(_, c)| *c);
@@ -285,8 +298,10 @@ mod tests {
         }
         body.push_str("x:h_sum 1\nx:h_count 1\n");
         let f = shape(&body);
-        assert_eq!(f.len(), 1, "the histogram with too many buckets is left out");
         assert_eq!(f[0].samples.len(), MAX_SERIES_PER_FAMILY);
+        assert_eq!(f[0].dropped, 1000 - MAX_SERIES_PER_FAMILY);
+        assert!(f[1].samples.is_empty(), "the histogram with too many buckets is left out");
+        assert_eq!(f[1].dropped, MAX_BUCKETS + 1 + 2, "every upstream sample of it is counted");
     }
 
     #[test]

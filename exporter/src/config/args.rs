@@ -8,7 +8,7 @@ use super::{ConfigError, Layer, Origin, ServerConfig};
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Command {
-    Run(super::Config),
+    Run(Box<super::Config>),
     Help,
     Version,
 }
@@ -31,6 +31,7 @@ const FLAGS: &[(&str, Arity, &str)] = &[
     ("config.file", Arity::Value, "TOML config file (servers, API key files, timeouts)"),
     ("web.listen-address", Arity::Repeated, "address to listen on, HOST:PORT or :PORT; repeatable (default :10931)"),
     ("web.telemetry-path", Arity::Value, "path under which to expose metrics (default /metrics)"),
+    ("web.config.file", Arity::Value, "exporter-toolkit web config (YAML): TLS, client certificates, basic auth"),
     ("server", Arity::Repeated, "[NAME=]URL of an LLM server to scrape; repeatable"),
     ("collector.llm", Arity::Switch, "scrape LLM servers (default on; --no-collector.llm turns it off)"),
     ("collector.nvml", Arity::Switch, "GPU series through NVML (default on)"),
@@ -150,6 +151,7 @@ fn set(layer: &mut Layer, name: &str, value: &str) -> Result<(), String> {
             check_telemetry_path(value)?;
             layer.telemetry_path = Some(value.to_string());
         }
+        "web.config.file" => layer.web_config_file = Some(PathBuf::from(value)),
         "server" => {
             let (name, url) = parse_server_flag(value)?;
             let servers = layer.servers.get_or_insert_with(Vec::new);

@@ -46,6 +46,7 @@ struct Match {
 struct Web {
     listen_address: Option<Spanned<Vec<String>>>,
     telemetry_path: Option<Spanned<String>>,
+    config_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +54,7 @@ struct Web {
 struct Scrape {
     timeout: Option<Spanned<String>>,
     max_body_size: Option<Spanned<String>>,
+    max_series_per_target: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -133,10 +135,19 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
         layer.telemetry_path = check!(web.telemetry_path, "web.telemetry_path", |s: &str| {
             check_telemetry_path(s).map(|_| s.to_string())
         });
+        // Relative to the config file, like api_key_file.
+        layer.web_config_file = web.config_file.map(|f| path.parent().unwrap_or(Path::new(".")).join(f));
     }
     if let Some(scrape) = file.scrape {
         layer.scrape_timeout = check!(scrape.timeout, "scrape.timeout", parse_duration);
         layer.max_body_bytes = check!(scrape.max_body_size, "scrape.max_body_size", parse_bytes);
+        if let Some(max) = scrape.max_series_per_target {
+            let n = *max.get_ref();
+            let n = usize::try_from(n).ok().filter(|n| (1..=10_000_000).contains(n)).ok_or_else(|| {
+                err(max.span(), "scrape.max_series_per_target", format!("{n} is not between 1 and 10000000"))
+            })?;
+            layer.max_series_per_target = Some(n);
+        }
     }
     if let Some(log) = file.log {
         layer.log_level = check!(log.level, "log.level", parse_log_level);

@@ -11,7 +11,7 @@ fn args(list: &[&str]) -> Vec<String> {
 fn run_with(list: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     match load(&args(list), &|k| env.get(k).cloned())? {
-        Command::Run(config) => Ok(config),
+        Command::Run(config) => Ok(*config),
         other => panic!("expected a run, got {other:?}"),
     }
 }
@@ -138,7 +138,7 @@ fn a_full_file_is_read() {
 fn file_errors_name_file_line_and_key() {
     assert_eq!(
         file_error("[scrape]\ntimeout = \"5s\"\ntiemout = \"1s\"\n"),
-        "FILE:3: key 'scrape.tiemout': unknown field `tiemout`, expected `timeout` or `max_body_size`"
+        "FILE:3: key 'scrape.tiemout': unknown field `tiemout`, expected one of `timeout`, `max_body_size`, `max_series_per_target`"
     );
     assert_eq!(
         file_error("[scrape]\ntimeout = \"5 seconds\"\n"),
@@ -169,7 +169,7 @@ fn file_errors_name_file_line_and_key() {
 #[test]
 fn a_missing_config_file_is_an_error() {
     let e = run_with(&["--config.file", "/nonexistent/llm-exporter.toml"], &[]).unwrap_err();
-    assert!(e.to_string().starts_with("/nonexistent/llm-exporter.toml:0: key 'config.file': cannot read"), "{e}");
+    assert!(e.to_string().starts_with("/nonexistent/llm-exporter.toml: key 'config.file': cannot read"), "{e}");
 }
 
 #[test]

@@ -354,7 +354,12 @@ impl RawServer {
                             }
                         }
                         Misbehaviour::GzipBomb => {
-                            let head = format!("{ok}Content-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", bomb.len());
+                            // Connection: close, or the client may send its next request on a
+                            // socket this server is about to close, and fail differently.
+                            let head = format!(
+                                "{ok}Content-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                bomb.len()
+                            );
                             let _ = socket.write_all(head.as_bytes()).await;
                             let _ = socket.write_all(&bomb).await;
                         }
