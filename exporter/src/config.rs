@@ -45,6 +45,8 @@ pub struct Config {
     pub max_series_per_target: usize,
     /// TLS and basic auth from `--web.config.file`.
     pub web_config: Option<crate::web_config::WebConfig>,
+    /// Warnings found while loading (a key file others may read), for the log once it is set up.
+    pub warnings: Vec<String>,
 }
 
 /// Which collectors run (`--[no-]collector.NAME`).
@@ -162,6 +164,8 @@ struct Layer {
     max_body_bytes: Option<usize>,
     max_series_per_target: Option<usize>,
     web_config_file: Option<PathBuf>,
+    /// Found while loading, logged once logging is set up.
+    warnings: Vec<String>,
 }
 
 impl Layer {
@@ -185,6 +189,7 @@ impl Layer {
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
             max_series_per_target: self.max_series_per_target.or(lower.max_series_per_target),
             web_config_file: self.web_config_file.or(lower.web_config_file),
+            warnings: [self.warnings, lower.warnings].concat(),
         }
     }
 
@@ -208,6 +213,7 @@ impl Layer {
             max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             max_series_per_target: self.max_series_per_target.unwrap_or(DEFAULT_MAX_SERIES_PER_TARGET),
             web_config: None,
+            warnings: self.warnings,
         }
     }
 }

@@ -38,6 +38,9 @@ pub async fn run(config: config::Config) -> Result<(), String> {
         names.join(", "),
         config.servers.len()
     );
+    for warning in &config.warnings {
+        log::warn!("{warning}");
+    }
     let web = config.web_config.clone();
     let tls = web.as_ref().and_then(|w| w.tls.clone());
     let http2 = web.as_ref().is_none_or(|w| w.http2);

@@ -67,6 +67,8 @@ async fn the_api_key_comes_from_a_file_and_never_shows() {
     let llama = FakeServer::llama(Some("k-123456")).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("key"), "k-123456\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path().join("key"), std::fs::Permissions::from_mode(0o644)).unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
@@ -78,9 +80,45 @@ async fn the_api_key_comes_from_a_file_and_never_shows() {
     assert_eq!(value(&body, "llm_server_up", &[("server", "llama")]), 1.0);
     assert_eq!(value(&body, "llm_slots", &[("server", "llama"), ("state", "busy")]), 2.0);
     let landing = client().get(exporter.url("/")).send().await.unwrap().text().await.unwrap();
-    for text in [body, landing, exporter.log().join("\n")] {
+    let argv =
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{}/cmdline", exporter.pid())).unwrap()).into_owned();
+    let log = exporter.log().join("\n");
+    assert!(log.contains("key is readable by every user; chmod o-r it"), "{log}");
+    for text in [body, landing, log, argv] {
         assert!(!text.contains("k-123456"));
     }
+}
+
+#[tokio::test]
+async fn redirects_are_never_followed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let good = FakeServer::llama(None).await;
+    // Answers every request with a redirect to the same path on the good server.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let location = good.url();
+    let redirector = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let location = location.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let n = socket.read(&mut request).await.unwrap_or(0);
+                let text = String::from_utf8_lossy(&request[..n]);
+                let path = text.split(' ').nth(1).unwrap_or("/").to_string();
+                let reply = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    location.trim_end_matches('/')
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    let exporter = Exporter::start(&["--server", &format!("moved=http://{addr}/")]);
+    let body = exporter.scrape().await;
+    assert_eq!(value(&body, "llm_server_up", &[("server", "moved")]), 0.0);
+    assert_eq!(good.hits("/metrics") + good.hits("/api/version"), 0, "the redirect was not followed");
+    assert!(exporter.log().join("\n").contains("HTTP status 302"), "{:?}", exporter.log());
+    redirector.abort();
 }
 
 #[tokio::test]

@@ -170,7 +170,8 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
             let url = parse_target_url(s.url.get_ref()).map_err(|why| err(s.url.span(), "server.url", why))?;
             let backend = check!(&s.backend, "server.backend", Backend::parse).unwrap_or(Backend::Auto);
             let timeout = check!(&s.timeout, "server.timeout", parse_duration);
-            let key_from_file = check!(&s.api_key_file, "server.api_key_file", |p: &str| read_key_file(path, p));
+            let key_from_file =
+                check!(&s.api_key_file, "server.api_key_file", |p: &str| read_key_file(path, p, &mut layer.warnings));
             let key_from_env = check!(&s.api_key_env, "server.api_key_env", |var: &str| env(var)
                 .filter(|k| !k.trim().is_empty())
                 .map(|k| k.trim().to_string())
@@ -225,7 +226,7 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
 
 /// Reads an API key file (relative paths are relative to the config file). The key is the
 /// file's content without surrounding whitespace; the content never appears in an error.
-fn read_key_file(config_path: &Path, key_path: &str) -> Result<String, String> {
+fn read_key_file(config_path: &Path, key_path: &str, warnings: &mut Vec<String>) -> Result<String, String> {
     let full = config_path.parent().unwrap_or(Path::new(".")).join(key_path);
     let meta = std::fs::metadata(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
     if meta.len() > 64 * 1024 {
@@ -236,20 +237,22 @@ fn read_key_file(config_path: &Path, key_path: &str) -> Result<String, String> {
     if key.is_empty() || key.contains(['\n', '\r']) {
         return Err(format!("{} must hold one non-empty line", full.display()));
     }
-    warn_if_world_readable(&full, &meta);
+    if world_readable(&meta) {
+        warnings.push(format!("API key file {} is readable by every user; chmod o-r it", full.display()));
+    }
     Ok(key.to_string())
 }
 
 #[cfg(unix)]
-fn warn_if_world_readable(path: &Path, meta: &std::fs::Metadata) {
+fn world_readable(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    if meta.permissions().mode() & 0o004 != 0 {
-        log::warn!("API key file {} is readable by every user; chmod o-r it", path.display());
-    }
+    meta.permissions().mode() & 0o004 != 0
 }
 
 #[cfg(not(unix))]
-fn warn_if_world_readable(_: &Path, _: &std::fs::Metadata) {}
+fn world_readable(_: &std::fs::Metadata) -> bool {
+    false
+}
 
 /// 1-based line number of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
