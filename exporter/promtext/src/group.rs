@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use crate::line::{parse_line, DeclaredType, Line, LineError};
 use crate::{Exposition, Family, MetricType, ParseError, Sample};
@@ -134,14 +135,46 @@ impl<'a> Builder<'a> {
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        let more = if end < text.len() { "..." } else { "" };
-        let message = format!("{} at column {}: {:?}{more}", e.message, e.column, &text[..end]);
+        let snippet = &text[..end];
+        // The text of `format!("{} at column {}: {snippet:?}...")`, built into one allocation
+        // and, for plain ASCII, without the formatting machinery: in a body of junk lines (a
+        // list of series names, say) this message is most of the work.
+        let mut message = String::with_capacity(e.message.len() + snippet.len() + 40);
+        message.push_str(e.message);
+        message.push_str(" at column ");
+        push_decimal(&mut message, e.column);
+        message.push_str(": ");
+        if snippet.bytes().all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\') {
+            message.push('"');
+            message.push_str(snippet);
+            message.push('"');
+        } else {
+            let _ = write!(message, "{snippet:?}");
+        }
+        if end < text.len() {
+            message.push_str("...");
+        }
         self.error(line, message);
     }
 
     fn finish(self) -> Exposition<'a> {
         Exposition { families: self.families, errors: self.errors }
     }
+}
+
+/// Appends `n` in decimal, as `write!(s, "{n}")` would.
+fn push_decimal(s: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 pub(crate) fn parse(text: &str) -> Exposition<'_> {

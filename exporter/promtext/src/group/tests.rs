@@ -134,3 +134,22 @@ fn error_messages_quote_the_line() {
     assert_eq!(exp.errors[0].message, expected);
     assert_eq!(exp.families[0].samples.len(), 2);
 }
+
+#[test]
+fn error_messages_quote_like_debug() {
+    for line in ["x y", "a{b=\"c\" 1", "tab\there 1 2 3", "back\\slash", "ünï 1", "ctl\u{1} 1", "a'b", "~ 1"] {
+        let exp = parse(line);
+        assert_eq!(exp.errors.len(), 1, "{line:?}");
+        let (_, quoted) = exp.errors[0].message.split_once(": ").unwrap();
+        assert_eq!(quoted, format!("{line:?}"));
+    }
+}
+
+#[test]
+fn decimals() {
+    for n in [0, 7, 10, 99, 12345, usize::MAX] {
+        let mut s = String::from("x");
+        push_decimal(&mut s, n);
+        assert_eq!(s, format!("x{n}"));
+    }
+}
