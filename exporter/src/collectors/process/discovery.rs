@@ -3,7 +3,7 @@
 //! A process is a server when its `comm` or the base name of its `argv[0]` is a known server
 //! (or, for interpreters, when its command line runs a known server module); its port is the
 //! lowest of its listening TCP sockets that loopback reaches (socket inodes from `fd/`
-//! matched to LISTEN rows of its `net/tcp{,6}`). Only loopback is ever probed, so discovery
+//! matched to the LISTEN sockets of its network namespace). Only loopback is ever probed, so discovery
 //! cannot be turned into a scanner. A server process whose ancestor is also a server (an
 //! Ollama model runner, a vLLM engine core) is a worker of that server, not a server of its own.
 //! Nothing is kept between scrapes.
@@ -177,13 +177,14 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
         }
     });
     let candidate_pids: Vec<u32> = candidates.iter().map(|c| c.0).collect();
+    let mut sockets = linux::SocketTables::new(root);
     // `base` names the server: the process name, or the name of the rule that matched it.
     for (pid, base, comm, backend) in candidates {
         if is_worker(&view.parents, pid, &candidate_pids) {
             view.workers.push(pid);
             continue;
         }
-        let (port, ipv6_only) = loopback_port(root, pid).map_or((None, false), |(p, v6)| (Some(p), v6));
+        let (port, ipv6_only) = loopback_port(root, &mut sockets, pid).map_or((None, false), |(p, v6)| (Some(p), v6));
         let configured_name =
             port.and_then(|p| configured.iter().find(|s| points_at_local_port(s, p)).map(|s| s.name.clone()));
         let name = match (&configured_name, port) {
@@ -219,13 +220,13 @@ fn is_worker(parents: &HashMap<u32, u32>, pid: u32, candidates: &[u32]) -> bool 
 }
 
 /// The lowest listening port of `pid` that loopback reaches, and whether only IPv6 does.
-fn loopback_port(root: &Path, pid: u32) -> Option<(u16, bool)> {
+fn loopback_port(root: &Path, sockets: &mut linux::SocketTables, pid: u32) -> Option<(u16, bool)> {
     let inodes = linux::socket_inodes(root, pid);
     if inodes.is_empty() {
         return None;
     }
-    let own: Vec<linux::Listener> =
-        linux::listeners(root, pid).into_iter().filter(|l| l.loopback_reachable && inodes.contains(&l.inode)).collect();
+    let own: Vec<&linux::Listener> =
+        sockets.listeners(pid).iter().filter(|l| l.loopback_reachable && inodes.contains(&l.inode)).collect();
     let port = own.iter().map(|l| l.port).min()?;
     let ipv6_only = own.iter().filter(|l| l.port == port).all(|l| l.ipv6);
     Some((port, ipv6_only))

@@ -2,15 +2,16 @@
 //!
 //! Only the files the series need are read: `stat`, `status`, `io`, the `fd` directory and
 //! `limits`, plus `comm`, `cmdline` and `cgroup` for selection and labels. The parsers are
-//! our own: each is a few lines, never panics on malformed input, and is several times faster
-//! than the general-purpose ones (see `benches/process.rs`). A process that exits between
+//! our own: each is a few lines, never panics on malformed input, and reads only the fields
+//! the series need, as fast as the `procfs` crate (see `examples/process_bench.rs`). A process that exits between
 //! listing and reading is skipped; a file we may not read (another user's `io` or `fd`) leaves
 //! just its series out.
+use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::RawProcess;
+use super::{sock_diag, RawProcess};
 
 /// Bytes read from `cmdline` at most: enough for the interpreter and the module it runs.
 const CMDLINE_CAP: u64 = 4096;
@@ -177,9 +178,46 @@ pub struct Listener {
     pub inode: u64,
 }
 
-/// LISTEN rows of the `net/tcp` and `net/tcp6` tables seen by `pid` (its network namespace).
-pub fn listeners(root: &Path, pid: u32) -> Vec<Listener> {
-    let net = pid_dir(root, pid).join("net");
+/// The listening sockets each process sees, read once per network namespace in a scan.
+///
+/// For processes in the exporter's own namespace, on the live proc filesystem, the kernel is
+/// asked through `sock_diag` (see `sock_diag.rs` for why); otherwise, or when that is refused,
+/// the `net/tcp{,6}` files of the process are read. A process whose namespace cannot be told
+/// (another user's, a fixture tree) gets its own read.
+pub struct SocketTables<'a> {
+    root: &'a Path,
+    own_netns: Option<PathBuf>,
+    tables: HashMap<PathBuf, Vec<Listener>>,
+}
+
+impl<'a> SocketTables<'a> {
+    pub fn new(root: &'a Path) -> Self {
+        // `root` is our own live proc filesystem when its `self` is this process.
+        let live = fs::read_link(root.join("self")).is_ok_and(|p| p == Path::new(&std::process::id().to_string()));
+        let own_netns = if live { fs::read_link(root.join("self/ns/net")).ok() } else { None };
+        SocketTables { root, own_netns, tables: HashMap::new() }
+    }
+
+    /// LISTEN sockets of the network namespace of `pid`.
+    pub fn listeners(&mut self, pid: u32) -> &[Listener] {
+        let dir = pid_dir(self.root, pid);
+        let netns = fs::read_link(dir.join("ns/net")).ok();
+        let own = netns.is_some() && netns == self.own_netns;
+        let key = netns.unwrap_or_else(|| PathBuf::from(format!("pid {pid}")));
+        self.tables.entry(key).or_insert_with(|| {
+            if own {
+                match sock_diag::tcp_listeners() {
+                    Ok(listeners) => return listeners,
+                    Err(e) => log::debug!("sock_diag refused ({e}); reading net/tcp instead"),
+                }
+            }
+            listeners_from_files(&dir.join("net"))
+        })
+    }
+}
+
+/// LISTEN rows of the `tcp` and `tcp6` tables of a `net/` directory.
+pub fn listeners_from_files(net: &Path) -> Vec<Listener> {
     let mut found = Vec::new();
     for (file, ipv6) in [("tcp", false), ("tcp6", true)] {
         if let Ok(text) = fs::read_to_string(net.join(file)) {

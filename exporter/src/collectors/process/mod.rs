@@ -9,6 +9,8 @@ pub mod discovery;
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod shape;
+#[cfg(target_os = "linux")]
+pub mod sock_diag;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
