@@ -104,9 +104,11 @@ pub fn server_backend(comm: &str, cmdline: impl FnOnce() -> Vec<String>) -> Opti
     if let Some((_, backend)) = PROGRAMS.iter().find(|(name, _)| *name == comm) {
         return Some(backend);
     }
-    // comm is cut at 15 bytes and interpreters hide the program: look at the command line.
-    let interpreter = comm.starts_with("python") || comm.starts_with("uv") || comm == "node" || comm.len() == 15;
-    if !interpreter {
+    // Interpreters hide the program, and comm is cut at 15 bytes: look at the command line,
+    // but only where it can tell something (it is read for every such process on every scrape).
+    let interpreter = comm.starts_with("python") || comm.starts_with("uv") || comm == "node";
+    let cut_program = comm.len() == 15 && PROGRAMS.iter().any(|(name, _)| name.len() > 15 && name.starts_with(comm));
+    if !interpreter && !cut_program {
         return None;
     }
     let args = cmdline();
@@ -262,6 +264,7 @@ mod tests {
         );
         assert_eq!(server_backend("python3", args(&["/opt/venv/bin/vllm", "serve", "m"])), Some("vllm"));
         assert_eq!(server_backend("text-generation", args(&["/usr/local/bin/text-generation-launcher"])), Some("tgi"));
+        assert_eq!(server_backend("containerd-shim", || panic!("a cut name of no known program")), None);
         assert_eq!(server_backend("python3", args(&["python", "train.py"])), None);
         assert_eq!(server_backend("python3", args(&["python", "my_lms_tool.py", "lms"])), None);
     }
