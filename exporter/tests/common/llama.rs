@@ -1,7 +1,7 @@
 //! A real llama-server with a tiny generated model, started through `scripts/run-llama-server.sh`
 //! on a free loopback port and killed when dropped.
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 pub struct LlamaServer {
     pub pid: u32,
@@ -49,7 +49,18 @@ impl LlamaServer {
 }
 
 impl Drop for LlamaServer {
+    /// SIGTERM, then SIGKILL if it is still there after 5 s: llama-server shuts down
+    /// gracefully on the first signal and can hang there with a request in flight.
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        let pid = self.pid.to_string();
+        let signal = |args: &[&str]| Command::new("kill").args(args).arg(&pid).stderr(Stdio::null()).status();
+        let _ = signal(&[]);
+        for _ in 0..50 {
+            if !signal(&["-0"]).is_ok_and(|s| s.success()) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = signal(&["-KILL"]);
     }
 }
