@@ -243,11 +243,12 @@ mod tests {
 
     #[test]
     fn agrees_with_proc_net_tcp() {
-        let _held = TcpListener::bind("0.0.0.0:0").unwrap();
+        let held = TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = held.local_addr().unwrap().port();
         let mut from_netlink = tcp_listeners().unwrap();
         let mut from_files = super::super::linux::listeners_from_files(std::path::Path::new("/proc/self/net"));
         // Listeners can come and go between the two reads on a busy machine; compare ours.
-        let ours = |l: &Listener| l.port == _held.local_addr().unwrap().port();
+        let ours = |l: &Listener| l.port == port;
         from_netlink.retain(ours);
         from_files.retain(ours);
         assert_eq!(from_netlink, from_files);
