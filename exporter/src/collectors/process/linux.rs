@@ -2,10 +2,10 @@
 //!
 //! Only the files the series need are read: `stat`, `status`, `io`, the `fd` directory and
 //! `limits`, plus `comm`, `cmdline` and `cgroup` for selection and labels. The parsers are
-//! our own: each is a few lines, never panics on malformed input, and reads only the fields
-//! the series need, as fast as the `procfs` crate (see `examples/process_bench.rs`). A process that exits between
-//! listing and reading is skipped; a file we may not read (another user's `io` or `fd`) leaves
-//! just its series out.
+//! our own: each is a few lines, never panics on malformed input, and is as fast as the
+//! `procfs` crate (see `examples/process_bench.rs`). A process that exits between listing and
+//! reading is skipped; a file we may not read (another user's `io` or `fd`) leaves just its
+//! series out.
 use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
