@@ -2,8 +2,8 @@
 //!
 //! A process is a server when its `comm` or the base name of its `argv[0]` is a known server
 //! (or, for interpreters, when its command line runs a known server module); its port is the
-//! lowest of its listening TCP sockets that loopback reaches (socket inodes from `fd/`
-//! matched to the LISTEN sockets of its network namespace). Only loopback is ever probed, so discovery
+//! lowest of its listening TCP sockets that loopback reaches (socket inodes from `fd/` matched
+//! to the LISTEN sockets of its network namespace). Only loopback is ever probed, so discovery
 //! cannot be turned into a scanner. A server process whose ancestor is also a server (an
 //! Ollama model runner, a vLLM engine core) is a worker of that server, not a server of its own.
 //! Nothing is kept between scrapes.
