@@ -22,66 +22,13 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PEERS = {"prometheus-node-exporter": "prometheus-node-exporter",
-         "prometheus-process-exporter": "prometheus-process-exporter"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_up(url, tries=200):
-    for _ in range(tries):
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"no answer from {url}")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def status_mib(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def install_peers():
-    missing = [pkg for cmd, pkg in PEERS.items() if not shutil.which(cmd)]
-    if missing:
-        sudo = [] if os.geteuid() == 0 else ["sudo"]
-        subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True)
-        subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-                       check=True, stdout=subprocess.DEVNULL, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-
-
-def one_round(pid, url, scrapes):
-    """CPU ms per scrape and the latencies of `scrapes` sequential scrapes."""
-    cpu0 = cpu_seconds(pid)
-    times, size = [], 0
-    for _ in range(scrapes):
-        t0 = time.perf_counter()
-        size = len(urllib.request.urlopen(url, timeout=10).read())
-        times.append((time.perf_counter() - t0) * 1000)
-    return (cpu_seconds(pid) - cpu0) * 1000 / scrapes, times, size
+from measure import ROOT, cpu_model, fmt, free_port, install_peers, one_round, pct, status_mib, wait_up
 
 
 def start_llama_servers(n):
@@ -95,10 +42,6 @@ def start_llama_servers(n):
                                      headers={"Content-Type": "application/json"})
         urllib.request.urlopen(req, timeout=60).read()
     return servers
-
-
-def fmt(values):
-    return f"{statistics.median(values):.2f} [{min(values):.2f}–{max(values):.2f}]"
 
 
 def main():
@@ -141,8 +84,8 @@ def main():
                 times.sort()
                 r = results[name]
                 r["cpu"].append(cpu)
-                r["p50"].append(times[len(times) // 2])
-                r["p99"].append(times[min(len(times) - 1, int(0.99 * len(times)))])
+                r["p50"].append(pct(times, 0.5))
+                r["p99"].append(pct(times, 0.99))
                 r["size"] = size
         memory = {name: (status_mib(pid, "VmRSS"), status_mib(pid, "VmHWM")) for name, pid, _ in exporters}
     finally:
@@ -170,17 +113,6 @@ def main():
     if not a.smoke:
         with open(os.path.join(ROOT, "bench", "results", "scrape.md"), "w") as f:
             f.write(text)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 if __name__ == "__main__":
