@@ -9,7 +9,7 @@ mod file;
 mod values;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::collectors::process::Workload;
@@ -20,6 +20,19 @@ pub use values::{parse_duration, Backend, LogFormat};
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 << 20;
 /// Default cap on the series one target may add to a scrape.
 pub const DEFAULT_MAX_SERIES_PER_TARGET: usize = 10_000;
+
+/// Reads a UTF-8 text file of at most `max_bytes` (a config, key or certificate file), never
+/// more, whatever the file grows to while it is read.
+pub(crate) fn read_limited(path: &Path, max_bytes: u64) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(format!("{} is larger than {} KiB", path.display(), max_bytes / 1024));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
+}
 
 /// The validated configuration the exporter runs with.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,7 +16,6 @@
 //! read once at start; relative paths are relative to the web config file.
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,7 +27,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use warp::http::{HeaderName, HeaderValue};
 
-use crate::config::{ConfigError, Origin};
+use crate::config::{read_limited, ConfigError, Origin};
 
 /// The largest file this module reads (the web config, certificates, keys).
 const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -134,7 +133,7 @@ enum TlsVersion {
 /// Reads, parses and validates the web config file, including the certificate, key and CA
 /// files it names.
 pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
-    let text = read_limited(path).map_err(|why| ConfigError {
+    let text = read_limited(path, MAX_FILE_BYTES).map_err(|why| ConfigError {
         origin: Origin::File { path: path.to_path_buf(), line: 0 },
         key: "web.config.file".into(),
         why,
@@ -326,24 +325,11 @@ fn pem_source(
         (Some(text), None) => Ok(Some(Pem { bytes: text.into_bytes(), key: key.to_string(), name: key.to_string() })),
         (None, Some(file)) => {
             let full = base.join(&file);
-            let text = read_limited(&full).map_err(|why| err(&[SECTION, &file_key], why))?;
+            let text = read_limited(&full, MAX_FILE_BYTES).map_err(|why| err(&[SECTION, &file_key], why))?;
             Ok(Some(Pem { bytes: text.into_bytes(), key: file_key, name: full.display().to_string() }))
         }
         (None, None) => Ok(None),
     }
-}
-
-/// Reads a text file of at most [`MAX_FILE_BYTES`].
-fn read_limited(path: &Path) -> Result<String, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!("{} is larger than {} KiB", path.display(), MAX_FILE_BYTES / 1024));
-    }
-    String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
 }
 
 /// The response headers the exporter-toolkit allows, with its checks on their values.

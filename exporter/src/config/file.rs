@@ -228,16 +228,12 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
 /// file's content without surrounding whitespace; the content never appears in an error.
 fn read_key_file(config_path: &Path, key_path: &str, warnings: &mut Vec<String>) -> Result<String, String> {
     let full = config_path.parent().unwrap_or(Path::new(".")).join(key_path);
-    let meta = std::fs::metadata(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
-    if meta.len() > 64 * 1024 {
-        return Err(format!("{} is larger than 64 KiB; is it a key?", full.display()));
-    }
-    let key = std::fs::read_to_string(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+    let key = super::read_limited(&full, 64 * 1024)?;
     let key = key.trim();
     if key.is_empty() || key.contains(['\n', '\r']) {
         return Err(format!("{} must hold one non-empty line", full.display()));
     }
-    if world_readable(&meta) {
+    if std::fs::metadata(&full).is_ok_and(|meta| world_readable(&meta)) {
         warnings.push(format!("API key file {} is readable by every user; chmod o-r it", full.display()));
     }
     Ok(key.to_string())
