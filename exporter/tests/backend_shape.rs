@@ -90,7 +90,7 @@ mod vllm_backend {
 
     fn shape(metrics: &str, models: bool) -> Vec<Family> {
         let reading = vllm::Reading {
-            metrics: fixture(metrics),
+            metrics: fixture(metrics).into(),
             models: models.then(|| fixture("vllm_v1_models.json")),
             version: models.then(|| fixture("vllm_version.json")),
         };
@@ -246,7 +246,7 @@ mod vllm_backend {
     #[test]
     fn bodies_without_vllm_series_are_refused() {
         for metrics in ["", "<html>It works</html>", &fixture("sglang_metrics_full.txt")] {
-            let reading = vllm::Reading { metrics: metrics.to_string(), ..Default::default() };
+            let reading = vllm::Reading { metrics: metrics.into(), ..Default::default() };
             let why = vllm::shape(&server(), &reading).unwrap_err();
             assert!(why.contains("no vllm: series"), "{why}");
         }
@@ -258,7 +258,7 @@ mod sglang_backend {
 
     fn shape(metrics: &str, info: bool) -> Vec<Family> {
         let reading = sglang::Reading {
-            metrics: fixture(metrics),
+            metrics: fixture(metrics).into(),
             model_info: info.then(|| fixture("sglang_get_model_info.json")),
         };
         sglang::shape(&server(), &reading).unwrap()
@@ -338,7 +338,8 @@ mod tgi_backend {
 
     #[test]
     fn full_body() {
-        let reading = tgi::Reading { metrics: fixture("tgi_metrics_full.txt"), info: Some(fixture("tgi_info.json")) };
+        let reading =
+            tgi::Reading { metrics: fixture("tgi_metrics_full.txt").into(), info: Some(fixture("tgi_info.json")) };
         let f = tgi::shape(&server(), &reading).unwrap();
         check_common(&f, "tgi");
         let v = |name: &str| value(&f, name, &[("server", "s"), ("backend", "tgi")]);
@@ -379,7 +380,7 @@ mod tgi_backend {
 
     #[test]
     fn the_captured_grep_output() {
-        let reading = tgi::Reading { metrics: fixture("tgi_metrics_grep_gke_tutorial.txt"), info: None };
+        let reading = tgi::Reading { metrics: fixture("tgi_metrics_grep_gke_tutorial.txt").into(), info: None };
         let f = tgi::shape(&server(), &reading).unwrap();
         assert_eq!(names(&f), ["llm_decode_calls_total", "llm_server_info"]);
         assert_eq!(value(&f, "llm_decode_calls_total", &[]), Some(293.0));
@@ -506,16 +507,16 @@ fn hostile_bodies_never_panic() {
                 }
             }
             let body = String::from_utf8_lossy(&bytes).into_owned();
-            let _ = detect::from_metrics(&body);
+            let _ = detect::from_metrics(body.as_bytes());
             let _ = detect::is_ollama_version(&body);
             let some = Some(body.clone());
             let results = [
                 vllm::shape(
                     &server(),
-                    &vllm::Reading { metrics: body.clone(), models: some.clone(), version: some.clone() },
+                    &vllm::Reading { metrics: body.clone().into(), models: some.clone(), version: some.clone() },
                 ),
-                sglang::shape(&server(), &sglang::Reading { metrics: body.clone(), model_info: some.clone() }),
-                tgi::shape(&server(), &tgi::Reading { metrics: body.clone(), info: some.clone() }),
+                sglang::shape(&server(), &sglang::Reading { metrics: body.clone().into(), model_info: some.clone() }),
+                tgi::shape(&server(), &tgi::Reading { metrics: body.clone().into(), info: some.clone() }),
                 ollama::shape(&server(), &ollama::Reading { version: body.clone(), ps: some.clone() }),
             ];
             for families in results.into_iter().flatten() {

@@ -48,7 +48,7 @@ async fn each_failure_costs_only_its_own_server() {
     let log = exporter.log().join("\n");
     for (name, why) in [
         ("no_metrics_flag", "HTTP status 501 (endpoint disabled: llama-server needs --metrics"),
-        ("needs_key", "HTTP status 401 (an API key is needed or wrong"),
+        ("needs_key", "HTTP status 401 (the server wants an API key: set api_key_file)"),
         ("loading", "HTTP status 503 (server is loading the model"),
         ("huge", "body larger than the 16777216-byte cap"),
         ("html", "no llamacpp:, vllm:, sglang: or tgi_ series"),
@@ -90,6 +90,25 @@ async fn the_api_key_comes_from_a_file_and_never_shows() {
 }
 
 #[tokio::test]
+async fn a_refused_key_is_not_called_missing() {
+    let llama = FakeServer::llama(Some("right-key")).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), "wrong-key\n").unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[[server]]\nname = \"keyed\"\nurl = \"{}\"\napi_key_file = \"key\"\n", llama.url()),
+    )
+    .unwrap();
+    let exporter = Exporter::start(&["--config.file", config.to_str().unwrap()]);
+    let body = exporter.scrape().await;
+    assert_eq!(value(&body, "llm_server_up", &[("server", "keyed")]), 0.0);
+    let log = exporter.log().join("\n");
+    assert!(log.contains("HTTP status 401 (the API key from api_key_file was refused)"), "{log}");
+    assert!(!log.contains("set api_key_file") && !log.contains("api/version"), "{log}");
+}
+
+#[tokio::test]
 async fn redirects_are_never_followed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let good = FakeServer::llama(None).await;
@@ -117,7 +136,10 @@ async fn redirects_are_never_followed() {
     let body = exporter.scrape().await;
     assert_eq!(value(&body, "llm_server_up", &[("server", "moved")]), 0.0);
     assert_eq!(good.hits("/metrics") + good.hits("/api/version"), 0, "the redirect was not followed");
-    assert!(exporter.log().join("\n").contains("HTTP status 302"), "{:?}", exporter.log());
+    let log = exporter.log().join("\n");
+    let target = format!("{}/metrics", good.url().trim_end_matches('/'));
+    let said = log.lines().find(|l| l.contains("HTTP status 302, a redirect to")).unwrap_or_default();
+    assert!(said.contains(&target) && said.contains("redirects are not followed"), "{log}");
     redirector.abort();
 }
 

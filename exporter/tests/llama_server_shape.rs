@@ -20,7 +20,7 @@ fn server() -> ServerConfig {
 }
 
 fn reading(metrics: &str, slots: Option<&str>, props: Option<&str>) -> Reading {
-    Reading { metrics: fixture(metrics), slots: slots.map(fixture), props: props.map(fixture) }
+    Reading { metrics: fixture(metrics).into(), slots: slots.map(fixture), props: props.map(fixture) }
 }
 
 /// The value of the one sample of `name` whose labels include `want`.
@@ -163,8 +163,8 @@ fn without_slots_the_slot_states_come_from_props() {
 fn a_json_escaped_body_is_unwrapped() {
     let body = fixture("llamacpp_2026_real_metrics_inflight.txt");
     let wrapped = serde_json::to_string(&body).unwrap();
-    let plain = shape(&server(), &Reading { metrics: body, ..Default::default() }).unwrap();
-    let unwrapped = shape(&server(), &Reading { metrics: wrapped, ..Default::default() }).unwrap();
+    let plain = shape(&server(), &Reading { metrics: body.into(), ..Default::default() }).unwrap();
+    let unwrapped = shape(&server(), &Reading { metrics: wrapped.into(), ..Default::default() }).unwrap();
     assert_eq!(plain, unwrapped);
     assert_eq!(plain.len(), 13);
 }
@@ -172,7 +172,7 @@ fn a_json_escaped_body_is_unwrapped() {
 #[test]
 fn crlf_line_ends() {
     let body = fixture("llamacpp_2026_real_metrics_inflight.txt").replace('\n', "\r\n");
-    let f = shape(&server(), &Reading { metrics: body, ..Default::default() }).unwrap();
+    let f = shape(&server(), &Reading { metrics: body.into(), ..Default::default() }).unwrap();
     assert_eq!(value(&f, "llm_decode_calls_total", &[]), Some(475.0));
 }
 
@@ -198,7 +198,7 @@ fn hostile_slots_and_props_cost_only_their_series() {
         ("[{\"id\":0,\"is_processing\":true,\"n_ctx\":1e300}]", "{\"model_alias\": 5}"),
         ("not json at all", "{\"build_info\": null}"),
     ] {
-        let r = Reading { metrics: metrics.clone(), slots: Some(slots.into()), props: Some(props.into()) };
+        let r = Reading { metrics: metrics.clone().into(), slots: Some(slots.into()), props: Some(props.into()) };
         let f = shape(&server(), &r).unwrap();
         assert_eq!(value(&f, "llm_generation_tokens_total", &[]), Some(200.0), "{slots}");
     }
@@ -219,7 +219,7 @@ fn older_slots_format_uses_state_and_n_past() {
 #[test]
 fn a_model_alias_wins_over_the_path() {
     let r = Reading {
-        metrics: fixture("llamacpp_2026_real_metrics_inflight.txt"),
+        metrics: fixture("llamacpp_2026_real_metrics_inflight.txt").into(),
         slots: None,
         props: Some("{\"model_alias\":\"qwen3-8b\",\"model_path\":\"/models/Qwen3-8B-Q4_K_M.gguf\",\"build_info\":\"b7100-abc\"}".into()),
     };

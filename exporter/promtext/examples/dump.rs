@@ -1,20 +1,20 @@
-//! Prints the families, samples and errors that `promtext::parse` finds in a file
+//! Prints the families, samples and errors that `promtext::parse_bytes` finds in a file
 //! (or in standard input): `cargo run -p promtext --example dump -- FILE`.
 
 use std::io::Read;
 
 fn main() -> std::io::Result<()> {
-    let mut body = String::new();
+    let mut body = Vec::new();
     match std::env::args().nth(1) {
-        Some(path) => body = String::from_utf8_lossy(&std::fs::read(path)?).into_owned(),
+        Some(path) => body = std::fs::read(path)?,
         None => {
-            std::io::stdin().read_to_string(&mut body)?;
+            std::io::stdin().read_to_end(&mut body)?;
         }
     }
     if let Some(decoded) = promtext::unwrap_json_string(&body) {
-        body = decoded;
+        body = decoded.into_bytes();
     }
-    let exp = promtext::parse(&body);
+    let exp = promtext::parse_bytes(&body);
     for f in &exp.families {
         println!("{} [{}] help={:?} samples={}", f.name, f.kind.as_str(), f.help, f.samples.len());
         for s in &f.samples {

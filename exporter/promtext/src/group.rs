@@ -17,6 +17,10 @@ const SUFFIXES: [&str; 8] = ["_bucket", "_count", "_sum", "_total", "_created", 
 /// How many bytes of an offending line an error message quotes.
 const SNIPPET_BYTES: usize = 80;
 
+/// How many error messages are kept; the rest are only counted. A body of junk lines would
+/// otherwise cost one message per line: memory that follows what the target sent.
+pub const MAX_KEPT_ERRORS: usize = 16;
+
 /// Per-family state that the public [`Family`] does not carry.
 struct Meta {
     decl: DeclaredType,
@@ -24,12 +28,15 @@ struct Meta {
     helped: bool,
 }
 
-struct Builder<'a> {
+struct Builder<'a, 's> {
     families: Vec<Family<'a>>,
     meta: Vec<Meta>,
     index: HashMap<&'a str, usize>,
     current: Option<usize>,
     errors: Vec<ParseError>,
+    error_count: usize,
+    skipped_samples: usize,
+    select: &'s mut dyn FnMut(Wanted<'_>) -> bool,
 }
 
 /// Whether sample `name` belongs to `family` (declared as `decl`).
@@ -42,9 +49,18 @@ fn fits(family: &str, decl: DeclaredType, name: &str) -> bool {
     }
 }
 
-impl<'a> Builder<'a> {
-    fn new() -> Self {
-        Builder { families: Vec::new(), meta: Vec::new(), index: HashMap::new(), current: None, errors: Vec::new() }
+impl<'a, 's> Builder<'a, 's> {
+    fn new(select: &'s mut dyn FnMut(Wanted<'_>) -> bool) -> Self {
+        Builder {
+            families: Vec::new(),
+            meta: Vec::new(),
+            index: HashMap::new(),
+            current: None,
+            errors: Vec::new(),
+            error_count: 0,
+            skipped_samples: 0,
+            select,
+        }
     }
 
     /// Appends a new untyped family (not yet in the index).
@@ -73,6 +89,9 @@ impl<'a> Builder<'a> {
     }
 
     fn help(&mut self, line: usize, name: &'a str, text: Cow<'a, str>) {
+        if !self.wanted_family(name) {
+            return;
+        }
         let idx = self.named(name);
         if self.meta[idx].helped {
             self.error(line, format!("duplicate HELP for `{name}`; the first one is kept"));
@@ -83,6 +102,9 @@ impl<'a> Builder<'a> {
     }
 
     fn declare(&mut self, line: usize, name: &'a str, kind: DeclaredType) {
+        if !self.wanted_family(name) {
+            return;
+        }
         let idx = self.named(name);
         if self.meta[idx].typed {
             self.error(line, format!("duplicate TYPE for `{name}`; the first one is kept"));
@@ -93,7 +115,17 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Whether the caller keeps a family of this name; an existing one is always kept.
+    fn wanted_family(&mut self, name: &str) -> bool {
+        let known = matches!(self.current, Some(c) if self.families[c].name == name) || self.index.contains_key(name);
+        known || (self.select)(Wanted::Family(name))
+    }
+
     fn sample(&mut self, sample: Sample<'a>) {
+        if !(self.select)(Wanted::Sample(sample.name)) {
+            self.skipped_samples += 1;
+            return;
+        }
         let idx = match self.current {
             Some(c) if fits(self.families[c].name, self.meta[c].decl, sample.name) => c,
             _ => {
@@ -126,10 +158,18 @@ impl<'a> Builder<'a> {
     }
 
     fn error(&mut self, line: usize, message: String) {
-        self.errors.push(ParseError { line, message });
+        self.error_count += 1;
+        if self.errors.len() < MAX_KEPT_ERRORS {
+            self.errors.push(ParseError { line, message });
+        }
     }
 
     fn line_error(&mut self, line: usize, text: &str, e: LineError) {
+        if self.errors.len() >= MAX_KEPT_ERRORS {
+            // Only counted: building a message nobody keeps is most of the work on junk.
+            self.error_count += 1;
+            return;
+        }
         let text = text.trim_end_matches(['\r', ' ', '\t']);
         let mut end = text.len().min(SNIPPET_BYTES);
         while !text.is_char_boundary(end) {
@@ -157,8 +197,25 @@ impl<'a> Builder<'a> {
         self.error(line, message);
     }
 
+    fn line(&mut self, number: usize, raw: &'a str) -> Flow {
+        match parse_line(raw) {
+            Ok(Line::Sample(s)) => self.sample(s),
+            Ok(Line::Empty | Line::Comment) => {}
+            Ok(Line::Help { name, text }) => self.help(number, name, text),
+            Ok(Line::Type { name, kind }) => self.declare(number, name, kind),
+            Ok(Line::Eof) => return Flow::Stop,
+            Err(e) => self.line_error(number, raw, e),
+        }
+        Flow::Continue
+    }
+
     fn finish(self) -> Exposition<'a> {
-        Exposition { families: self.families, errors: self.errors }
+        Exposition {
+            families: self.families,
+            errors: self.errors,
+            error_count: self.error_count,
+            skipped_samples: self.skipped_samples,
+        }
     }
 }
 
@@ -177,17 +234,51 @@ fn push_decimal(s: &mut String, mut n: usize) {
     s.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
-pub(crate) fn parse(text: &str) -> Exposition<'_> {
-    let mut b = Builder::new();
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for (idx, raw) in text.split('\n').enumerate() {
-        match parse_line(raw) {
-            Ok(Line::Sample(s)) => b.sample(s),
-            Ok(Line::Empty | Line::Comment) => {}
-            Ok(Line::Help { name, text }) => b.help(idx + 1, name, text),
-            Ok(Line::Type { name, kind }) => b.declare(idx + 1, name, kind),
-            Ok(Line::Eof) => break,
-            Err(e) => b.line_error(idx + 1, raw, e),
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// What [`parse_selected`]'s caller is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted<'n> {
+    /// A sample of this name (as written, suffix included) is about to be kept.
+    Sample(&'n str),
+    /// A `# HELP` or `# TYPE` line names a family not seen before.
+    Family(&'n str),
+}
+
+pub(crate) fn parse_selected<'a>(body: &'a [u8], select: &mut dyn FnMut(Wanted<'_>) -> bool) -> Exposition<'a> {
+    let mut b = Builder::new(select);
+    let body = body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body);
+    match std::str::from_utf8(body) {
+        // The usual case: one validation pass over the whole body, then &str lines.
+        Ok(text) => {
+            for (idx, raw) in text.split('\n').enumerate() {
+                if let Flow::Stop = b.line(idx + 1, raw) {
+                    break;
+                }
+            }
+        }
+        // Some bytes are not UTF-8: only the lines that hold them are errors.
+        Err(_) => {
+            for (idx, raw) in body.split(|&byte| byte == b'\n').enumerate() {
+                match std::str::from_utf8(raw) {
+                    Ok(raw) => {
+                        if let Flow::Stop = b.line(idx + 1, raw) {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let valid = std::str::from_utf8(&raw[..e.valid_up_to()]).unwrap_or_default();
+                        b.line_error(
+                            idx + 1,
+                            valid,
+                            LineError { message: "invalid UTF-8", column: e.valid_up_to() + 1 },
+                        );
+                    }
+                }
+            }
         }
     }
     b.finish()

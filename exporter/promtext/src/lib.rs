@@ -17,11 +17,11 @@
 //! * LF or CRLF line endings, spaces or tabs between tokens, a missing final newline.
 //!
 //! Other backslash sequences in label values and help texts are kept as written, as
-//! Prometheus does. Not checked: repeated label names in one sample, bucket monotonicity. Not
-//! kept: `# UNIT` lines (read as comments) and exemplars. An integer timestamp is always read as
-//! milliseconds, as the Prometheus format defines it; only a timestamp with a fraction or an
-//! exponent is read as OpenMetrics seconds. The input is `&str`: bytes that may not be UTF-8
-//! can go through `String::from_utf8_lossy` first.
+//! Prometheus does. A label named twice in one sample makes the line an error. Not checked:
+//! bucket monotonicity. Not kept: `# UNIT` lines (read as comments) and exemplars. An integer
+//! timestamp is always read as milliseconds, as the Prometheus format defines it; only a
+//! timestamp with a fraction or an exponent is read as OpenMetrics seconds. [`parse`] takes
+//! `&str`; [`parse_bytes`] takes bytes and reports each line that is not UTF-8 as an error.
 //!
 //! Samples are grouped into [`Family`]s: a sample joins the family declared by `# TYPE`
 //! whose name it extends with a suffix that type allows (`_bucket`, `_sum`, `_count` for a
@@ -39,7 +39,9 @@
 //!
 //! Parsing never fails as a whole and never panics. A line that cannot be parsed is skipped
 //! and reported as a [`ParseError`] with its 1-based line number; every other line is still
-//! used. Also reported (and otherwise ignored): a `# TYPE` with an unknown keyword (the
+//! used. Only the first [`MAX_KEPT_ERRORS`] messages are kept, all are counted, so a body of
+//! junk costs no more memory than a good one. [`parse_selected`] keeps only the samples and
+//! families its caller asks for. Also reported (and otherwise ignored): a `# TYPE` with an unknown keyword (the
 //! family stays untyped), a second `# TYPE` or `# HELP` for the same family (the first one
 //! wins).
 //!
@@ -78,6 +80,7 @@ mod group;
 mod json;
 pub mod line;
 
+pub use group::{Wanted, MAX_KEPT_ERRORS};
 pub use line::{parse_line, DeclaredType, Line, LineError};
 
 /// The type a `# TYPE` line declares; `Untyped` when there is none.
@@ -158,13 +161,18 @@ pub struct ParseError {
     pub message: String,
 }
 
-/// The result of parsing a whole body: every family that parsed, and every line that did not.
+/// The result of parsing a whole body: every family that parsed (or was selected), and the
+/// lines that did not parse.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Exposition<'a> {
     /// Families in order of first appearance.
     pub families: Vec<Family<'a>>,
-    /// Skipped lines, in line order.
+    /// The first [`MAX_KEPT_ERRORS`] lines that did not parse, in line order.
     pub errors: Vec<ParseError>,
+    /// How many lines did not parse (or were otherwise reported), kept or not.
+    pub error_count: usize,
+    /// Samples that parsed but were not selected (always 0 for [`parse`]).
+    pub skipped_samples: usize,
 }
 
 impl<'a> Exposition<'a> {
@@ -187,11 +195,31 @@ impl<'a> Exposition<'a> {
 /// each other and the samples) and make it the most recent one. Parsing stops at `# EOF`. A
 /// leading byte order mark is skipped.
 pub fn parse(text: &str) -> Exposition<'_> {
-    group::parse(text)
+    group::parse_selected(text.as_bytes(), &mut |_| true)
+}
+
+/// [`parse`] for bytes that may not be UTF-8: a line holding invalid UTF-8 is reported and
+/// skipped like any other bad line; every other line is used. Nothing is copied.
+pub fn parse_bytes(body: &[u8]) -> Exposition<'_> {
+    group::parse_selected(body, &mut |_| true)
+}
+
+/// [`parse_bytes`] keeping only what `select` wants, so memory follows what the caller uses,
+/// not what the body holds. `select` is asked about each parsed sample by its name
+/// ([`Wanted::Sample`]; a refused one is counted in [`Exposition::skipped_samples`]) and about
+/// each family a `# HELP` or `# TYPE` line would create ([`Wanted::Family`]; a refused one
+/// leaves its samples to start untyped families of their own names, if they are wanted).
+pub fn parse_selected<'a>(body: &'a [u8], select: &mut dyn FnMut(Wanted<'_>) -> bool) -> Exposition<'a> {
+    group::parse_selected(body, select)
 }
 
 /// Some llama.cpp builds served the body as a JSON string literal. If `body` (trimmed) is one,
 /// returns its decoded contents; otherwise `None`.
-pub fn unwrap_json_string(body: &str) -> Option<String> {
-    json::unwrap_json_string(body)
+pub fn unwrap_json_string(body: impl AsRef<[u8]>) -> Option<String> {
+    let body = body.as_ref();
+    // Cheap refusal first: a text body is never re-validated or copied.
+    if body.trim_ascii_start().first() != Some(&b'"') {
+        return None;
+    }
+    json::unwrap_json_string(std::str::from_utf8(body).ok()?)
 }

@@ -235,6 +235,9 @@ fn parse_sample(s: &str) -> Result<Sample<'_>, nom::Err<LexError<'_>>> {
             (Some(_), Some(_)) => return Err(error(s, "metric name given twice")),
             (None, None) => return Err(error(s, "missing metric name")),
         };
+        if let Some(repeated) = repeated_label(&labels) {
+            return Err(error(repeated, "label name given twice"));
+        }
         (ws(rest), name, labels)
     } else {
         // `bare` is always set here: without a name the line starts with '{'.
@@ -253,6 +256,23 @@ fn parse_sample(s: &str) -> Result<Sample<'_>, nom::Err<LexError<'_>>> {
     }
     // Anything after '#' is an OpenMetrics exemplar; it is not kept.
     Ok(Sample { name, labels, value, timestamp_ms })
+}
+
+/// The second occurrence of a label name that appears twice (a sample's label set is a map:
+/// Prometheus rejects the line, and which value would win is anyone's guess).
+fn repeated_label<'a>(labels: &[(&'a str, Cow<'a, str>)]) -> Option<&'a str> {
+    // Quadratic on purpose for the usual handful of labels; a hostile line with thousands of
+    // labels is checked in O(n log n) instead.
+    if labels.len() <= 16 {
+        return labels
+            .iter()
+            .enumerate()
+            .find(|(i, (name, _))| labels[..*i].iter().any(|(n, _)| n == name))
+            .map(|(_, (n, _))| *n);
+    }
+    let mut names: Vec<&'a str> = labels.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    names.windows(2).find(|w| w[0] == w[1]).map(|w| w[1])
 }
 
 #[cfg(test)]

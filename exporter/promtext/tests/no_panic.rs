@@ -1,6 +1,6 @@
 //! The parser must not panic on any input: mutated fixtures and pathological bodies.
 
-use promtext::{parse, parse_line, unwrap_json_string, Exposition};
+use promtext::{parse, parse_bytes, parse_line, unwrap_json_string, Exposition};
 
 /// Deterministic xorshift64 generator.
 struct Rng(u64);
@@ -81,7 +81,10 @@ fn mutated_fixtures_never_panic() {
         for line in text.lines().take(20) {
             let _ = parse_line(line);
         }
-        let _ = unwrap_json_string(&text);
+        let _ = unwrap_json_string(text.as_bytes());
+        // Raw bytes too: lines that are not UTF-8 are errors, never a panic.
+        let raw = parse_bytes(&bytes);
+        assert!(raw.errors.len() <= raw.error_count);
         let quoted = format!("\"{}\"", text.replace('\n', "\\n"));
         let _ = unwrap_json_string(&quoted);
     }

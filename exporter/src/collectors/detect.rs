@@ -22,17 +22,26 @@ pub struct FromMetrics {
     pub also: Vec<Backend>,
 }
 
+/// At most this many distinct names are counted per prefix: enough to tell backends apart,
+/// and a body of a million distinct names costs no more.
+const MAX_NAMES_COUNTED: usize = 1000;
+
 /// The backend a `/metrics` body comes from, or `None` when it has no known prefix.
-pub fn from_metrics(body: &str) -> Option<FromMetrics> {
+pub fn from_metrics(body: &[u8]) -> Option<FromMetrics> {
     let unwrapped = promtext::unwrap_json_string(body);
-    let text = unwrapped.as_deref().unwrap_or(body);
-    let exposition = promtext::parse(text);
-    let mut names: [HashSet<&str>; 4] = Default::default();
-    for sample in exposition.families.iter().flat_map(|f| f.samples.iter()) {
-        if let Some(i) = PREFIXES.iter().position(|(prefix, _)| sample.name.starts_with(prefix)) {
-            names[i].insert(sample.name);
+    let body = unwrapped.as_ref().map_or(body, |text| text.as_bytes());
+    let mut names: [HashSet<String>; 4] = Default::default();
+    // Nothing is kept: only the names are looked at, as they go by.
+    promtext::parse_selected(body, &mut |what| {
+        if let promtext::Wanted::Sample(name) = what {
+            if let Some(i) = PREFIXES.iter().position(|(prefix, _)| name.starts_with(prefix)) {
+                if names[i].len() < MAX_NAMES_COUNTED && !names[i].contains(name) {
+                    names[i].insert(name.to_string());
+                }
+            }
         }
-    }
+        false
+    });
     let counts: Vec<usize> = names.iter().map(HashSet::len).collect();
     let most = *counts.iter().max()?;
     if most == 0 {
@@ -58,7 +67,7 @@ mod tests {
     }
 
     fn backend(body: &str) -> Option<Backend> {
-        from_metrics(body).map(|d| d.backend)
+        from_metrics(body.as_bytes()).map(|d| d.backend)
     }
 
     #[test]
@@ -78,17 +87,23 @@ mod tests {
         for body in
             ["", "<html><body>It works!</body></html>", "# HELP x y\nx 1\n", "{\"version\":\"0.12.3\"}", "\0\u{fffd}"]
         {
-            assert_eq!(from_metrics(body), None, "{body:?}");
+            assert_eq!(from_metrics(body.as_bytes()), None, "{body:?}");
         }
     }
 
     #[test]
     fn mixed_prefixes_name_the_larger_side_and_report_the_other() {
         let body = "vllm:a 1\nvllm:b 1\nsglang:a 1\n";
-        assert_eq!(from_metrics(body), Some(FromMetrics { backend: Backend::Vllm, also: vec![Backend::Sglang] }));
+        assert_eq!(
+            from_metrics(body.as_bytes()),
+            Some(FromMetrics { backend: Backend::Vllm, also: vec![Backend::Sglang] })
+        );
         // A tie goes to the first prefix in the fixed order.
         let tie = "sglang:a 1\nllamacpp:a 1\n";
-        assert_eq!(from_metrics(tie), Some(FromMetrics { backend: Backend::Llamacpp, also: vec![Backend::Sglang] }));
+        assert_eq!(
+            from_metrics(tie.as_bytes()),
+            Some(FromMetrics { backend: Backend::Llamacpp, also: vec![Backend::Sglang] })
+        );
     }
 
     #[test]

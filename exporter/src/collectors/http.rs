@@ -15,6 +15,10 @@ pub enum FetchError {
     Status(u16),
     /// The body is larger than the cap.
     TooLarge(usize),
+    /// A 3xx answer; redirects are never followed (a target names its own address).
+    Redirect { status: u16, location: String },
+    /// 401 or 403: the API key is missing or wrong.
+    Denied { status: u16, key_sent: bool },
 }
 
 impl std::fmt::Display for FetchError {
@@ -24,6 +28,19 @@ impl std::fmt::Display for FetchError {
             FetchError::Timeout(d) => write!(f, "no complete answer within {:.3}s", d.as_secs_f64()),
             FetchError::Status(code) => write!(f, "HTTP status {code}{}", status_hint(*code)),
             FetchError::TooLarge(cap) => write!(f, "body larger than the {cap}-byte cap"),
+            FetchError::Redirect { status, location } if location.is_empty() => {
+                write!(f, "HTTP status {status}, a redirect without a Location (redirects are not followed)")
+            }
+            FetchError::Redirect { status, location } => write!(
+                f,
+                "HTTP status {status}, a redirect to {location:?} (redirects are not followed: set the server's URL to where it points)"
+            ),
+            FetchError::Denied { status, key_sent: false } => {
+                write!(f, "HTTP status {status} (the server wants an API key: set api_key_file)")
+            }
+            FetchError::Denied { status, key_sent: true } => {
+                write!(f, "HTTP status {status} (the API key from api_key_file was refused)")
+            }
         }
     }
 }
@@ -31,7 +48,6 @@ impl std::fmt::Display for FetchError {
 /// What a status means for a llama.cpp-like server, for the log line.
 fn status_hint(code: u16) -> &'static str {
     match code {
-        401 | 403 => " (an API key is needed or wrong: set api_key_file)",
         404 => " (no such endpoint)",
         501 => " (endpoint disabled: llama-server needs --metrics, or --slots for /slots)",
         503 => " (server is loading the model or is unavailable)",
@@ -59,55 +75,96 @@ impl Fetcher {
         Ok(Fetcher { client, max_body_bytes })
     }
 
-    /// GETs `url` and returns the body as text (invalid UTF-8 replaced), all within `timeout`.
-    pub async fn get(&self, url: Url, api_key: Option<&str>, timeout: Duration) -> Result<String, FetchError> {
+    /// GETs `url` and returns the body as it came, all within `timeout`.
+    pub async fn get(&self, url: Url, api_key: Option<&str>, timeout: Duration) -> Result<Vec<u8>, FetchError> {
         match tokio::time::timeout(timeout, self.get_unbounded(url, api_key)).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout(timeout)),
         }
     }
 
-    /// GETs `path` relative to the target's base URL.
+    /// GETs `path` below the target's base URL. The body is bytes: the exposition parser
+    /// reports lines that are not UTF-8 instead of guessing at them.
     pub async fn get_path(
         &self,
         base: &Url,
         path: &str,
         api_key: Option<&str>,
         timeout: Duration,
-    ) -> Result<String, FetchError> {
-        let url = base.join(path).map_err(|e| FetchError::Transport(format!("bad URL: {e}")))?;
-        self.get(url, api_key, timeout).await
+    ) -> Result<Vec<u8>, FetchError> {
+        self.get(endpoint(base, path)?, api_key, timeout).await
     }
 
-    async fn get_unbounded(&self, url: Url, api_key: Option<&str>) -> Result<String, FetchError> {
+    /// [`Fetcher::get_path`] for JSON endpoints, whose bodies are read as text (bytes that
+    /// are not UTF-8 replaced: the JSON parser then refuses what it cannot read).
+    pub async fn get_text(
+        &self,
+        base: &Url,
+        path: &str,
+        api_key: Option<&str>,
+        timeout: Duration,
+    ) -> Result<String, FetchError> {
+        self.get_path(base, path, api_key, timeout).await.map(into_text)
+    }
+
+    async fn get_unbounded(&self, url: Url, api_key: Option<&str>) -> Result<Vec<u8>, FetchError> {
         let mut request = self.client.get(url).header(header::ACCEPT, "text/plain, application/json;q=0.9, */*;q=0.1");
         if let Some(key) = api_key {
             request = request.bearer_auth(key);
         }
         let mut response = request.send().await.map_err(|e| FetchError::Transport(describe(&e)))?;
-        if response.status() != StatusCode::OK {
-            return Err(FetchError::Status(response.status().as_u16()));
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response.headers().get(header::LOCATION).and_then(|l| l.to_str().ok());
+            let location = location.map(|l| l.chars().take(200).collect()).unwrap_or_default();
+            return Err(FetchError::Redirect { status: status.as_u16(), location });
+        }
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            return Err(FetchError::Denied { status: status.as_u16(), key_sent: api_key.is_some() });
+        }
+        if status != StatusCode::OK {
+            return Err(FetchError::Status(status.as_u16()));
         }
         if response.content_length().is_some_and(|len| len > self.max_body_bytes as u64) {
             return Err(FetchError::TooLarge(self.max_body_bytes));
         }
-        let mut body = Vec::with_capacity(response.content_length().unwrap_or(8192).min(1 << 20) as usize);
+        // The declared length (already checked against the cap) is reserved at once; a body
+        // without one grows, and large buffers are mmapped, so growing does not copy.
+        let mut body = Vec::with_capacity(response.content_length().unwrap_or(8192) as usize);
         while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Transport(describe(&e)))? {
             if body.len() + chunk.len() > self.max_body_bytes {
                 return Err(FetchError::TooLarge(self.max_body_bytes));
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(match String::from_utf8(body) {
-            Ok(text) => text,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        })
+        Ok(body)
+    }
+}
+
+/// `path` below `base`, whose own path is a base path: `http://h/llama` and `http://h/llama/`
+/// both give `http://h/llama/metrics`.
+pub fn endpoint(base: &Url, path: &str) -> Result<Url, FetchError> {
+    let mut url = base.clone();
+    {
+        let mut segments =
+            url.path_segments_mut().map_err(|()| FetchError::Transport("bad URL: not a base URL".into()))?;
+        segments.pop_if_empty();
+        segments.extend(path.split('/'));
+    }
+    Ok(url)
+}
+
+/// Bytes as text, invalid UTF-8 replaced; no copy when the bytes are valid.
+pub fn into_text(body: Vec<u8>) -> String {
+    match String::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     }
 }
 
 /// The body of an endpoint a backend can do without: its failure is logged at debug level
 /// and costs only the series it feeds.
-pub fn optional(base: &Url, path: &str, result: Result<String, FetchError>) -> Option<String> {
+pub fn optional<T>(base: &Url, path: &str, result: Result<T, FetchError>) -> Option<T> {
     match result {
         Ok(body) => Some(body),
         Err(e) => {

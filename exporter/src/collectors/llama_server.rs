@@ -91,7 +91,7 @@ const TABLE: &[(&str, &str, Kind, &str)] = &[
 /// What one scrape of a llama-server read. Only `/metrics` is required.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reading {
-    pub metrics: String,
+    pub metrics: Vec<u8>,
     pub slots: Option<String>,
     pub props: Option<String>,
 }
@@ -103,13 +103,13 @@ pub async fn read(
     base: &Url,
     api_key: Option<&str>,
     timeout: Duration,
-    metrics: Option<String>,
+    metrics: Option<Vec<u8>>,
 ) -> Result<Reading, FetchError> {
-    let get = |path: &'static str| fetcher.get_path(base, path, api_key, timeout);
+    let get = |path: &'static str| fetcher.get_text(base, path, api_key, timeout);
     let metrics = async {
         match metrics {
             Some(body) => Ok(body),
-            None => get("metrics").await,
+            None => fetcher.get_path(base, "metrics", api_key, timeout).await,
         }
     };
     let (metrics, slots, props) = tokio::join!(metrics, get("slots"), get("props"));
@@ -120,16 +120,24 @@ pub async fn read(
 /// caller exports `llm_server_up 0` with no other series).
 pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, String> {
     let unwrapped = promtext::unwrap_json_string(&reading.metrics);
-    let text = unwrapped.as_deref().unwrap_or(&reading.metrics);
-    let exposition = promtext::parse(text);
+    let body = unwrapped.as_ref().map_or(reading.metrics.as_slice(), |text| text.as_bytes());
+    let mut has_prefix = false;
+    // Only the samples of the table are kept: memory follows what is exported.
+    let exposition = promtext::parse_selected(body, &mut |what| match what {
+        promtext::Wanted::Sample(name) => name.strip_prefix("llamacpp:").is_some_and(|short| {
+            has_prefix = true;
+            TABLE.iter().any(|(from, ..)| *from == short)
+        }),
+        promtext::Wanted::Family(_) => false,
+    });
     let upstream = |name: &str| -> Option<f64> {
         let family = exposition.family(&format!("llamacpp:{name}"))?;
         family.samples.first().map(|s| s.value)
     };
-    if !exposition.families.iter().any(|f| f.name.starts_with("llamacpp:")) {
+    if !has_prefix {
         return Err(format!(
             "/metrics has no llamacpp: series ({} lines did not parse); is this a llama-server?",
-            exposition.errors.len()
+            exposition.error_count
         ));
     }
     let base = labels([("server", &server.name), ("backend", "llamacpp")]);

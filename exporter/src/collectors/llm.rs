@@ -82,7 +82,7 @@ impl Failure {
 /// A body that detection already read, handed on so it is not fetched twice.
 enum Prefetched {
     Nothing,
-    Metrics(String),
+    Metrics(Vec<u8>),
     Version(String),
 }
 
@@ -235,7 +235,7 @@ impl LlmCollector {
             // Nothing answers in time, or at all: asking another path would not help.
             Err(e) => return Err(Failure::fetch("/metrics", e, deadline).why),
         };
-        match self.fetcher.get_path(base, "api/version", key, deadline.remaining()).await {
+        match self.fetcher.get_text(base, "api/version", key, deadline.remaining()).await {
             Ok(body) if detect::is_ollama_version(&body) => {
                 Ok((Backend::Ollama, Prefetched::Version(body), Vec::new()))
             }

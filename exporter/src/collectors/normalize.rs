@@ -9,7 +9,7 @@
 //! dropped, and series that then coincide are combined: counters and histograms are summed,
 //! gauges take the largest value. So a label with unbounded values can never reach the output.
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::family::{Family, Histogram, Kind, Labels};
 
@@ -36,6 +36,42 @@ pub struct Rule {
     pub labels: &'static [(&'static str, &'static str)],
 }
 
+/// A backend's `/metrics` body, parsed keeping only the samples its table maps, so memory
+/// follows the series kept and not what the target sent.
+pub struct Parsed<'a> {
+    pub exposition: promtext::Exposition<'a>,
+    /// Whether any sample, kept or not, had the backend's prefix.
+    pub has_prefix: bool,
+}
+
+/// Parses `body` for the rules of `table`.
+pub fn parse<'a>(body: &'a [u8], prefix: &str, table: &[Rule]) -> Parsed<'a> {
+    let mut wanted: HashSet<&str> = HashSet::with_capacity(table.len() * 3);
+    let mut histograms = Vec::new();
+    for rule in table {
+        wanted.insert(rule.from);
+        if let Kind::Histogram = rule.kind {
+            histograms.push(rule.from);
+        }
+    }
+    let mut has_prefix = false;
+    let mut select = |what: promtext::Wanted<'_>| match what {
+        promtext::Wanted::Sample(name) => {
+            has_prefix |= name.starts_with(prefix);
+            wanted.contains(name)
+                || name
+                    .strip_suffix("_bucket")
+                    .or_else(|| name.strip_suffix("_sum"))
+                    .or_else(|| name.strip_suffix("_count"))
+                    .is_some_and(|base| histograms.contains(&base))
+        }
+        // Only histogram families matter: the rest are looked up by sample name.
+        promtext::Wanted::Family(name) => histograms.contains(&name),
+    };
+    let exposition = promtext::parse_selected(body, &mut select);
+    Parsed { exposition, has_prefix }
+}
+
 /// The samples of one body whose names start with a backend's prefix, by sample name.
 pub struct Upstream<'e, 'a> {
     samples: HashMap<&'a str, Vec<&'e promtext::Sample<'a>>>,
@@ -50,11 +86,6 @@ impl<'e, 'a> Upstream<'e, 'a> {
             }
         }
         Upstream { samples }
-    }
-
-    /// True when the body had no sample under the prefix.
-    pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
     }
 
     /// The samples named exactly `name`.
@@ -212,7 +243,7 @@ fn histograms(
 
 /// The reason a body with none of the backend's series is not that backend.
 pub fn no_series(prefix: &str, exposition: &promtext::Exposition<'_>, what: &str) -> String {
-    format!("/metrics has no {prefix} series ({} lines did not parse); is this a {what}?", exposition.errors.len())
+    format!("/metrics has no {prefix} series ({} lines did not parse); is this a {what}?", exposition.error_count)
 }
 
 /// A model name fit for a label: a path is cut to its last component (a directory would leak
@@ -240,8 +271,8 @@ mod tests {
     ];
 
     fn shape(body: &str) -> Vec<Family> {
-        let exposition = promtext::parse(body);
-        let upstream = Upstream::new(&exposition, "x:");
+        let parsed = parse(body.as_bytes(), "x:", TABLE);
+        let upstream = Upstream::new(&parsed.exposition, "x:");
         apply(TABLE, &upstream, &labels([("server", "s")]), &[], "X")
     }
 

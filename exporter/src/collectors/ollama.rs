@@ -34,10 +34,10 @@ pub async fn read(
     let version = async {
         match version {
             Some(body) => Ok(body),
-            None => fetcher.get_path(base, "api/version", api_key, timeout).await,
+            None => fetcher.get_text(base, "api/version", api_key, timeout).await,
         }
     };
-    let (version, ps) = tokio::join!(version, fetcher.get_path(base, "api/ps", api_key, timeout));
+    let (version, ps) = tokio::join!(version, fetcher.get_text(base, "api/ps", api_key, timeout));
     Ok(Reading { version: version?, ps: optional(base, "api/ps", ps) })
 }
 

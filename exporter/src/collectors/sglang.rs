@@ -124,7 +124,7 @@ const ENGINE: &[(&str, &str)] = &[("dp_rank", "engine")];
 /// What one scrape of an SGLang server read. Only `/metrics` is required.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reading {
-    pub metrics: String,
+    pub metrics: Vec<u8>,
     pub model_info: Option<String>,
 }
 
@@ -134,7 +134,7 @@ pub async fn read(
     base: &Url,
     api_key: Option<&str>,
     timeout: Duration,
-    metrics: Option<String>,
+    metrics: Option<Vec<u8>>,
 ) -> Result<Reading, FetchError> {
     let metrics = async {
         match metrics {
@@ -142,17 +142,17 @@ pub async fn read(
             None => fetcher.get_path(base, "metrics", api_key, timeout).await,
         }
     };
-    let (metrics, model_info) = tokio::join!(metrics, fetcher.get_path(base, "get_model_info", api_key, timeout));
+    let (metrics, model_info) = tokio::join!(metrics, fetcher.get_text(base, "get_model_info", api_key, timeout));
     Ok(Reading { metrics: metrics?, model_info: optional(base, "get_model_info", model_info) })
 }
 
 /// Shapes a reading into families. `Err` means the body is not an SGLang server's.
 pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, String> {
-    let exposition = promtext::parse(&reading.metrics);
-    let upstream = Upstream::new(&exposition, PREFIX);
-    if upstream.is_empty() {
-        return Err(normalize::no_series(PREFIX, &exposition, "SGLang server started with --enable-metrics"));
+    let parsed = normalize::parse(&reading.metrics, PREFIX, TABLE);
+    if !parsed.has_prefix {
+        return Err(normalize::no_series(PREFIX, &parsed.exposition, "SGLang server started with --enable-metrics"));
     }
+    let upstream = Upstream::new(&parsed.exposition, PREFIX);
     let base = labels([("server", &server.name), ("backend", "sglang")]);
     let shared = if upstream.label_values("dp_rank").len() > 1 { ENGINE } else { &[] };
     let mut out = normalize::apply(TABLE, &upstream, &base, shared, "SGLang");

@@ -88,7 +88,7 @@ pub const TABLE: &[Rule] = &[
 /// What one scrape of a TGI router read. Only `/metrics` is required.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reading {
-    pub metrics: String,
+    pub metrics: Vec<u8>,
     pub info: Option<String>,
 }
 
@@ -98,7 +98,7 @@ pub async fn read(
     base: &Url,
     api_key: Option<&str>,
     timeout: Duration,
-    metrics: Option<String>,
+    metrics: Option<Vec<u8>>,
 ) -> Result<Reading, FetchError> {
     let metrics = async {
         match metrics {
@@ -106,17 +106,17 @@ pub async fn read(
             None => fetcher.get_path(base, "metrics", api_key, timeout).await,
         }
     };
-    let (metrics, info) = tokio::join!(metrics, fetcher.get_path(base, "info", api_key, timeout));
+    let (metrics, info) = tokio::join!(metrics, fetcher.get_text(base, "info", api_key, timeout));
     Ok(Reading { metrics: metrics?, info: optional(base, "info", info) })
 }
 
 /// Shapes a reading into families. `Err` means the body is not a TGI router's.
 pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, String> {
-    let exposition = promtext::parse(&reading.metrics);
-    let upstream = Upstream::new(&exposition, PREFIX);
-    if upstream.is_empty() {
-        return Err(normalize::no_series(PREFIX, &exposition, "text-generation-inference router"));
+    let parsed = normalize::parse(&reading.metrics, PREFIX, TABLE);
+    if !parsed.has_prefix {
+        return Err(normalize::no_series(PREFIX, &parsed.exposition, "text-generation-inference router"));
     }
+    let upstream = Upstream::new(&parsed.exposition, PREFIX);
     let base = labels([("server", &server.name), ("backend", "tgi")]);
     let mut out = normalize::apply(TABLE, &upstream, &base, &[], "TGI");
 

@@ -169,7 +169,7 @@ const ENGINE: &[(&str, &str)] = &[("engine", "engine")];
 /// What one scrape of a vLLM server read. Only `/metrics` is required.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reading {
-    pub metrics: String,
+    pub metrics: Vec<u8>,
     pub models: Option<String>,
     pub version: Option<String>,
 }
@@ -180,7 +180,7 @@ pub async fn read(
     base: &Url,
     api_key: Option<&str>,
     timeout: Duration,
-    metrics: Option<String>,
+    metrics: Option<Vec<u8>>,
 ) -> Result<Reading, FetchError> {
     let metrics = async {
         match metrics {
@@ -190,8 +190,8 @@ pub async fn read(
     };
     let (metrics, models, version) = tokio::join!(
         metrics,
-        fetcher.get_path(base, "v1/models", api_key, timeout),
-        fetcher.get_path(base, "version", api_key, timeout),
+        fetcher.get_text(base, "v1/models", api_key, timeout),
+        fetcher.get_text(base, "version", api_key, timeout),
     );
     Ok(Reading {
         metrics: metrics?,
@@ -202,11 +202,11 @@ pub async fn read(
 
 /// Shapes a reading into families. `Err` means the body is not a vLLM server's.
 pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, String> {
-    let exposition = promtext::parse(&reading.metrics);
-    let upstream = Upstream::new(&exposition, PREFIX);
-    if upstream.is_empty() {
-        return Err(normalize::no_series(PREFIX, &exposition, "vLLM server"));
+    let parsed = normalize::parse(&reading.metrics, PREFIX, TABLE);
+    if !parsed.has_prefix {
+        return Err(normalize::no_series(PREFIX, &parsed.exposition, "vLLM server"));
     }
+    let upstream = Upstream::new(&parsed.exposition, PREFIX);
     let base = labels([("server", &server.name), ("backend", "vllm")]);
     let shared = if upstream.label_values("engine").len() > 1 { ENGINE } else { &[] };
     let mut out = normalize::apply(TABLE, &upstream, &base, shared, "vLLM");

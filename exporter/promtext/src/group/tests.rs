@@ -1,6 +1,7 @@
 //! Tests for grouping samples into families.
 
 use super::*;
+use crate::parse;
 
 fn summary(exp: &Exposition<'_>) -> Vec<(String, MetricType, Vec<String>)> {
     exp.families
