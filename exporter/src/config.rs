@@ -13,13 +13,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::collectors::process::Workload;
-pub use args::{usage, Command};
+pub use args::{unknown_env_warnings, usage, Command};
 pub use values::{parse_duration, Backend, LogFormat};
 
 /// The default body cap for every target response.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 << 20;
 /// Default cap on the series one target may add to a scrape.
 pub const DEFAULT_MAX_SERIES_PER_TARGET: usize = 10_000;
+
+/// The config file cap: a real one is a few KiB; `/dev/zero` must not be read for ever.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
 
 /// Reads a UTF-8 text file of at most `max_bytes` (a config, key or certificate file), never
 /// more, whatever the file grows to while it is read.
@@ -243,10 +246,10 @@ pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Com
     let merged = flags.over(env_layer);
     let merged = match merged.config_file.clone() {
         Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+            let text = read_limited(&path, MAX_CONFIG_FILE_BYTES).map_err(|why| ConfigError {
                 origin: Origin::File { path: path.clone(), line: 0 },
                 key: "config.file".into(),
-                why: format!("cannot read: {e}"),
+                why,
             })?;
             merged.over(file::parse(&path, &text, env)?)
         }

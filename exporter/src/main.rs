@@ -6,7 +6,7 @@ use llm_exporter::config::{self, Command};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match config::load(&args, &|var| std::env::var(var).ok()) {
+    let mut config = match config::load(&args, &|var| std::env::var(var).ok()) {
         Ok(Command::Run(config)) => *config,
         Ok(Command::Help) => {
             print!("{}", config::usage());
@@ -26,6 +26,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let variables = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok());
+    config.warnings.extend(config::unknown_env_warnings(variables));
     llm_exporter::logging::init(config.log_level, config.log_format);
     return_freed_memory();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {

@@ -53,8 +53,15 @@ async fn process_collector_off_means_no_process_series() {
 #[tokio::test]
 async fn missing_proc_root_costs_only_process_series() {
     let exporter = Exporter::start(&["--path.procfs", "/nonexistent/proc", "--no-collector.nvml"]);
-    let body = exporter.scrape().await;
-    assert_eq!(process_lines(&body), "");
-    assert_eq!(value(&body, "llm_exporter_collector_success", &[("collector", "llm")]), 1.0);
-    assert_eq!(value(&body, "llm_exporter_collector_success", &[("collector", "process")]), 1.0);
+    for _ in 0..2 {
+        let body = exporter.scrape().await;
+        assert_eq!(process_lines(&body), "");
+        assert_eq!(value(&body, "llm_exporter_collector_success", &[("collector", "llm")]), 1.0);
+        // The collector fails (it used to report success with nothing) and says why, once.
+        assert_eq!(value(&body, "llm_exporter_collector_success", &[("collector", "process")]), 0.0);
+    }
+    let log = exporter.log();
+    let failed: Vec<&String> = log.iter().filter(|l| l.contains("collector process failed")).collect();
+    assert_eq!(failed.len(), 1, "{log:?}");
+    assert!(failed[0].contains("cannot list processes in /nonexistent/proc"), "{failed:?}");
 }

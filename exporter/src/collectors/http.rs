@@ -185,3 +185,27 @@ fn describe(e: &reqwest::Error) -> String {
     }
     cause
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_path_is_a_base_path() {
+        let at = |base: &str, path: &str| endpoint(&Url::parse(base).unwrap(), path).unwrap().to_string();
+        assert_eq!(at("http://h:1", "metrics"), "http://h:1/metrics");
+        assert_eq!(at("http://h:1/", "metrics"), "http://h:1/metrics");
+        assert_eq!(at("http://h:1/llama", "metrics"), "http://h:1/llama/metrics");
+        assert_eq!(at("http://h:1/llama/", "api/version"), "http://h:1/llama/api/version");
+        assert_eq!(at("http://h:1/a/b", "v1/models"), "http://h:1/a/b/v1/models");
+    }
+
+    #[test]
+    fn errors_say_what_to_do() {
+        let redirect = FetchError::Redirect { status: 302, location: "http://h/x".into() };
+        assert!(redirect.to_string().contains("a redirect to \"http://h/x\" (redirects are not followed"));
+        let without = FetchError::Denied { status: 401, key_sent: false }.to_string();
+        let refused = FetchError::Denied { status: 403, key_sent: true }.to_string();
+        assert!(without.contains("set api_key_file") && !refused.contains("set api_key_file"), "{refused}");
+    }
+}

@@ -134,6 +134,38 @@ pub(super) fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, Co
     Ok(layer)
 }
 
+/// A warning for each `LLM_EXPORTER_*` variable among `names` that sets nothing (a typo
+/// would otherwise be ignored in silence), naming the closest real one.
+pub fn unknown_env_warnings(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let known: Vec<String> = FLAGS.iter().map(|(flag, ..)| env_var_name(flag)).collect();
+    let mut warnings: Vec<String> = names
+        .into_iter()
+        .filter(|name| name.starts_with("LLM_EXPORTER_") && !known.contains(name))
+        .map(|name| {
+            let closest = known.iter().min_by_key(|k| edit_distance(k, &name)).map(String::as_str).unwrap_or("");
+            format!("environment {name} is not a setting of llm-exporter and is ignored (did you mean {closest}?)")
+        })
+        .collect();
+    warnings.sort();
+    warnings
+}
+
+/// Levenshtein distance over bytes (the names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substituted = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substituted.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
 /// `web.listen-address` → `LLM_EXPORTER_WEB_LISTEN_ADDRESS`.
 pub fn env_var_name(flag: &str) -> String {
     let upper: String = flag.chars().map(|c| if c == '.' || c == '-' { '_' } else { c.to_ascii_uppercase() }).collect();

@@ -53,8 +53,25 @@ struct Web {
 #[serde(deny_unknown_fields)]
 struct Scrape {
     timeout: Option<Spanned<String>>,
-    max_body_size: Option<Spanned<String>>,
+    max_body_size: Option<Spanned<Size>>,
     max_series_per_target: Option<Spanned<i64>>,
+}
+
+/// A byte size written as a string with a unit (`"16MiB"`) or as a plain integer of bytes.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Size {
+    Bytes(i64),
+    Text(String),
+}
+
+impl Size {
+    fn text(&self) -> String {
+        match self {
+            Size::Bytes(n) => n.to_string(),
+            Size::Text(s) => s.clone(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -140,7 +157,11 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
     }
     if let Some(scrape) = file.scrape {
         layer.scrape_timeout = check!(scrape.timeout, "scrape.timeout", parse_duration);
-        layer.max_body_bytes = check!(scrape.max_body_size, "scrape.max_body_size", parse_bytes);
+        if let Some(size) = scrape.max_body_size {
+            let bytes =
+                parse_bytes(&size.get_ref().text()).map_err(|why| err(size.span(), "scrape.max_body_size", why))?;
+            layer.max_body_bytes = Some(bytes);
+        }
         if let Some(max) = scrape.max_series_per_target {
             let n = *max.get_ref();
             let n = usize::try_from(n).ok().filter(|n| (1..=10_000_000).contains(n)).ok_or_else(|| {

@@ -225,3 +225,51 @@ fn process_match_rules() {
         "FILE:4: key 'process.match.pid': unknown field `pid`, expected one of `name`, `comm`, `exe_regex`, `cmdline_regex`, `backend`, `workload`"
     );
 }
+
+#[test]
+fn an_endless_or_huge_config_file_is_refused_without_reading_it_all() {
+    let e = run_with(&["--config.file", "/dev/zero"], &[]).unwrap_err();
+    assert_eq!(e.to_string(), "/dev/zero: key 'config.file': /dev/zero is larger than 1024 KiB");
+    let big = config_file(&format!("# {}\n", "x".repeat(2 << 20)));
+    let path = big.path().to_str().unwrap().to_string();
+    let e = run_with(&["--config.file", &path], &[]).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{path}: key 'config.file': ")) && e.ends_with("larger than 1024 KiB"), "{e}");
+}
+
+#[test]
+fn a_target_url_is_a_base_url_with_a_real_port() {
+    for (url, why) in [
+        ("http://127.0.0.1:8080/llama?x=1", "has a query or fragment"),
+        ("http://127.0.0.1:8080/#top", "has a query or fragment"),
+        ("http://127.0.0.1:0", "has port 0"),
+    ] {
+        let e = run_with(&["--server", &format!("x={url}")], &[]).unwrap_err().to_string();
+        assert!(e.starts_with("flag --server: ") && e.contains(why), "{url}: {e}");
+    }
+    let e = file_error("[[server]]\nname = \"p\"\nurl = \"http://127.0.0.1:0/\"\n");
+    assert!(e.starts_with("FILE:3: key 'server.url': ") && e.contains("port 0"), "{e}");
+    let c = run_with(&["--server", "x=http://127.0.0.1:8080/llama"], &[]).unwrap();
+    assert_eq!(c.servers[0].url.path(), "/llama");
+}
+
+#[test]
+fn a_body_size_may_be_a_plain_integer_in_the_file() {
+    let f = config_file("[scrape]\nmax_body_size = 1048576\n");
+    let c = run_with(&["--config.file", f.path().to_str().unwrap()], &[]).unwrap();
+    assert_eq!(c.max_body_bytes, 1 << 20);
+    let f = config_file("[scrape]\nmax_body_size = \"2MiB\"\n");
+    let c = run_with(&["--config.file", f.path().to_str().unwrap()], &[]).unwrap();
+    assert_eq!(c.max_body_bytes, 2 << 20);
+    assert!(file_error("[scrape]\nmax_body_size = -1\n").starts_with("FILE:2: key 'scrape.max_body_size': "));
+}
+
+#[test]
+fn unknown_environment_variables_are_named_with_the_closest_real_one() {
+    let names = ["LLM_EXPORTER_SCRAPE_TIMOUT", "LLM_EXPORTER_SCRAPE_TIMEOUT", "PATH", "LLM_EXPORTER_SERVER"];
+    let warnings = unknown_env_warnings(names.iter().map(|n| n.to_string()));
+    assert_eq!(
+        warnings,
+        ["environment LLM_EXPORTER_SCRAPE_TIMOUT is not a setting of llm-exporter and is ignored \
+          (did you mean LLM_EXPORTER_SCRAPE_TIMEOUT?)"]
+    );
+}

@@ -146,6 +146,13 @@ pub fn parse_target_url(s: &str) -> Result<Url, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("credentials in the URL are not allowed; use api_key_file".into());
     }
+    if url.query().is_some() || url.fragment().is_some() {
+        // Endpoints are joined below the URL's path; a query or fragment would be dropped.
+        return Err(format!("URL '{s}' has a query or fragment; give the server's base URL (a path is fine)"));
+    }
+    if url.port() == Some(0) {
+        return Err(format!("URL '{s}' has port 0, which no server listens on"));
+    }
     Ok(url)
 }
 

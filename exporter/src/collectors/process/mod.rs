@@ -245,10 +245,14 @@ impl Collector for ProcessCollector {
             let (root, view) = (self.root.clone(), Arc::clone(&scrape.local));
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                read_and_shape(&root, &view)
+                // A proc filesystem that cannot be listed is a failure, not a machine without
+                // processes: the runner reports it and logs it once.
+                std::fs::read_dir(&root)
+                    .map_err(|e| CollectError(format!("cannot list processes in {}: {e}", root.display())))?;
+                Ok(read_and_shape(&root, &view))
             })
             .await
-            .map_err(|e| CollectError(format!("process reader failed: {e}")))
+            .map_err(|e| CollectError(format!("process reader failed: {e}")))?
         })
     }
 }
