@@ -1,21 +1,16 @@
 //! HTTP routes (warp): `/` landing page, the telemetry path, `/-/healthy` and `/-/ready`;
-//! basic auth on the landing page and the telemetry path; serving over TLS.
+//! basic auth on the landing page and the telemetry path.
 //!
-//! warp serves plain TCP itself. For TLS, [`serve_tls`] accepts TCP connections, completes
-//! the rustls handshake under [`TLS_HANDSHAKE_TIMEOUT`] in each connection's own task (so a
-//! slow, failed or plain-HTTP handshake costs only that connection), and hands the stream to
-//! hyper with the same warp filter, with the same graceful shutdown as warp's.
+//! Serving them, for plain HTTP and TLS alike, is [`listen`]'s job; [`conn`] holds the
+//! per-connection timeouts.
+pub mod conn;
+pub mod listen;
+
 use std::convert::Infallible;
-use std::future::Future;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
 use warp::http::{header, HeaderMap, Response, StatusCode};
 use warp::hyper::body::Bytes;
 use warp::{Filter, Rejection, Reply};
@@ -23,9 +18,6 @@ use warp::{Filter, Rejection, Reply};
 use crate::config::Config;
 use crate::family::TEXT_CONTENT_TYPE;
 use crate::scrape::Scraper;
-
-/// How long a client has to complete the TLS handshake after connecting.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every route needs.
 pub struct App {
@@ -99,69 +91,6 @@ async fn unauthorized(app: &App, headers: &HeaderMap) -> Option<warp::reply::Res
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"llm-exporter\""));
     Some(response)
-}
-
-/// Serves `filter` over TLS on `listener` until `shutdown` resolves, then stops accepting
-/// and waits for open connections to finish their requests, as warp's graceful server does.
-pub async fn serve_tls<F, R>(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    http2: bool,
-    filter: F,
-    shutdown: impl Future<Output = ()>,
-) where
-    F: Filter<Extract = (R,), Error = Infallible> + Clone + Send + Sync + 'static,
-    R: Reply,
-{
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait instead of spinning.
-                    if !matches!(
-                        e.kind(),
-                        std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
-                    ) {
-                        log::error!("accept error: {e}");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(warp::service(filter.clone()));
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    log::debug!("TLS handshake with {peer} failed: {e}");
-                    return;
-                }
-                Err(_) => {
-                    log::debug!("TLS handshake with {peer} timed out");
-                    return;
-                }
-            };
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder.http1().timer(TokioTimer::new());
-            if !http2 {
-                builder = builder.http1_only();
-            }
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(connection.into_owned()).await {
-                log::debug!("connection from {peer}: {e}");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
 }
 
 async fn metrics_reply(

@@ -1,0 +1,362 @@
+//! One client connection's life: what it is doing ([`ConnState`]), the timeouts that close it
+//! when it does nothing useful, and the wrappers that tell the two apart.
+//!
+//! hyper 1.x has a `header_read_timeout`, but its timer starts whenever hyper waits for a
+//! request head: on a new connection and again after every response. It would close an idle
+//! keep-alive connection after the header timeout and leave no room for a longer idle timeout,
+//! and HTTP/2 has none. So hyper's is turned off and [`watchdog`] applies both, from what
+//! [`TrackedIo`] (bytes read) and [`TrackedService`] (requests in flight) report:
+//!
+//! - a new connection must deliver its first request head within the header timeout of being
+//!   accepted (the TLS handshake included);
+//! - between requests, a connection may stay silent for the idle timeout; once the first byte
+//!   of the next request arrives, its head must be complete within the header timeout;
+//! - a connection serving a request is never closed by either;
+//! - a connection picked for eviction by the connection cap closes at once.
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+use warp::http::{Request, Response};
+use warp::hyper::body::{Body, Frame, SizeHint};
+
+/// The two timeouts of [`watchdog`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From accepting a connection, or from the first byte of a later request, until its
+    /// request head is complete.
+    pub read_header: Duration,
+    /// How long a connection may stay silent between requests.
+    pub idle: Duration,
+}
+
+/// What one open connection is doing, shared by its IO, its service, its watchdog and the
+/// accept loop's connection table.
+#[derive(Debug)]
+pub struct ConnState {
+    activity: Mutex<Activity>,
+    /// Wakes the watchdog when its deadline may have changed.
+    wake: Notify,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Activity {
+    accepted: Instant,
+    /// Requests whose answer is not yet written out.
+    in_flight: usize,
+    /// True once a request has been received on the connection.
+    served: bool,
+    /// When the last answer was written out (or when the connection was accepted).
+    idle_since: Instant,
+    /// The first byte received since then, while idle.
+    first_byte: Option<Instant>,
+    /// Picked by the connection cap to make room: close now.
+    evicted: bool,
+}
+
+impl Activity {
+    /// When the watchdog closes the connection if nothing changes; `None` while it serves.
+    fn deadline(&self, timeouts: Timeouts) -> Option<Instant> {
+        if self.evicted {
+            return Some(self.accepted);
+        }
+        if self.in_flight > 0 {
+            return None;
+        }
+        Some(match (self.served, self.first_byte) {
+            (false, _) => self.accepted + timeouts.read_header,
+            (true, Some(first)) => first + timeouts.read_header,
+            (true, None) => self.idle_since + timeouts.idle,
+        })
+    }
+}
+
+impl ConnState {
+    pub fn new(now: Instant) -> Arc<ConnState> {
+        let activity =
+            Activity { accepted: now, in_flight: 0, served: false, idle_since: now, first_byte: None, evicted: false };
+        Arc::new(ConnState { activity: Mutex::new(activity), wake: Notify::new() })
+    }
+
+    fn activity(&self) -> MutexGuard<'_, Activity> {
+        self.activity.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True while no request is being served: such a connection may be evicted.
+    pub fn is_idle(&self) -> bool {
+        let activity = self.activity();
+        activity.in_flight == 0 && !activity.evicted
+    }
+
+    pub fn is_evicted(&self) -> bool {
+        self.activity().evicted
+    }
+
+    /// Marks the connection for closing unless it serves a request; true when it was marked.
+    pub fn evict_if_idle(&self) -> bool {
+        let mut activity = self.activity();
+        if activity.in_flight > 0 || activity.evicted {
+            return false;
+        }
+        activity.evicted = true;
+        drop(activity);
+        self.wake.notify_one();
+        true
+    }
+
+    fn bytes_received(&self, now: Instant) {
+        let mut activity = self.activity();
+        // Only the first byte after an answer matters: it ends the idle wait and starts the
+        // header timeout (a new connection is on the header timeout already).
+        if activity.served && activity.in_flight == 0 && activity.first_byte.is_none() {
+            activity.first_byte = Some(now);
+            drop(activity);
+            self.wake.notify_one();
+        }
+    }
+
+    fn request_started(&self) {
+        let mut activity = self.activity();
+        activity.in_flight += 1;
+        activity.served = true;
+        activity.first_byte = None;
+    }
+
+    fn request_finished(&self, now: Instant) {
+        let mut activity = self.activity();
+        activity.in_flight = activity.in_flight.saturating_sub(1);
+        if activity.in_flight == 0 {
+            activity.idle_since = now;
+            activity.first_byte = None;
+            drop(activity);
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Why [`watchdog`] closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    HeaderTimeout,
+    IdleTimeout,
+    Evicted,
+}
+
+/// Resolves when the connection should be closed: a timeout ran out, or it was evicted.
+pub async fn watchdog(state: &ConnState, timeouts: Timeouts) -> Closed {
+    loop {
+        let (deadline, why) = {
+            let activity = state.activity();
+            let why = match (activity.evicted, activity.served && activity.first_byte.is_none()) {
+                (true, _) => Closed::Evicted,
+                (false, true) => Closed::IdleTimeout,
+                (false, false) => Closed::HeaderTimeout,
+            };
+            (activity.deadline(timeouts), why)
+        };
+        match deadline {
+            Some(at) if at <= Instant::now() => return why,
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at.into()) => {}
+                    () = state.wake.notified() => {}
+                }
+            }
+            None => state.wake.notified().await,
+        }
+    }
+}
+
+/// A connection's byte stream, reporting received bytes to its [`ConnState`].
+pub struct TrackedIo<T> {
+    inner: T,
+    state: Arc<ConnState>,
+}
+
+impl<T> TrackedIo<T> {
+    pub fn new(inner: T, state: Arc<ConnState>) -> TrackedIo<T> {
+        TrackedIo { inner, state }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.state.bytes_received(Instant::now());
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Counts a request as in flight from its arrival until hyper drops its answer's body, which
+/// it does once the body is written out (at once for HEAD).
+struct InFlight {
+    state: Arc<ConnState>,
+}
+
+impl InFlight {
+    fn start(state: &Arc<ConnState>) -> InFlight {
+        state.request_started();
+        InFlight { state: Arc::clone(state) }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.state.request_finished(Instant::now());
+    }
+}
+
+/// A response body that keeps its request counted as in flight while it exists.
+pub struct TrackedBody<B> {
+    inner: B,
+    _in_flight: InFlight,
+}
+
+impl<B: Body + Unpin> Body for TrackedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A hyper service that counts the requests of one connection in its [`ConnState`].
+#[derive(Clone)]
+pub struct TrackedService<S> {
+    inner: S,
+    state: Arc<ConnState>,
+}
+
+impl<S> TrackedService<S> {
+    pub fn new(inner: S, state: Arc<ConnState>) -> TrackedService<S> {
+        TrackedService { inner, state }
+    }
+}
+
+type BoxedResponse<B, E> = Pin<Box<dyn Future<Output = Result<Response<TrackedBody<B>>, E>> + Send>>;
+
+impl<S, R, B> warp::hyper::service::Service<Request<R>> for TrackedService<S>
+where
+    S: warp::hyper::service::Service<Request<R>, Response = Response<B>>,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<TrackedBody<B>>;
+    type Error = S::Error;
+    type Future = BoxedResponse<B, S::Error>;
+
+    fn call(&self, request: Request<R>) -> Self::Future {
+        let in_flight = InFlight::start(&self.state);
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            Ok(response.map(|inner| TrackedBody { inner, _in_flight: in_flight }))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Timeouts = Timeouts { read_header: Duration::from_secs(10), idle: Duration::from_secs(60) };
+
+    fn deadline(state: &ConnState) -> Option<Instant> {
+        state.activity().deadline(T)
+    }
+
+    #[test]
+    fn a_new_connection_has_the_header_timeout_from_accept_even_when_bytes_trickle_in() {
+        let t0 = Instant::now();
+        let state = ConnState::new(t0);
+        assert_eq!(deadline(&state), Some(t0 + T.read_header));
+        state.bytes_received(t0 + Duration::from_secs(5));
+        assert_eq!(deadline(&state), Some(t0 + T.read_header));
+    }
+
+    #[test]
+    fn between_requests_the_idle_timeout_runs_until_the_next_first_byte() {
+        let t0 = Instant::now();
+        let state = ConnState::new(t0);
+        let request = InFlight::start(&state);
+        assert_eq!(deadline(&state), None, "serving: never closed");
+        assert!(!state.is_idle() && !state.evict_if_idle(), "serving: never evicted");
+        state.bytes_received(t0 + Duration::from_secs(1));
+        assert_eq!(deadline(&state), None, "a request body arriving is not a new request");
+        drop(request);
+        let idle_since = state.activity().idle_since;
+        assert_eq!(deadline(&state), Some(idle_since + T.idle));
+        let first = idle_since + Duration::from_secs(30);
+        state.bytes_received(first);
+        assert_eq!(deadline(&state), Some(first + T.read_header));
+        state.bytes_received(first + Duration::from_secs(5));
+        assert_eq!(deadline(&state), Some(first + T.read_header), "only the first byte counts");
+        let _next = InFlight::start(&state);
+        assert_eq!(deadline(&state), None);
+    }
+
+    #[test]
+    fn an_evicted_connection_closes_at_once() {
+        let t0 = Instant::now();
+        let state = ConnState::new(t0);
+        assert!(state.is_idle() && state.evict_if_idle());
+        assert!(!state.is_idle() && state.is_evicted() && !state.evict_if_idle());
+        assert_eq!(deadline(&state), Some(t0));
+    }
+
+    #[tokio::test]
+    async fn the_watchdog_names_why_it_closed() {
+        let quick = Timeouts { read_header: Duration::from_millis(1), idle: Duration::from_millis(1) };
+        let state = ConnState::new(Instant::now());
+        assert_eq!(watchdog(&state, quick).await, Closed::HeaderTimeout);
+        drop(InFlight::start(&state));
+        assert_eq!(watchdog(&state, quick).await, Closed::IdleTimeout);
+        let state = ConnState::new(Instant::now());
+        state.evict_if_idle();
+        assert_eq!(watchdog(&state, T).await, Closed::Evicted);
+    }
+}
