@@ -1,5 +1,6 @@
 //! HTTP routes (warp): `/` landing page, the telemetry path, `/-/healthy` and `/-/ready`;
-//! basic auth on the landing page and the telemetry path.
+//! basic auth on the landing page and the telemetry path. Each answers GET and HEAD; other
+//! methods get 405 with `Allow: GET, HEAD`, and unknown paths 404.
 //!
 //! Serving them, for plain HTTP and TLS alike, is [`listen`]'s job; [`conn`] holds the
 //! per-connection timeouts.
@@ -11,9 +12,9 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use warp::http::{header, HeaderMap, Response, StatusCode};
+use warp::http::{header, HeaderMap, Method, Response, StatusCode};
 use warp::hyper::body::Bytes;
-use warp::{Filter, Rejection, Reply};
+use warp::{Filter, Reply};
 
 use crate::config::Config;
 use crate::family::TEXT_CONTENT_TYPE;
@@ -25,59 +26,93 @@ pub struct App {
     pub scraper: Arc<Scraper>,
 }
 
-/// All routes. With `basic_auth_users` in the web config, `/` and the telemetry path need
-/// credentials; the health endpoints never do.
+/// The paths the exporter answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Landing,
+    Metrics,
+    Healthy,
+    Ready,
+}
+
+impl Route {
+    fn of(config: &Config, path: &str) -> Option<Route> {
+        match path {
+            "/" => Some(Route::Landing),
+            "/-/healthy" => Some(Route::Healthy),
+            "/-/ready" => Some(Route::Ready),
+            p if p == config.telemetry_path => Some(Route::Metrics),
+            _ => None,
+        }
+    }
+
+    /// With `basic_auth_users` in the web config, these need credentials; the health
+    /// endpoints never do.
+    fn needs_auth(self) -> bool {
+        matches!(self, Route::Landing | Route::Metrics)
+    }
+}
+
+/// All routes, with the web config's extra response headers on every answer.
 pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let extra_headers = Arc::new(app.config.web_config.as_ref().map(|w| w.headers.clone()).unwrap_or_default());
-    let with_app = warp::any().map(move || Arc::clone(&app));
-    let landing = warp::path::end().and(with_app.clone()).and(warp::header::headers_cloned()).then(
-        |app: Arc<App>, headers: HeaderMap| async move {
-            if let Some(denied) = unauthorized(&app, &headers).await {
-                return denied;
-            }
-            warp::reply::html(landing_page(&app.config)).into_response()
-        },
-    );
-    let healthy = warp::path!("-" / "healthy").map(|| "Healthy\n");
-    let ready = warp::path!("-" / "ready").map(|| "Ready\n");
-    let metrics = warp::path::full()
-        .and(with_app)
-        .and_then(|path: warp::path::FullPath, app: Arc<App>| async move {
-            if path.as_str() == app.config.telemetry_path {
-                Ok(app)
-            } else {
-                Err(warp::reject::not_found())
-            }
-        })
+    warp::method()
+        .and(warp::path::full())
         .and(warp::header::headers_cloned())
-        .then(|app: Arc<App>, headers: HeaderMap| async move {
-            if let Some(denied) = unauthorized(&app, &headers).await {
-                return denied;
-            }
-            let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-            let timeout = text(header::HeaderName::from_static("x-prometheus-scrape-timeout-seconds"));
-            metrics_reply(app, timeout, text(header::ACCEPT_ENCODING)).await
-        });
-    warp::get()
-        .and(
-            landing
-                .or(healthy.map(Reply::into_response))
-                .unify()
-                .or(ready.map(Reply::into_response))
-                .unify()
-                .or(metrics)
-                .unify(),
-        )
-        .recover(|_: Rejection| async {
-            Ok::<_, Infallible>(warp::reply::with_status("Not Found\n", StatusCode::NOT_FOUND).into_response())
+        .then(move |method: Method, path: warp::path::FullPath, headers: HeaderMap| {
+            let app = Arc::clone(&app);
+            async move { answer(&app, &method, path.as_str(), &headers).await }
         })
-        .unify()
         .map(move |mut response: warp::reply::Response| {
             for (name, value) in extra_headers.iter() {
                 response.headers_mut().insert(name.clone(), value.clone());
             }
             response
         })
+}
+
+/// One request's answer: 404 for an unknown path, then 401 where credentials are needed and
+/// missing, then 405 for a method other than GET or HEAD.
+async fn answer(app: &Arc<App>, method: &Method, path: &str, headers: &HeaderMap) -> warp::reply::Response {
+    let Some(route) = Route::of(&app.config, path) else {
+        return warp::reply::with_status("Not Found\n", StatusCode::NOT_FOUND).into_response();
+    };
+    if route.needs_auth() {
+        if let Some(denied) = unauthorized(app, headers).await {
+            return denied;
+        }
+    }
+    // For HEAD, hyper sends the headers of the answer and drops its body.
+    let head = match *method {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => return method_not_allowed(),
+    };
+    match route {
+        Route::Landing => warp::reply::html(landing_page(&app.config)).into_response(),
+        Route::Healthy => "Healthy\n".into_response(),
+        Route::Ready => "Ready\n".into_response(),
+        // HEAD runs no collection: a collection reads every target (and llama.cpp resets some
+        // values when read), which a HEAD from a link checker or uptime probe should not cause.
+        // The answer has the Content-Type, without the Content-Length only a collection could
+        // tell, which RFC 9110 (9.3.2) allows.
+        Route::Metrics if head => Response::builder()
+            .header(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)
+            .body(Bytes::new())
+            .map(Reply::into_response)
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        Route::Metrics => {
+            let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let timeout = text(header::HeaderName::from_static("x-prometheus-scrape-timeout-seconds"));
+            metrics_reply(Arc::clone(app), timeout, text(header::ACCEPT_ENCODING)).await
+        }
+    }
+}
+
+fn method_not_allowed() -> warp::reply::Response {
+    let mut response = warp::reply::with_status("Method Not Allowed\n", StatusCode::METHOD_NOT_ALLOWED).into_response();
+    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+    response
 }
 
 /// `None` when the request may go on; else the 401 answer.
@@ -158,6 +193,52 @@ fn landing_page(config: &Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn app(args: &[&str]) -> Arc<App> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let Ok(crate::config::Command::Run(config)) = crate::config::load(&args, &|_| None) else {
+            panic!("bad test arguments {args:?}");
+        };
+        Arc::new(App { scraper: Scraper::new(Vec::new(), None), config: *config })
+    }
+
+    /// One request straight to the routes' service, no socket; the answer with its whole body.
+    async fn request(app: &Arc<App>, method: &str, path: &str) -> warp::http::Response<Bytes> {
+        use warp::hyper::body::Body;
+        use warp::hyper::service::Service;
+        let service = hyper_util::service::TowerToHyperService::new(warp::service(routes(Arc::clone(app))));
+        let request = warp::http::Request::builder().method(method).uri(path).body(String::new()).unwrap();
+        let Ok(response) = service.call(request).await;
+        let (parts, mut body) = response.into_parts();
+        let mut bytes = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                bytes.extend_from_slice(&data);
+            }
+        }
+        warp::http::Response::from_parts(parts, Bytes::from(bytes))
+    }
+
+    #[tokio::test]
+    async fn head_answers_like_get_and_other_methods_get_405_on_known_paths() {
+        let app = app(&["--web.telemetry-path", "/m"]);
+        for path in ["/", "/m", "/-/healthy", "/-/ready"] {
+            assert_eq!(request(&app, "GET", path).await.status(), 200, "GET {path}");
+            assert_eq!(request(&app, "HEAD", path).await.status(), 200, "HEAD {path}");
+            for method in ["POST", "PUT", "DELETE", "OPTIONS", "PATCH"] {
+                let answer = request(&app, method, path).await;
+                assert_eq!(answer.status(), 405, "{method} {path}");
+                assert_eq!(answer.headers()["allow"], "GET, HEAD", "{method} {path}");
+            }
+        }
+        for method in ["GET", "HEAD", "POST"] {
+            assert_eq!(request(&app, method, "/metrics").await.status(), 404, "{method} on an unknown path");
+        }
+        let get = request(&app, "GET", "/m").await;
+        let head = request(&app, "HEAD", "/m").await;
+        assert_eq!(head.headers()["content-type"], get.headers()["content-type"]);
+        assert!(head.body().is_empty(), "HEAD of the telemetry path runs no collection");
+    }
 
     #[test]
     fn budget_follows_the_prometheus_header_less_a_margin() {

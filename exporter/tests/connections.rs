@@ -1,6 +1,6 @@
 //! The HTTP server under hostile and careless clients, on the real binary: half-sent requests,
 //! idle keep-alive connections, more connections than file descriptors, clients that hang up
-//! mid-request. Every wait has a generous deadline; the assertions are
+//! mid-request, and methods. Every wait has a generous deadline; the assertions are
 //! about outcomes, never about how long something took.
 mod common;
 
@@ -142,4 +142,22 @@ async fn clients_that_go_away_log_nothing_above_info_and_sigterm_still_exits_0()
     let status = exporter.wait_exit(Duration::from_secs(60)).expect("the exporter stops on SIGTERM");
     assert_eq!(status.code(), Some(0));
     assert_eq!(loud_lines(&exporter), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_has_no_body_and_other_methods_get_405_over_the_wire() {
+    let exporter = Exporter::start(&["--no-collector.process"]);
+    let c = client();
+    for path in ["/", "/metrics", "/-/healthy", "/-/ready"] {
+        let head = c.head(exporter.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), 200, "HEAD {path}");
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} has no body");
+        let post = c.post(exporter.url(path)).send().await.unwrap();
+        assert_eq!(post.status(), 405, "POST {path}");
+        assert_eq!(post.headers()["allow"], "GET, HEAD");
+    }
+    let landing = c.get(exporter.url("/")).send().await.unwrap();
+    let length = landing.headers()["content-length"].clone();
+    assert_eq!(c.head(exporter.url("/")).send().await.unwrap().headers()["content-length"], length);
+    assert_eq!(c.delete(exporter.url("/nope")).send().await.unwrap().status(), 404);
 }
