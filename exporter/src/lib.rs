@@ -28,8 +28,11 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-/// Binds every listen address, then serves until SIGINT or SIGTERM.
+/// Binds every listen address, then serves until SIGINT or SIGTERM; SIGHUP is logged and
+/// ignored.
 pub async fn run(config: config::Config) -> Result<(), String> {
+    // First, so a SIGHUP from now on cannot end the process (its default action).
+    ignore_sighup()?;
     let plan = collectors::from_config(&config)?;
     let names: Vec<&str> = plan.collectors.iter().map(|c| c.name()).collect();
     log::info!(
@@ -80,6 +83,26 @@ pub async fn run(config: config::Config) -> Result<(), String> {
     });
     futures::future::join_all(servers).await;
     log::info!("stopped");
+    Ok(())
+}
+
+/// Replaces SIGHUP's default action (ending the process, exit 129, which `Restart=on-failure`
+/// does not restart) by a log line: many tools send SIGHUP to ask for a reload, and this
+/// exporter has no configuration to reload.
+#[cfg(unix)]
+fn ignore_sighup() -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            log::info!("SIGHUP ignored: there is no configuration reload; restart to apply changes");
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn ignore_sighup() -> Result<(), String> {
     Ok(())
 }
 

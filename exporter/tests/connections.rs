@@ -1,6 +1,6 @@
 //! The HTTP server under hostile and careless clients, on the real binary: half-sent requests,
 //! idle keep-alive connections, more connections than file descriptors, clients that hang up
-//! mid-request, and methods. Every wait has a generous deadline; the assertions are
+//! mid-request, methods, and signals. Every wait has a generous deadline; the assertions are
 //! about outcomes, never about how long something took.
 mod common;
 
@@ -142,6 +142,19 @@ async fn clients_that_go_away_log_nothing_above_info_and_sigterm_still_exits_0()
     let status = exporter.wait_exit(Duration::from_secs(60)).expect("the exporter stops on SIGTERM");
     assert_eq!(status.code(), Some(0));
     assert_eq!(loud_lines(&exporter), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_is_logged_and_ignored() {
+    let mut exporter = Exporter::start(&["--no-collector.process"]);
+    exporter.signal(libc::SIGHUP);
+    assert!(exporter.wait_for_log("SIGHUP ignored", Duration::from_secs(60)), "{:?}", exporter.log());
+    exporter.scrape().await;
+    let line = exporter.log().into_iter().find(|l| l.contains("SIGHUP ignored")).unwrap_or_default();
+    assert!(line.contains("level=info"), "{line}");
+    exporter.signal(libc::SIGTERM);
+    let status = exporter.wait_exit(Duration::from_secs(60)).expect("the exporter stops on SIGTERM");
+    assert_eq!(status.code(), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
