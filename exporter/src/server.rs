@@ -89,7 +89,7 @@ async fn answer(app: &Arc<App>, method: &Method, path: &str, headers: &HeaderMap
         _ => return method_not_allowed(),
     };
     match route {
-        Route::Landing => warp::reply::html(landing_page(&app.config)).into_response(),
+        Route::Landing => warp::reply::html(landing_page(app)).into_response(),
         Route::Healthy => "Healthy\n".into_response(),
         Route::Ready => "Ready\n".into_response(),
         // HEAD runs no collection: a collection reads every target (and llama.cpp resets some
@@ -174,18 +174,46 @@ fn gzip(data: &[u8]) -> Option<Vec<u8>> {
     encoder.finish().ok()
 }
 
-fn landing_page(config: &Config) -> String {
-    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The landing page: version, the metrics link, the configured servers and the discovered
+/// ones. It runs no collector (healthchecks call it): the discovered servers are those the
+/// most recent scrape found.
+fn landing_page(app: &App) -> String {
+    let config = &app.config;
     let path = escape(&config.telemetry_path);
-    let servers: String = config
+    let mut servers: String = config
         .servers
         .iter()
-        .map(|s| format!("<li>{} ({}): {}</li>", escape(&s.name), s.backend.as_str(), escape(s.url.as_str())))
+        .map(|s| format!("<li>{} ({}): {}</li>\n", escape(&s.name), s.backend.as_str(), escape(s.url.as_str())))
         .collect();
-    let servers = if servers.is_empty() { "<li>none configured</li>".to_string() } else { servers };
+    let discovery = config.discovery && config.collectors.llm;
+    let note = match (discovery, app.scraper.last_scan()) {
+        (false, _) => "<p>Discovery of local servers is off.</p>".to_string(),
+        (true, None) => "<p>Discovered servers are listed after the first scrape.</p>".to_string(),
+        (true, Some((at, local))) => {
+            for (target, backend) in crate::collectors::llm::discovered_targets(&local.servers) {
+                servers.push_str(&format!(
+                    "<li>{} ({}, discovered): {}</li>\n",
+                    escape(&target.name),
+                    backend.as_str(),
+                    escape(target.url.as_str())
+                ));
+            }
+            format!(
+                "<p>Discovered servers as found by the most recent scrape, {} s ago; this page does not scrape.</p>",
+                at.elapsed().as_secs()
+            )
+        }
+    };
+    if servers.is_empty() {
+        servers = "<li>none configured or discovered</li>\n".to_string();
+    }
     format!(
         "<!DOCTYPE html>\n<html><head><title>llm-exporter</title></head><body>\n<h1>llm-exporter</h1>\n\
-         <p>Version {version}</p>\n<p><a href=\"{path}\">Metrics</a></p>\n<h2>LLM servers</h2>\n<ul>{servers}</ul>\n</body></html>\n",
+         <p>Version {version}</p>\n<p><a href=\"{path}\">Metrics</a></p>\n<h2>LLM servers</h2>\n<ul>\n{servers}</ul>\n{note}\n</body></html>\n",
         version = env!("CARGO_PKG_VERSION"),
     )
 }
@@ -193,13 +221,15 @@ fn landing_page(config: &Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collectors::process::LocalScanner;
 
-    fn app(args: &[&str]) -> Arc<App> {
+    fn app(args: &[&str], scanner: bool) -> Arc<App> {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let Ok(crate::config::Command::Run(config)) = crate::config::load(&args, &|_| None) else {
             panic!("bad test arguments {args:?}");
         };
-        Arc::new(App { scraper: Scraper::new(Vec::new(), None), config: *config })
+        let scanner = scanner.then(|| LocalScanner::new(&config, None));
+        Arc::new(App { scraper: Scraper::new(Vec::new(), scanner), config: *config })
     }
 
     /// One request straight to the routes' service, no socket; the answer with its whole body.
@@ -221,7 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn head_answers_like_get_and_other_methods_get_405_on_known_paths() {
-        let app = app(&["--web.telemetry-path", "/m"]);
+        let app = app(&["--web.telemetry-path", "/m"], false);
         for path in ["/", "/m", "/-/healthy", "/-/ready"] {
             assert_eq!(request(&app, "GET", path).await.status(), 200, "GET {path}");
             assert_eq!(request(&app, "HEAD", path).await.status(), 200, "HEAD {path}");
@@ -238,6 +268,33 @@ mod tests {
         let head = request(&app, "HEAD", "/m").await;
         assert_eq!(head.headers()["content-type"], get.headers()["content-type"]);
         assert!(head.body().is_empty(), "HEAD of the telemetry path runs no collection");
+    }
+
+    #[tokio::test]
+    async fn the_landing_page_lists_discovered_servers_from_the_last_scrape_only() {
+        let root = format!("{}/tests/fixtures/proc/basic", env!("CARGO_MANIFEST_DIR"));
+        let app = app(&["--path.procfs", &root, "--server", "mine=http://10.0.0.1:9000"], true);
+        let page = String::from_utf8_lossy(request(&app, "GET", "/").await.body()).to_string();
+        assert!(page.contains("<li>mine (auto): http://10.0.0.1:9000/</li>"), "{page}");
+        assert!(!page.contains("discovered)") && page.contains("after the first scrape"), "{page}");
+        app.scraper.collect(Duration::from_secs(5)).await;
+        let page = String::from_utf8_lossy(request(&app, "GET", "/").await.body()).to_string();
+        assert!(page.contains("<li>mine (auto): http://10.0.0.1:9000/</li>"), "{page}");
+        for (name, backend, url) in [
+            ("llama-server:8080", "llamacpp", "http://127.0.0.1:8080/"),
+            ("ollama:11434", "ollama", "http://[::1]:11434/"),
+            ("vllm:8000", "vllm", "http://127.0.0.1:8000/"),
+        ] {
+            assert!(page.contains(&format!("<li>{name} ({backend}, discovered): {url}</li>")), "{name} in {page}");
+        }
+        assert!(page.contains("most recent scrape"), "{page}");
+        let off = app_without_discovery(&root);
+        let page = String::from_utf8_lossy(request(&off, "GET", "/").await.body()).to_string();
+        assert!(page.contains("none configured or discovered") && page.contains("Discovery of local servers is off"));
+    }
+
+    fn app_without_discovery(root: &str) -> Arc<App> {
+        app(&["--path.procfs", root, "--no-discovery"], true)
     }
 
     #[test]
