@@ -11,7 +11,9 @@
 //!   accepted (the TLS handshake included);
 //! - between requests, a connection may stay silent for the idle timeout; once the first byte
 //!   of the next request arrives, its head must be complete within the header timeout;
-//! - a connection serving a request is never closed by either;
+//! - a connection serving a request is closed by neither; but when writing its answer stays
+//!   blocked for the idle timeout (a client that does not read), it is closed, so clients that
+//!   never read cannot hold every seat of the connection cap;
 //! - a connection picked for eviction by the connection cap closes at once.
 use std::future::Future;
 use std::io;
@@ -55,6 +57,9 @@ struct Activity {
     idle_since: Instant,
     /// The first byte received since then, while idle.
     first_byte: Option<Instant>,
+    /// Since when writing has been blocked (the client reads nothing); `None` while writes
+    /// go through.
+    write_blocked: Option<Instant>,
     /// Picked by the connection cap to make room: close now.
     evicted: bool,
 }
@@ -66,7 +71,7 @@ impl Activity {
             return Some(self.accepted);
         }
         if self.in_flight > 0 {
-            return None;
+            return self.write_blocked.map(|since| since + timeouts.idle);
         }
         Some(match (self.served, self.first_byte) {
             (false, _) => self.accepted + timeouts.read_header,
@@ -78,8 +83,15 @@ impl Activity {
 
 impl ConnState {
     pub fn new(now: Instant) -> Arc<ConnState> {
-        let activity =
-            Activity { accepted: now, in_flight: 0, served: false, idle_since: now, first_byte: None, evicted: false };
+        let activity = Activity {
+            accepted: now,
+            in_flight: 0,
+            served: false,
+            idle_since: now,
+            first_byte: None,
+            write_blocked: None,
+            evicted: false,
+        };
         Arc::new(ConnState { activity: Mutex::new(activity), wake: Notify::new() })
     }
 
@@ -120,6 +132,20 @@ impl ConnState {
         }
     }
 
+    /// Records whether a write went through or had to wait for the client.
+    fn write_polled(&self, blocked: bool, now: Instant) {
+        let mut activity = self.activity();
+        match (blocked, activity.write_blocked) {
+            (true, None) => {
+                activity.write_blocked = Some(now);
+                drop(activity);
+                self.wake.notify_one();
+            }
+            (false, Some(_)) => activity.write_blocked = None,
+            _ => {}
+        }
+    }
+
     fn request_started(&self) {
         let mut activity = self.activity();
         activity.in_flight += 1;
@@ -144,6 +170,7 @@ impl ConnState {
 pub enum Closed {
     HeaderTimeout,
     IdleTimeout,
+    WriteStalled,
     Evicted,
 }
 
@@ -152,10 +179,14 @@ pub async fn watchdog(state: &ConnState, timeouts: Timeouts) -> Closed {
     loop {
         let (deadline, why) = {
             let activity = state.activity();
-            let why = match (activity.evicted, activity.served && activity.first_byte.is_none()) {
-                (true, _) => Closed::Evicted,
-                (false, true) => Closed::IdleTimeout,
-                (false, false) => Closed::HeaderTimeout,
+            let why = if activity.evicted {
+                Closed::Evicted
+            } else if activity.in_flight > 0 {
+                Closed::WriteStalled
+            } else if activity.served && activity.first_byte.is_none() {
+                Closed::IdleTimeout
+            } else {
+                Closed::HeaderTimeout
             };
             (activity.deadline(timeouts), why)
         };
@@ -196,13 +227,29 @@ impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
     }
 }
 
+impl<T> TrackedIo<T> {
+    /// Passes a write's outcome on after noting whether the client kept it waiting.
+    fn note<R>(&self, polled: Poll<R>) -> Poll<R> {
+        self.state.write_polled(polled.is_pending(), Instant::now());
+        polled
+    }
+}
+
 impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.note(polled)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        // A flush that is ready says nothing about the client reading (a TCP flush always is).
+        if polled.is_pending() {
+            this.state.write_polled(true, Instant::now());
+        }
+        polled
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -214,7 +261,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.note(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -340,6 +389,21 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_the_client_does_not_read_is_cut_after_the_idle_timeout() {
+        let t0 = Instant::now();
+        let state = ConnState::new(t0);
+        let _request = InFlight::start(&state);
+        state.write_polled(false, t0);
+        assert_eq!(deadline(&state), None);
+        let blocked = t0 + Duration::from_secs(1);
+        state.write_polled(true, blocked);
+        state.write_polled(true, blocked + Duration::from_secs(5));
+        assert_eq!(deadline(&state), Some(blocked + T.idle), "from the first blocked write");
+        state.write_polled(false, blocked + Duration::from_secs(6));
+        assert_eq!(deadline(&state), None, "the client reads again");
+    }
+
+    #[test]
     fn an_evicted_connection_closes_at_once() {
         let t0 = Instant::now();
         let state = ConnState::new(t0);
@@ -355,6 +419,10 @@ mod tests {
         assert_eq!(watchdog(&state, quick).await, Closed::HeaderTimeout);
         drop(InFlight::start(&state));
         assert_eq!(watchdog(&state, quick).await, Closed::IdleTimeout);
+        let request = InFlight::start(&state);
+        state.write_polled(true, Instant::now());
+        assert_eq!(watchdog(&state, quick).await, Closed::WriteStalled);
+        drop(request);
         let state = ConnState::new(Instant::now());
         state.evict_if_idle();
         assert_eq!(watchdog(&state, T).await, Closed::Evicted);

@@ -298,6 +298,7 @@ impl Connection {
                 let why = match why {
                     Closed::HeaderTimeout => "no complete request head within the header timeout",
                     Closed::IdleTimeout => "idle for the idle timeout",
+                    Closed::WriteStalled => "it read none of the answer for the idle timeout",
                     Closed::Evicted => "evicted to make room under the connection cap",
                 };
                 log::debug!("connection from {peer} closed: {why}");
