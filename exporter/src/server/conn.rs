@@ -273,12 +273,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
 
 /// Counts a request as in flight from its arrival until hyper drops its answer's body, which
 /// it does once the body is written out (at once for HEAD).
-struct InFlight {
+pub(super) struct InFlight {
     state: Arc<ConnState>,
 }
 
 impl InFlight {
-    fn start(state: &Arc<ConnState>) -> InFlight {
+    pub(super) fn start(state: &Arc<ConnState>) -> InFlight {
         state.request_started();
         InFlight { state: Arc::clone(state) }
     }

@@ -379,6 +379,19 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_serving_a_request_is_never_evicted() {
+        let table = ConnectionTable::new(1);
+        let (seat, busy) = table.admit(Instant::now()).unwrap();
+        let request = super::super::conn::InFlight::start(&busy);
+        assert!(table.admit(Instant::now()).is_none(), "the only connection serves a request: wait");
+        assert!(!busy.is_evicted());
+        drop(request);
+        let (_next, _) = table.admit(Instant::now()).unwrap();
+        assert!(busy.is_evicted(), "idle again, it makes room");
+        drop(seat);
+    }
+
+    #[test]
     fn a_seat_is_given_back_when_its_connection_ends() {
         let table = ConnectionTable::new(1);
         let (seat, first) = table.admit(Instant::now()).unwrap();
