@@ -44,8 +44,8 @@ pub async fn run(config: config::Config) -> Result<(), String> {
     for warning in &config.warnings {
         log::warn!("{warning}");
     }
-    let fd_limit = server::listen::raise_fd_limit();
-    let (cap, lowered) = server::listen::connection_cap(config.max_connections, fd_limit);
+    let fd_limit = server::table::raise_fd_limit();
+    let (cap, lowered) = server::table::connection_cap(config.max_connections, fd_limit);
     if let Some(lowered) = lowered {
         log::warn!("{lowered}");
     }
@@ -75,7 +75,7 @@ pub async fn run(config: config::Config) -> Result<(), String> {
     }
     let app = Arc::new(server::App { scraper: scrape::Scraper::new(plan.collectors, plan.scanner), config });
     let routes = server::routes(app);
-    let table = server::listen::ConnectionTable::new(cap);
+    let table = server::table::ConnectionTable::new(cap);
     let servers = listeners.into_iter().map(|listener| {
         let serve =
             server::listen::serve(listener, Arc::clone(&table), options.clone(), routes.clone(), shutdown_signal());

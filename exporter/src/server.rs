@@ -3,9 +3,12 @@
 //! methods get 405 with `Allow: GET, HEAD`, and unknown paths 404.
 //!
 //! Serving them, for plain HTTP and TLS alike, is [`listen`]'s job; [`conn`] holds the
-//! per-connection timeouts.
+//! per-connection timeouts, [`tracked`] the wrappers that feed them, and [`table`] the cap on
+//! open connections.
 pub mod conn;
 pub mod listen;
+pub mod table;
+pub mod tracked;
 
 use std::convert::Infallible;
 use std::io::Write;

@@ -1,11 +1,11 @@
-//! One client connection's life: what it is doing ([`ConnState`]), the timeouts that close it
-//! when it does nothing useful, and the wrappers that tell the two apart.
+//! One client connection's life: what it is doing ([`ConnState`]) and the timeouts that close
+//! it when it does nothing useful.
 //!
 //! hyper 1.x has a `header_read_timeout`, but its timer starts whenever hyper waits for a
 //! request head: on a new connection and again after every response. It would close an idle
 //! keep-alive connection after the header timeout and leave no room for a longer idle timeout,
 //! and HTTP/2 has none. So hyper's is turned off and [`watchdog`] applies both, from what
-//! [`TrackedIo`] (bytes read) and [`TrackedService`] (requests in flight) report:
+//! [`super::tracked`]'s wrappers report (bytes read, writes blocked, requests in flight):
 //!
 //! - a new connection must deliver its first request head within the header timeout of being
 //!   accepted (the TLS handshake included);
@@ -15,17 +15,10 @@
 //!   blocked for the idle timeout (a client that does not read), it is closed, so clients that
 //!   never read cannot hold every seat of the connection cap;
 //! - a connection picked for eviction by the connection cap closes at once.
-use std::future::Future;
-use std::io;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
-use warp::http::{Request, Response};
-use warp::hyper::body::{Body, Frame, SizeHint};
 
 /// The two timeouts of [`watchdog`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +114,7 @@ impl ConnState {
         true
     }
 
-    fn bytes_received(&self, now: Instant) {
+    pub(super) fn bytes_received(&self, now: Instant) {
         let mut activity = self.activity();
         // Only the first byte after an answer matters: it ends the idle wait and starts the
         // header timeout (a new connection is on the header timeout already).
@@ -133,7 +126,7 @@ impl ConnState {
     }
 
     /// Records whether a write went through or had to wait for the client.
-    fn write_polled(&self, blocked: bool, now: Instant) {
+    pub(super) fn write_polled(&self, blocked: bool, now: Instant) {
         let mut activity = self.activity();
         match (blocked, activity.write_blocked) {
             (true, None) => {
@@ -146,14 +139,14 @@ impl ConnState {
         }
     }
 
-    fn request_started(&self) {
+    pub(super) fn request_started(&self) {
         let mut activity = self.activity();
         activity.in_flight += 1;
         activity.served = true;
         activity.first_byte = None;
     }
 
-    fn request_finished(&self, now: Instant) {
+    pub(super) fn request_finished(&self, now: Instant) {
         let mut activity = self.activity();
         activity.in_flight = activity.in_flight.saturating_sub(1);
         if activity.in_flight == 0 {
@@ -203,153 +196,9 @@ pub async fn watchdog(state: &ConnState, timeouts: Timeouts) -> Closed {
     }
 }
 
-/// A connection's byte stream, reporting received bytes to its [`ConnState`].
-pub struct TrackedIo<T> {
-    inner: T,
-    state: Arc<ConnState>,
-}
-
-impl<T> TrackedIo<T> {
-    pub fn new(inner: T, state: Arc<ConnState>) -> TrackedIo<T> {
-        TrackedIo { inner, state }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.state.bytes_received(Instant::now());
-        }
-        polled
-    }
-}
-
-impl<T> TrackedIo<T> {
-    /// Passes a write's outcome on after noting whether the client kept it waiting.
-    fn note<R>(&self, polled: Poll<R>) -> Poll<R> {
-        self.state.write_polled(polled.is_pending(), Instant::now());
-        polled
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
-        this.note(polled)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_flush(cx);
-        // A flush that is ready says nothing about the client reading (a TCP flush always is).
-        if polled.is_pending() {
-            this.state.write_polled(true, Instant::now());
-        }
-        polled
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        this.note(polled)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
-/// Counts a request as in flight from its arrival until hyper drops its answer's body, which
-/// it does once the body is written out (at once for HEAD).
-pub(super) struct InFlight {
-    state: Arc<ConnState>,
-}
-
-impl InFlight {
-    pub(super) fn start(state: &Arc<ConnState>) -> InFlight {
-        state.request_started();
-        InFlight { state: Arc::clone(state) }
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.state.request_finished(Instant::now());
-    }
-}
-
-/// A response body that keeps its request counted as in flight while it exists.
-pub struct TrackedBody<B> {
-    inner: B,
-    _in_flight: InFlight,
-}
-
-impl<B: Body + Unpin> Body for TrackedBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// A hyper service that counts the requests of one connection in its [`ConnState`].
-#[derive(Clone)]
-pub struct TrackedService<S> {
-    inner: S,
-    state: Arc<ConnState>,
-}
-
-impl<S> TrackedService<S> {
-    pub fn new(inner: S, state: Arc<ConnState>) -> TrackedService<S> {
-        TrackedService { inner, state }
-    }
-}
-
-type BoxedResponse<B, E> = Pin<Box<dyn Future<Output = Result<Response<TrackedBody<B>>, E>> + Send>>;
-
-impl<S, R, B> warp::hyper::service::Service<Request<R>> for TrackedService<S>
-where
-    S: warp::hyper::service::Service<Request<R>, Response = Response<B>>,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = Response<TrackedBody<B>>;
-    type Error = S::Error;
-    type Future = BoxedResponse<B, S::Error>;
-
-    fn call(&self, request: Request<R>) -> Self::Future {
-        let in_flight = InFlight::start(&self.state);
-        let answer = self.inner.call(request);
-        Box::pin(async move {
-            let response = answer.await?;
-            Ok(response.map(|inner| TrackedBody { inner, _in_flight: in_flight }))
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::tracked::InFlight;
     use super::*;
 
     const T: Timeouts = Timeouts { read_header: Duration::from_secs(10), idle: Duration::from_secs(60) };
