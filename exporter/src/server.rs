@@ -97,8 +97,8 @@ async fn answer(app: &Arc<App>, method: &Method, path: &str, headers: &HeaderMap
         Route::Ready => "Ready\n".into_response(),
         // HEAD runs no collection: a collection reads every target (and llama.cpp resets some
         // values when read), which a HEAD from a link checker or uptime probe should not cause.
-        // The answer has the Content-Type, without the Content-Length only a collection could
-        // tell, which RFC 9110 (9.3.2) allows.
+        // The answer carries the Content-Type but no Content-Length, which only a collection
+        // could tell; RFC 9110 (9.3.2) lets a HEAD answer leave such a field out.
         Route::Metrics if head => Response::builder()
             .header(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)
             .body(Bytes::new())
