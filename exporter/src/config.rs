@@ -24,6 +24,11 @@ pub const DEFAULT_MAX_SERIES_PER_TARGET: usize = 10_000;
 /// The config file cap: a real one is a few KiB; `/dev/zero` must not be read for ever.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
 
+/// Default `--web.read-header-timeout`.
+pub const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `--web.idle-timeout`.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Reads a UTF-8 text file of at most `max_bytes` (a config, key or certificate file), never
 /// more, whatever the file grows to while it is read.
 pub(crate) fn read_limited(path: &Path, max_bytes: u64) -> Result<String, String> {
@@ -61,6 +66,13 @@ pub struct Config {
     pub max_series_per_target: usize,
     /// TLS and basic auth from `--web.config.file`.
     pub web_config: Option<crate::web_config::WebConfig>,
+    /// Time a client has for a request head (`--web.read-header-timeout`).
+    pub read_header_timeout: Duration,
+    /// Time a connection may stay silent between requests (`--web.idle-timeout`).
+    pub idle_timeout: Duration,
+    /// Open client connections at most (`--web.max-connections`); `None`: derived from the
+    /// open files limit at start.
+    pub max_connections: Option<usize>,
     /// Warnings found while loading (a key file others may read), for the log once it is set up.
     pub warnings: Vec<String>,
 }
@@ -180,6 +192,9 @@ struct Layer {
     max_body_bytes: Option<usize>,
     max_series_per_target: Option<usize>,
     web_config_file: Option<PathBuf>,
+    read_header_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    max_connections: Option<usize>,
     /// Found while loading, logged once logging is set up.
     warnings: Vec<String>,
 }
@@ -205,6 +220,9 @@ impl Layer {
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
             max_series_per_target: self.max_series_per_target.or(lower.max_series_per_target),
             web_config_file: self.web_config_file.or(lower.web_config_file),
+            read_header_timeout: self.read_header_timeout.or(lower.read_header_timeout),
+            idle_timeout: self.idle_timeout.or(lower.idle_timeout),
+            max_connections: self.max_connections.or(lower.max_connections),
             warnings: [self.warnings, lower.warnings].concat(),
         }
     }
@@ -229,6 +247,9 @@ impl Layer {
             max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             max_series_per_target: self.max_series_per_target.unwrap_or(DEFAULT_MAX_SERIES_PER_TARGET),
             web_config: None,
+            read_header_timeout: self.read_header_timeout.unwrap_or(DEFAULT_READ_HEADER_TIMEOUT),
+            idle_timeout: self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
+            max_connections: self.max_connections,
             warnings: self.warnings,
         }
     }

@@ -28,8 +28,11 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-/// Binds every listen address, then serves until SIGINT or SIGTERM.
+/// Binds every listen address, then serves until SIGINT or SIGTERM; SIGHUP is logged and
+/// ignored.
 pub async fn run(config: config::Config) -> Result<(), String> {
+    // First, so a SIGHUP from now on cannot end the process (its default action).
+    ignore_sighup()?;
     let plan = collectors::from_config(&config)?;
     let names: Vec<&str> = plan.collectors.iter().map(|c| c.name()).collect();
     log::info!(
@@ -41,9 +44,22 @@ pub async fn run(config: config::Config) -> Result<(), String> {
     for warning in &config.warnings {
         log::warn!("{warning}");
     }
+    let fd_limit = server::table::raise_fd_limit();
+    let (cap, lowered) = server::table::connection_cap(config.max_connections, fd_limit);
+    if let Some(lowered) = lowered {
+        log::warn!("{lowered}");
+    }
+    let limit = fd_limit.map_or("unknown".to_string(), |n| n.to_string());
+    log::debug!("open files limit {limit}; at most {cap} client connections");
     let web = config.web_config.clone();
     let tls = web.as_ref().and_then(|w| w.tls.clone());
-    let http2 = web.as_ref().is_none_or(|w| w.http2);
+    let options = server::listen::ServeOptions {
+        timeouts: server::conn::Timeouts { read_header: config.read_header_timeout, idle: config.idle_timeout },
+        tls: tls.clone(),
+        http2: web.as_ref().is_none_or(|w| w.http2),
+        // Long enough for a scrape in flight to finish.
+        grace: config.scrape_timeout + std::time::Duration::from_secs(5),
+    };
     let mode = match (&tls, web.as_ref().is_some_and(|w| w.basic_auth.is_some())) {
         (Some(_), true) => ", TLS, basic auth",
         (Some(_), false) => ", TLS",
@@ -59,15 +75,34 @@ pub async fn run(config: config::Config) -> Result<(), String> {
     }
     let app = Arc::new(server::App { scraper: scrape::Scraper::new(plan.collectors, plan.scanner), config });
     let routes = server::routes(app);
+    let table = server::table::ConnectionTable::new(cap);
     let servers = listeners.into_iter().map(|listener| {
-        let routes = routes.clone();
-        match &tls {
-            Some(tls) => tokio::spawn(server::serve_tls(listener, Arc::clone(tls), http2, routes, shutdown_signal())),
-            None => tokio::spawn(warp::serve(routes).incoming(listener).graceful(shutdown_signal()).run()),
-        }
+        let serve =
+            server::listen::serve(listener, Arc::clone(&table), options.clone(), routes.clone(), shutdown_signal());
+        tokio::spawn(serve)
     });
     futures::future::join_all(servers).await;
     log::info!("stopped");
+    Ok(())
+}
+
+/// Replaces SIGHUP's default action (ending the process, exit 129, which `Restart=on-failure`
+/// does not restart) by a log line: many tools send SIGHUP to ask for a reload, and this
+/// exporter has no configuration to reload.
+#[cfg(unix)]
+fn ignore_sighup() -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            log::info!("SIGHUP ignored: there is no configuration reload; restart to apply changes");
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn ignore_sighup() -> Result<(), String> {
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures::future::{join_all, BoxFuture, FutureExt, Shared};
 use prometheus::core::Collector as _;
 
-use crate::collectors::process::LocalScanner;
+use crate::collectors::process::{LocalScanner, LocalView};
 use crate::collectors::{Collector, ScrapeContext};
 use crate::family::{encode_text, labels, merge, Family, Kind};
 
@@ -33,6 +33,8 @@ pub struct Scraper {
     in_flight: Mutex<Option<InFlight>>,
     /// Each failing collector's last failure, so a failure that repeats is logged once.
     last_failure: Mutex<HashMap<&'static str, String>>,
+    /// The most recent scan for local servers and when it ended, for the landing page.
+    last_scan: Mutex<Option<(Instant, Arc<LocalView>)>>,
 }
 
 impl Scraper {
@@ -54,6 +56,7 @@ impl Scraper {
             process: prometheus::process_collector::ProcessCollector::for_self(),
             in_flight: Mutex::new(None),
             last_failure: Mutex::default(),
+            last_scan: Mutex::default(),
         })
     }
 
@@ -77,11 +80,21 @@ impl Scraper {
         shared.await
     }
 
+    /// What the most recent scrape's scan for local servers found, and when; `None` before the
+    /// first scrape or when nothing scans. Reading it costs nothing, so `/` can show it.
+    pub fn last_scan(&self) -> Option<(Instant, Arc<LocalView>)> {
+        self.last_scan.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Runs every collector concurrently and returns all families, merged and sorted.
     pub async fn collect(&self, budget: Duration) -> Vec<Family> {
         let start = Instant::now();
         let local = match &self.scanner {
-            Some(scanner) => scanner.scan(budget / SCAN_SHARE_OF_BUDGET).await,
+            Some(scanner) => {
+                let local = scanner.scan(budget / SCAN_SHARE_OF_BUDGET).await;
+                *self.last_scan.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), Arc::clone(&local)));
+                local
+            }
             None => Arc::default(),
         };
         let budget = budget.saturating_sub(start.elapsed());

@@ -1,31 +1,27 @@
 //! HTTP routes (warp): `/` landing page, the telemetry path, `/-/healthy` and `/-/ready`;
-//! basic auth on the landing page and the telemetry path; serving over TLS.
+//! basic auth on the landing page and the telemetry path. Each answers GET and HEAD; other
+//! methods get 405 with `Allow: GET, HEAD`, and unknown paths 404.
 //!
-//! warp serves plain TCP itself. For TLS, [`serve_tls`] accepts TCP connections, completes
-//! the rustls handshake under [`TLS_HANDSHAKE_TIMEOUT`] in each connection's own task (so a
-//! slow, failed or plain-HTTP handshake costs only that connection), and hands the stream to
-//! hyper with the same warp filter, with the same graceful shutdown as warp's.
+//! Serving them, for plain HTTP and TLS alike, is [`listen`]'s job; [`conn`] holds the
+//! per-connection timeouts, [`tracked`] the wrappers that feed them, and [`table`] the cap on
+//! open connections.
+pub mod conn;
+pub mod listen;
+pub mod table;
+pub mod tracked;
+
 use std::convert::Infallible;
-use std::future::Future;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use warp::http::{header, HeaderMap, Response, StatusCode};
+use warp::http::{header, HeaderMap, Method, Response, StatusCode};
 use warp::hyper::body::Bytes;
-use warp::{Filter, Rejection, Reply};
+use warp::{Filter, Reply};
 
 use crate::config::Config;
 use crate::family::TEXT_CONTENT_TYPE;
 use crate::scrape::Scraper;
-
-/// How long a client has to complete the TLS handshake after connecting.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every route needs.
 pub struct App {
@@ -33,59 +29,93 @@ pub struct App {
     pub scraper: Arc<Scraper>,
 }
 
-/// All routes. With `basic_auth_users` in the web config, `/` and the telemetry path need
-/// credentials; the health endpoints never do.
+/// The paths the exporter answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Landing,
+    Metrics,
+    Healthy,
+    Ready,
+}
+
+impl Route {
+    fn of(config: &Config, path: &str) -> Option<Route> {
+        match path {
+            "/" => Some(Route::Landing),
+            "/-/healthy" => Some(Route::Healthy),
+            "/-/ready" => Some(Route::Ready),
+            p if p == config.telemetry_path => Some(Route::Metrics),
+            _ => None,
+        }
+    }
+
+    /// With `basic_auth_users` in the web config, these need credentials; the health
+    /// endpoints never do.
+    fn needs_auth(self) -> bool {
+        matches!(self, Route::Landing | Route::Metrics)
+    }
+}
+
+/// All routes, with the web config's extra response headers on every answer.
 pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let extra_headers = Arc::new(app.config.web_config.as_ref().map(|w| w.headers.clone()).unwrap_or_default());
-    let with_app = warp::any().map(move || Arc::clone(&app));
-    let landing = warp::path::end().and(with_app.clone()).and(warp::header::headers_cloned()).then(
-        |app: Arc<App>, headers: HeaderMap| async move {
-            if let Some(denied) = unauthorized(&app, &headers).await {
-                return denied;
-            }
-            warp::reply::html(landing_page(&app.config)).into_response()
-        },
-    );
-    let healthy = warp::path!("-" / "healthy").map(|| "Healthy\n");
-    let ready = warp::path!("-" / "ready").map(|| "Ready\n");
-    let metrics = warp::path::full()
-        .and(with_app)
-        .and_then(|path: warp::path::FullPath, app: Arc<App>| async move {
-            if path.as_str() == app.config.telemetry_path {
-                Ok(app)
-            } else {
-                Err(warp::reject::not_found())
-            }
-        })
+    warp::method()
+        .and(warp::path::full())
         .and(warp::header::headers_cloned())
-        .then(|app: Arc<App>, headers: HeaderMap| async move {
-            if let Some(denied) = unauthorized(&app, &headers).await {
-                return denied;
-            }
-            let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-            let timeout = text(header::HeaderName::from_static("x-prometheus-scrape-timeout-seconds"));
-            metrics_reply(app, timeout, text(header::ACCEPT_ENCODING)).await
-        });
-    warp::get()
-        .and(
-            landing
-                .or(healthy.map(Reply::into_response))
-                .unify()
-                .or(ready.map(Reply::into_response))
-                .unify()
-                .or(metrics)
-                .unify(),
-        )
-        .recover(|_: Rejection| async {
-            Ok::<_, Infallible>(warp::reply::with_status("Not Found\n", StatusCode::NOT_FOUND).into_response())
+        .then(move |method: Method, path: warp::path::FullPath, headers: HeaderMap| {
+            let app = Arc::clone(&app);
+            async move { answer(&app, &method, path.as_str(), &headers).await }
         })
-        .unify()
         .map(move |mut response: warp::reply::Response| {
             for (name, value) in extra_headers.iter() {
                 response.headers_mut().insert(name.clone(), value.clone());
             }
             response
         })
+}
+
+/// One request's answer: 404 for an unknown path, then 401 where credentials are needed and
+/// missing, then 405 for a method other than GET or HEAD.
+async fn answer(app: &Arc<App>, method: &Method, path: &str, headers: &HeaderMap) -> warp::reply::Response {
+    let Some(route) = Route::of(&app.config, path) else {
+        return warp::reply::with_status("Not Found\n", StatusCode::NOT_FOUND).into_response();
+    };
+    if route.needs_auth() {
+        if let Some(denied) = unauthorized(app, headers).await {
+            return denied;
+        }
+    }
+    // For HEAD, hyper sends the headers of the answer and drops its body.
+    let head = match *method {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => return method_not_allowed(),
+    };
+    match route {
+        Route::Landing => warp::reply::html(landing_page(app)).into_response(),
+        Route::Healthy => "Healthy\n".into_response(),
+        Route::Ready => "Ready\n".into_response(),
+        // HEAD runs no collection: a collection reads every target (and llama.cpp resets some
+        // values when read), which a HEAD from a link checker or uptime probe should not cause.
+        // The answer carries the Content-Type but no Content-Length, which only a collection
+        // could tell; RFC 9110 (9.3.2) lets a HEAD answer leave such a field out.
+        Route::Metrics if head => Response::builder()
+            .header(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)
+            .body(Bytes::new())
+            .map(Reply::into_response)
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        Route::Metrics => {
+            let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let timeout = text(header::HeaderName::from_static("x-prometheus-scrape-timeout-seconds"));
+            metrics_reply(Arc::clone(app), timeout, text(header::ACCEPT_ENCODING)).await
+        }
+    }
+}
+
+fn method_not_allowed() -> warp::reply::Response {
+    let mut response = warp::reply::with_status("Method Not Allowed\n", StatusCode::METHOD_NOT_ALLOWED).into_response();
+    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+    response
 }
 
 /// `None` when the request may go on; else the 401 answer.
@@ -99,69 +129,6 @@ async fn unauthorized(app: &App, headers: &HeaderMap) -> Option<warp::reply::Res
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"llm-exporter\""));
     Some(response)
-}
-
-/// Serves `filter` over TLS on `listener` until `shutdown` resolves, then stops accepting
-/// and waits for open connections to finish their requests, as warp's graceful server does.
-pub async fn serve_tls<F, R>(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    http2: bool,
-    filter: F,
-    shutdown: impl Future<Output = ()>,
-) where
-    F: Filter<Extract = (R,), Error = Infallible> + Clone + Send + Sync + 'static,
-    R: Reply,
-{
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait instead of spinning.
-                    if !matches!(
-                        e.kind(),
-                        std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
-                    ) {
-                        log::error!("accept error: {e}");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(warp::service(filter.clone()));
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    log::debug!("TLS handshake with {peer} failed: {e}");
-                    return;
-                }
-                Err(_) => {
-                    log::debug!("TLS handshake with {peer} timed out");
-                    return;
-                }
-            };
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder.http1().timer(TokioTimer::new());
-            if !http2 {
-                builder = builder.http1_only();
-            }
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(connection.into_owned()).await {
-                log::debug!("connection from {peer}: {e}");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
 }
 
 async fn metrics_reply(
@@ -210,18 +177,46 @@ fn gzip(data: &[u8]) -> Option<Vec<u8>> {
     encoder.finish().ok()
 }
 
-fn landing_page(config: &Config) -> String {
-    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The landing page: version, the metrics link, the configured servers and the discovered
+/// ones. It runs no collector (healthchecks call it): the discovered servers are those the
+/// most recent scrape found.
+fn landing_page(app: &App) -> String {
+    let config = &app.config;
     let path = escape(&config.telemetry_path);
-    let servers: String = config
+    let mut servers: String = config
         .servers
         .iter()
-        .map(|s| format!("<li>{} ({}): {}</li>", escape(&s.name), s.backend.as_str(), escape(s.url.as_str())))
+        .map(|s| format!("<li>{} ({}): {}</li>\n", escape(&s.name), s.backend.as_str(), escape(s.url.as_str())))
         .collect();
-    let servers = if servers.is_empty() { "<li>none configured</li>".to_string() } else { servers };
+    let discovery = config.discovery && config.collectors.llm;
+    let note = match (discovery, app.scraper.last_scan()) {
+        (false, _) => "<p>Discovery of local servers is off.</p>".to_string(),
+        (true, None) => "<p>Discovered servers are listed after the first scrape.</p>".to_string(),
+        (true, Some((at, local))) => {
+            for (target, backend) in crate::collectors::llm::discovered_targets(&local.servers) {
+                servers.push_str(&format!(
+                    "<li>{} ({}, discovered): {}</li>\n",
+                    escape(&target.name),
+                    backend.as_str(),
+                    escape(target.url.as_str())
+                ));
+            }
+            format!(
+                "<p>Discovered servers as found by the most recent scrape, {} s ago; this page does not scrape.</p>",
+                at.elapsed().as_secs()
+            )
+        }
+    };
+    if servers.is_empty() {
+        servers = "<li>none configured or discovered</li>\n".to_string();
+    }
     format!(
         "<!DOCTYPE html>\n<html><head><title>llm-exporter</title></head><body>\n<h1>llm-exporter</h1>\n\
-         <p>Version {version}</p>\n<p><a href=\"{path}\">Metrics</a></p>\n<h2>LLM servers</h2>\n<ul>{servers}</ul>\n</body></html>\n",
+         <p>Version {version}</p>\n<p><a href=\"{path}\">Metrics</a></p>\n<h2>LLM servers</h2>\n<ul>\n{servers}</ul>\n{note}\n</body></html>\n",
         version = env!("CARGO_PKG_VERSION"),
     )
 }
@@ -229,6 +224,81 @@ fn landing_page(config: &Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collectors::process::LocalScanner;
+
+    fn app(args: &[&str], scanner: bool) -> Arc<App> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let Ok(crate::config::Command::Run(config)) = crate::config::load(&args, &|_| None) else {
+            panic!("bad test arguments {args:?}");
+        };
+        let scanner = scanner.then(|| LocalScanner::new(&config, None));
+        Arc::new(App { scraper: Scraper::new(Vec::new(), scanner), config: *config })
+    }
+
+    /// One request straight to the routes' service, no socket; the answer with its whole body.
+    async fn request(app: &Arc<App>, method: &str, path: &str) -> warp::http::Response<Bytes> {
+        use warp::hyper::body::Body;
+        use warp::hyper::service::Service;
+        let service = hyper_util::service::TowerToHyperService::new(warp::service(routes(Arc::clone(app))));
+        let request = warp::http::Request::builder().method(method).uri(path).body(String::new()).unwrap();
+        let Ok(response) = service.call(request).await;
+        let (parts, mut body) = response.into_parts();
+        let mut bytes = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                bytes.extend_from_slice(&data);
+            }
+        }
+        warp::http::Response::from_parts(parts, Bytes::from(bytes))
+    }
+
+    #[tokio::test]
+    async fn head_answers_like_get_and_other_methods_get_405_on_known_paths() {
+        let app = app(&["--web.telemetry-path", "/m"], false);
+        for path in ["/", "/m", "/-/healthy", "/-/ready"] {
+            assert_eq!(request(&app, "GET", path).await.status(), 200, "GET {path}");
+            assert_eq!(request(&app, "HEAD", path).await.status(), 200, "HEAD {path}");
+            for method in ["POST", "PUT", "DELETE", "OPTIONS", "PATCH"] {
+                let answer = request(&app, method, path).await;
+                assert_eq!(answer.status(), 405, "{method} {path}");
+                assert_eq!(answer.headers()["allow"], "GET, HEAD", "{method} {path}");
+            }
+        }
+        for method in ["GET", "HEAD", "POST"] {
+            assert_eq!(request(&app, method, "/metrics").await.status(), 404, "{method} on an unknown path");
+        }
+        let get = request(&app, "GET", "/m").await;
+        let head = request(&app, "HEAD", "/m").await;
+        assert_eq!(head.headers()["content-type"], get.headers()["content-type"]);
+        assert!(head.body().is_empty(), "HEAD of the telemetry path runs no collection");
+    }
+
+    #[tokio::test]
+    async fn the_landing_page_lists_discovered_servers_from_the_last_scrape_only() {
+        let root = format!("{}/tests/fixtures/proc/basic", env!("CARGO_MANIFEST_DIR"));
+        let app = app(&["--path.procfs", &root, "--server", "mine=http://10.0.0.1:9000"], true);
+        let page = String::from_utf8_lossy(request(&app, "GET", "/").await.body()).to_string();
+        assert!(page.contains("<li>mine (auto): http://10.0.0.1:9000/</li>"), "{page}");
+        assert!(!page.contains("discovered)") && page.contains("after the first scrape"), "{page}");
+        app.scraper.collect(Duration::from_secs(5)).await;
+        let page = String::from_utf8_lossy(request(&app, "GET", "/").await.body()).to_string();
+        assert!(page.contains("<li>mine (auto): http://10.0.0.1:9000/</li>"), "{page}");
+        for (name, backend, url) in [
+            ("llama-server:8080", "llamacpp", "http://127.0.0.1:8080/"),
+            ("ollama:11434", "ollama", "http://[::1]:11434/"),
+            ("vllm:8000", "vllm", "http://127.0.0.1:8000/"),
+        ] {
+            assert!(page.contains(&format!("<li>{name} ({backend}, discovered): {url}</li>")), "{name} in {page}");
+        }
+        assert!(page.contains("most recent scrape"), "{page}");
+        let off = app_without_discovery(&root);
+        let page = String::from_utf8_lossy(request(&off, "GET", "/").await.body()).to_string();
+        assert!(page.contains("none configured or discovered") && page.contains("Discovery of local servers is off"));
+    }
+
+    fn app_without_discovery(root: &str) -> Arc<App> {
+        app(&["--path.procfs", root, "--no-discovery"], true)
+    }
 
     #[test]
     fn budget_follows_the_prometheus_header_less_a_margin() {

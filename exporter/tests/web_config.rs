@@ -161,6 +161,15 @@ async fn basic_auth_works_without_tls() {
     let client = common::client();
     assert_eq!(status(client.get(exporter.url("/metrics"))).await.unwrap(), 401);
     assert_eq!(status(client.get(exporter.url("/metrics")).basic_auth("prometheus", Some("pw"))).await.unwrap(), 200);
+    // Credentials come before the method: HEAD and POST need them too.
+    for path in ["/", "/metrics"] {
+        let url = exporter.url(path);
+        assert_eq!(status(client.head(&url)).await.unwrap(), 401, "HEAD {path}");
+        assert_eq!(status(client.head(&url).basic_auth("prometheus", Some("pw"))).await.unwrap(), 200, "HEAD {path}");
+        assert_eq!(status(client.post(&url)).await.unwrap(), 401, "POST {path}");
+        assert_eq!(status(client.post(&url).basic_auth("prometheus", Some("pw"))).await.unwrap(), 405, "POST {path}");
+    }
+    assert_eq!(status(client.post(exporter.url("/-/healthy"))).await.unwrap(), 405);
 }
 
 #[test]

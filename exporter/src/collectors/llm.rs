@@ -312,6 +312,12 @@ fn same_reason(a: &str, b: &str) -> bool {
     words(a) == words(b)
 }
 
+/// The discovered servers of a scan that this collector scrapes, with the backend each one's
+/// program suggests; the landing page lists them.
+pub fn discovered_targets(local: &[LocalServer]) -> Vec<(ServerConfig, Backend)> {
+    local.iter().filter(|s| !s.configured).filter_map(discovered_target).collect()
+}
+
 /// A discovered server as a target, when it speaks a backend this version scrapes, with the
 /// backend its program suggests. The target itself is `Auto`: a wrong guess is corrected by
 /// detection.

@@ -32,6 +32,13 @@ const FLAGS: &[(&str, Arity, &str)] = &[
     ("web.listen-address", Arity::Repeated, "address to listen on, HOST:PORT or :PORT; repeatable (default :10931)"),
     ("web.telemetry-path", Arity::Value, "path under which to expose metrics (default /metrics)"),
     ("web.config.file", Arity::Value, "exporter-toolkit web config (YAML): TLS, client certificates, basic auth"),
+    ("web.read-header-timeout", Arity::Value, "time a client has to send a request head (default 10s)"),
+    ("web.idle-timeout", Arity::Value, "time a connection may stay idle between requests (default 60s)"),
+    (
+        "web.max-connections",
+        Arity::Value,
+        "open client connections at most (default 1024, lowered to fit the open files limit)",
+    ),
     ("server", Arity::Repeated, "[NAME=]URL of an LLM server to scrape; repeatable"),
     ("collector.llm", Arity::Switch, "scrape LLM servers (default on; --no-collector.llm turns it off)"),
     ("collector.nvml", Arity::Switch, "GPU series through NVML (default on)"),
@@ -184,6 +191,9 @@ fn set(layer: &mut Layer, name: &str, value: &str) -> Result<(), String> {
             layer.telemetry_path = Some(value.to_string());
         }
         "web.config.file" => layer.web_config_file = Some(PathBuf::from(value)),
+        "web.read-header-timeout" => layer.read_header_timeout = Some(parse_duration(value)?),
+        "web.idle-timeout" => layer.idle_timeout = Some(parse_duration(value)?),
+        "web.max-connections" => layer.max_connections = Some(parse_max_connections(value)?),
         "server" => {
             let (name, url) = parse_server_flag(value)?;
             let servers = layer.servers.get_or_insert_with(Vec::new);

@@ -47,6 +47,9 @@ struct Web {
     listen_address: Option<Spanned<Vec<String>>>,
     telemetry_path: Option<Spanned<String>>,
     config_file: Option<String>,
+    read_header_timeout: Option<Spanned<String>>,
+    idle_timeout: Option<Spanned<String>>,
+    max_connections: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +157,13 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
         });
         // Relative to the config file, like api_key_file.
         layer.web_config_file = web.config_file.map(|f| path.parent().unwrap_or(Path::new(".")).join(f));
+        layer.read_header_timeout = check!(web.read_header_timeout, "web.read_header_timeout", parse_duration);
+        layer.idle_timeout = check!(web.idle_timeout, "web.idle_timeout", parse_duration);
+        if let Some(max) = web.max_connections {
+            let n = parse_max_connections(&max.get_ref().to_string())
+                .map_err(|why| err(max.span(), "web.max_connections", why))?;
+            layer.max_connections = Some(n);
+        }
     }
     if let Some(scrape) = file.scrape {
         layer.scrape_timeout = check!(scrape.timeout, "scrape.timeout", parse_duration);

@@ -273,3 +273,35 @@ fn unknown_environment_variables_are_named_with_the_closest_real_one() {
           (did you mean LLM_EXPORTER_SCRAPE_TIMEOUT?)"]
     );
 }
+
+#[test]
+fn connection_timeouts_and_cap_from_flag_env_and_file() {
+    let c = run_with(&[], &[]).unwrap();
+    assert_eq!(
+        (c.read_header_timeout, c.idle_timeout, c.max_connections),
+        (DEFAULT_READ_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, None)
+    );
+    let f = config_file("[web]\nread_header_timeout = \"3s\"\nidle_timeout = \"2m\"\nmax_connections = 50\n");
+    let file = f.path().to_str().unwrap();
+    let c = run_with(&["--config.file", file], &[]).unwrap();
+    assert_eq!(
+        (c.read_header_timeout, c.idle_timeout, c.max_connections),
+        (Duration::from_secs(3), Duration::from_secs(120), Some(50))
+    );
+    let env = [("LLM_EXPORTER_WEB_IDLE_TIMEOUT", "5s"), ("LLM_EXPORTER_WEB_MAX_CONNECTIONS", "7")];
+    let c = run_with(&["--config.file", file, "--web.read-header-timeout=1s"], &env).unwrap();
+    assert_eq!(
+        (c.read_header_timeout, c.idle_timeout, c.max_connections),
+        (Duration::from_secs(1), Duration::from_secs(5), Some(7))
+    );
+    let e = run_with(&["--web.max-connections", "0"], &[]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "flag --web.max-connections: key 'web.max-connections': '0' is not a number of connections from 1 to 1000000"
+    );
+    assert_eq!(
+        file_error("[web]\nmax_connections = -1\n"),
+        "FILE:2: key 'web.max_connections': '-1' is not a number of connections from 1 to 1000000"
+    );
+    assert!(file_error("[web]\nidle_timeout = \"forever\"\n").starts_with("FILE:2: key 'web.idle_timeout': "));
+}

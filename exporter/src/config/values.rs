@@ -122,6 +122,15 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("'{s}' is not a size like 16MiB or 1048576"))
 }
 
+/// `--web.max-connections`: a whole number from 1 to 1000000.
+pub fn parse_max_connections(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=1_000_000).contains(n))
+        .ok_or_else(|| format!("'{s}' is not a number of connections from 1 to 1000000"))
+}
+
 /// A server name: the `server` label value.
 pub fn check_server_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()

@@ -188,6 +188,11 @@ impl Exporter {
     /// NVML are off, so a test sees only the servers it started (tests run side by side, and
     /// some start real llama-servers that discovery would find).
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Exporter {
+        Exporter::start_customized(args, env, |_| {})
+    }
+
+    /// Like [`Exporter::start_with_env`], with a last say on the command (limits, …).
+    pub fn start_customized(args: &[&str], env: &[(&str, &str)], customize: impl FnOnce(&mut Command)) -> Exporter {
         STARTED.fetch_add(1, Ordering::Relaxed);
         let mentions = |flags: &[&str]| args.iter().any(|a| flags.iter().any(|f| a.split('=').next() == Some(*f)));
         let mut isolation = Vec::new();
@@ -197,16 +202,17 @@ impl Exporter {
         if !mentions(&["--nvml.library", "--collector.nvml", "--no-collector.nvml"]) {
             isolation.push("--no-collector.nvml");
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_llm-exporter"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_llm-exporter"));
+        command
             .args(["--web.listen-address", "127.0.0.1:0"])
             .args(isolation)
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start llm-exporter");
+            .stderr(Stdio::piped());
+        customize(&mut command);
+        let mut child = command.spawn().expect("start llm-exporter");
         let stderr = child.stderr.take().unwrap();
         let log: Arc<Mutex<Vec<String>>> = Arc::default();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -256,6 +262,37 @@ impl Exporter {
 
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Sends `signal` (`libc::SIGTERM`, …) to the exporter.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill only sends a signal to our own child, which has not been reaped yet.
+        let sent = unsafe { libc::kill(self.pid() as i32, signal) };
+        assert_eq!(sent, 0, "kill({}, {signal})", self.pid());
+    }
+
+    /// Waits up to `deadline` for the exporter to exit; its status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        let until = std::time::Instant::now() + deadline;
+        while std::time::Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Waits up to `deadline` for a log line containing `text`.
+    pub fn wait_for_log(&self, text: &str, deadline: Duration) -> bool {
+        let until = std::time::Instant::now() + deadline;
+        while std::time::Instant::now() < until {
+            if self.log().iter().any(|l| l.contains(text)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 }
 
