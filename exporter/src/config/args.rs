@@ -144,10 +144,13 @@ pub(super) fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, Co
 /// A warning for each `LLM_EXPORTER_*` variable among `names` that sets nothing (a typo
 /// would otherwise be ignored in silence), naming the closest real one.
 pub fn unknown_env_warnings(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    // Set by build.rs for the compiler; `cargo run` and `cargo test` pass them on at run time.
+    const BUILD_VARIABLES: [&str; 2] = ["LLM_EXPORTER_REVISION", "LLM_EXPORTER_RUSTC"];
     let known: Vec<String> = FLAGS.iter().map(|(flag, ..)| env_var_name(flag)).collect();
     let mut warnings: Vec<String> = names
         .into_iter()
         .filter(|name| name.starts_with("LLM_EXPORTER_") && !known.contains(name))
+        .filter(|name| !BUILD_VARIABLES.contains(&name.as_str()))
         .map(|name| {
             let closest = known.iter().min_by_key(|k| edit_distance(k, &name)).map(String::as_str).unwrap_or("");
             format!("environment {name} is not a setting of llm-exporter and is ignored (did you mean {closest}?)")

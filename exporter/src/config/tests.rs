@@ -265,7 +265,13 @@ fn a_body_size_may_be_a_plain_integer_in_the_file() {
 
 #[test]
 fn unknown_environment_variables_are_named_with_the_closest_real_one() {
-    let names = ["LLM_EXPORTER_SCRAPE_TIMOUT", "LLM_EXPORTER_SCRAPE_TIMEOUT", "PATH", "LLM_EXPORTER_SERVER"];
+    let names = [
+        "LLM_EXPORTER_SCRAPE_TIMOUT",
+        "LLM_EXPORTER_SCRAPE_TIMEOUT",
+        "PATH",
+        "LLM_EXPORTER_SERVER",
+        "LLM_EXPORTER_REVISION",
+    ];
     let warnings = unknown_env_warnings(names.iter().map(|n| n.to_string()));
     assert_eq!(
         warnings,
