@@ -202,7 +202,9 @@ impl Exporter {
         if !mentions(&["--nvml.library", "--collector.nvml", "--no-collector.nvml"]) {
             isolation.push("--no-collector.nvml");
         }
-        let mut command = Command::new(env!("CARGO_BIN_EXE_llm-exporter"));
+        // EXPORTER_UNDER_TEST runs the tests on another build (a release binary for numbers).
+        let binary = std::env::var("EXPORTER_UNDER_TEST").unwrap_or_else(|_| env!("CARGO_BIN_EXE_llm-exporter").into());
+        let mut command = Command::new(binary);
         command
             .args(["--web.listen-address", "127.0.0.1:0"])
             .args(isolation)
