@@ -15,7 +15,14 @@ fuzz_target!(|data: &[u8]| {
             assert!(!sample.name.is_empty());
         }
     }
-    if let Some(inner) = promtext::unwrap_json_string(&text) {
+    if let Some(inner) = promtext::unwrap_json_string(text.as_bytes()) {
         let _ = promtext::parse(&inner);
+    }
+    // The same bytes unconverted: lines that are not UTF-8 are errors of their own line.
+    let raw = promtext::parse_bytes(data);
+    let raw_lines = data.split(|&b| b == b'\n').count();
+    assert!(raw.errors.len() <= raw.error_count && raw.errors.len() <= promtext::MAX_KEPT_ERRORS);
+    for error in &raw.errors {
+        assert!(error.line >= 1 && error.line <= raw_lines, "error on line {} of {raw_lines}", error.line);
     }
 });
