@@ -6,7 +6,7 @@
 //! `prometheus` crate's protobuf types keeps collectors pure and easy to test, and keeps the
 //! output byte-for-byte under our control (sorting, escaping, no timestamps).
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 
 /// The Content-Type of [`encode_text`]'s output. Prometheus 3 rejects a missing or
@@ -122,7 +122,8 @@ pub fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
 }
 
 /// Merges families of the same name (the first HELP and TYPE win) and sorts them by name,
-/// so every family is written once and contiguously.
+/// so every family is written once and contiguously. A series that two sources both give
+/// is written once, the first one's value: Prometheus rejects a scrape that repeats one.
 pub fn merge(families: impl IntoIterator<Item = Family>) -> Vec<Family> {
     let mut by_name: BTreeMap<Cow<'static, str>, Family> = BTreeMap::new();
     for family in families {
@@ -133,7 +134,30 @@ pub fn merge(families: impl IntoIterator<Item = Family>) -> Vec<Family> {
             }
         }
     }
-    by_name.into_values().filter(|f| !f.samples.is_empty()).collect()
+    let mut merged: Vec<Family> = by_name.into_values().filter(|f| !f.samples.is_empty()).collect();
+    merged.iter_mut().for_each(drop_repeated_series);
+    merged
+}
+
+/// Drops each sample whose suffix and label set (in any order) an earlier one already has.
+fn drop_repeated_series(family: &mut Family) {
+    if family.samples.len() < 2 {
+        return;
+    }
+    let keep: Vec<bool> = {
+        let mut seen = HashSet::with_capacity(family.samples.len());
+        family
+            .samples
+            .iter()
+            .map(|s| {
+                let mut labels: Vec<(&str, &str)> = s.labels.iter().map(|(k, v)| (k.as_ref(), v.as_str())).collect();
+                labels.sort_unstable();
+                seen.insert((s.suffix, labels))
+            })
+            .collect()
+    };
+    let mut keep = keep.into_iter();
+    family.samples.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// Encodes families in the Prometheus text format 0.0.4, in the order given.
@@ -213,6 +237,23 @@ mod tests {
             "# HELP llm_a first \\\\ line\\nnext\n# TYPE llm_a gauge\nllm_a{v=\"q\\\"\\\\\\n\"} 0.5\n\
              # HELP llm_b second\n# TYPE llm_b gauge\nllm_b{server=\"x\"} 1\nllm_b{server=\"y\"} +Inf\n"
         );
+    }
+
+    #[test]
+    fn a_series_given_twice_is_written_once() {
+        let first = Family::gauge("llm_up", "up").with(labels([("server", "a"), ("backend", "x")]), 1.0);
+        let again = Family::gauge("llm_up", "up").with(labels([("backend", "x"), ("server", "a")]), 0.0);
+        let other = Family::gauge("llm_up", "up").with(labels([("server", "b"), ("backend", "x")]), 0.0);
+        let text = encode_text(&merge([first, again, other]));
+        assert_eq!(
+            text,
+            "# HELP llm_up up\n# TYPE llm_up gauge\nllm_up{server=\"a\",backend=\"x\"} 1\nllm_up{server=\"b\",backend=\"x\"} 0\n"
+        );
+        let mut h = Family::new("llm_h_seconds", "h", Kind::Histogram);
+        let one = Histogram { buckets: vec![(1.0, 1.0)], sum: 1.0, count: 1.0 };
+        h.push_histogram(labels([("server", "a")]), &one);
+        h.push_histogram(labels([("server", "a")]), &one);
+        assert_eq!(merge([h])[0].samples.len(), 4, "le=1, le=+Inf, _sum, _count once");
     }
 
     #[test]

@@ -247,11 +247,14 @@ impl Exporter {
         kib.unwrap_or(0.0) * 1024.0
     }
 
-    /// Scrapes the telemetry path and returns the body; panics unless 200.
+    /// Scrapes the telemetry path and returns the body; panics unless 200 or when a series
+    /// appears twice.
     pub async fn scrape(&self) -> String {
         let response = client().get(self.url("/metrics")).send().await.expect("scrape");
         assert_eq!(response.status(), 200);
-        response.text().await.unwrap()
+        let body = response.text().await.unwrap();
+        assert_unique_series(&body);
+        body
     }
 
     pub fn log(&self) -> Vec<String> {
@@ -269,6 +272,28 @@ impl Drop for Exporter {
 /// An HTTP client whose own timeout bounds every test request.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().unwrap()
+}
+
+/// Series (name and label set, in any label order) that appear more than once in `body`.
+pub fn duplicate_series(body: &str) -> Vec<String> {
+    let parsed = promtext::parse(body);
+    let mut seen = std::collections::HashSet::new();
+    let mut twice = Vec::new();
+    for sample in parsed.families.iter().flat_map(|f| f.samples.iter()) {
+        let mut labels: Vec<String> = sample.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        labels.sort_unstable();
+        let series = format!("{}{{{}}}", sample.name, labels.join(","));
+        if !seen.insert(series.clone()) {
+            twice.push(series);
+        }
+    }
+    twice
+}
+
+/// Panics when a series appears twice: Prometheus rejects such a scrape.
+pub fn assert_unique_series(body: &str) {
+    let twice = duplicate_series(body);
+    assert!(twice.is_empty(), "series exported more than once: {twice:?}");
 }
 
 /// Every sample in `body` whose name is `name` and whose labels include `want`.
