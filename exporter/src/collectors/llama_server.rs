@@ -96,8 +96,12 @@ pub struct Reading {
     pub props: Option<String>,
 }
 
-/// GETs `/metrics` (unless detection already did), `/slots` and `/props` concurrently, each
-/// within `timeout`.
+/// GETs `/metrics` (unless detection already did) and `/props` concurrently, then `/slots`
+/// unless `/props` says the server sleeps, each within `timeout`.
+///
+/// A server started with `--sleep-idle-seconds` unloads its model when idle; `/metrics`,
+/// `/props` and `/health` leave it asleep, but `/slots` wakes it and reloads the model. No
+/// scrape may do that, so `/slots` waits for `/props`.
 pub async fn read(
     fetcher: &Fetcher,
     base: &Url,
@@ -112,8 +116,18 @@ pub async fn read(
             None => get("metrics").await,
         }
     };
-    let (metrics, slots, props) = tokio::join!(metrics, get("slots"), get("props"));
-    Ok(Reading { metrics: metrics?, slots: optional(base, "slots", slots), props: optional(base, "props", props) })
+    let (metrics, props) = tokio::join!(metrics, get("props"));
+    let (metrics, props) = (metrics?, optional(base, "props", props));
+    let slots = match props.as_deref().and_then(is_sleeping) {
+        Some(true) => None,
+        _ => optional(base, "slots", get("slots").await),
+    };
+    Ok(Reading { metrics, slots, props })
+}
+
+/// `/props` `is_sleeping`; `None` for builds without the field or a body that is not JSON.
+fn is_sleeping(props: &str) -> Option<bool> {
+    serde_json::from_str::<Value>(props).ok()?.get("is_sleeping")?.as_bool()
 }
 
 /// Shapes a reading into families. `Err` means the server is not usable this scrape (the
@@ -142,9 +156,14 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
         }
     }
 
-    let slots = reading.slots.as_deref().and_then(parse_slots);
     let props = reading.props.as_deref().and_then(|b| serde_json::from_str::<Value>(b).ok());
     let total_slots = props.as_ref().and_then(|p| p.get("total_slots")).and_then(Value::as_u64);
+    let sleeping = props.as_ref().and_then(|p| p.get("is_sleeping")).and_then(Value::as_bool);
+    if let Some(sleeping) = sleeping {
+        out.push(sleeping_family(base.clone(), sleeping));
+    }
+    // A sleeping server has unloaded its model: its slots hold nothing and run nothing.
+    let slots = reading.slots.as_deref().filter(|_| sleeping != Some(true)).and_then(parse_slots);
 
     match &slots {
         Some(slots) => {
@@ -171,7 +190,8 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
             }
         }
         None => {
-            if let (Some(total), Some(busy)) = (total_slots, upstream("requests_processing")) {
+            let busy = if sleeping == Some(true) { Some(0.0) } else { upstream("requests_processing") };
+            if let (Some(total), Some(busy)) = (total_slots, busy) {
                 out.push(slot_states(&base, busy, (total as f64 - busy).max(0.0)));
             }
             let n_ctx =
@@ -205,6 +225,14 @@ fn slot_states(base: &Labels, busy: f64, idle: f64) -> Family {
     family.push(with_labels(base, &[("state", "busy")]), busy);
     family.push(with_labels(base, &[("state", "idle")]), idle);
     family
+}
+
+fn sleeping_family(labels: Labels, sleeping: bool) -> Family {
+    Family::gauge(
+        "llm_server_sleeping",
+        "1 while the server sleeps with its model unloaded (llama-server --sleep-idle-seconds), else 0 (llama.cpp /props is_sleeping)",
+    )
+    .with(labels, if sleeping { 1.0 } else { 0.0 })
 }
 
 fn context_size(labels: Labels, n_ctx: u64, source: &str) -> Family {
