@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod llama;
+pub mod netns;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -188,6 +189,12 @@ impl Exporter {
     /// NVML are off, so a test sees only the servers it started (tests run side by side, and
     /// some start real llama-servers that discovery would find).
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Exporter {
+        Exporter::start_wrapped(&[], args, env)
+    }
+
+    /// Starts the exporter under `wrapper` (a command that runs it, such as
+    /// [`netns::Netns::prefix`]); the address it reports is then the wrapper's world's.
+    pub fn start_wrapped(wrapper: &[String], args: &[&str], env: &[(&str, &str)]) -> Exporter {
         STARTED.fetch_add(1, Ordering::Relaxed);
         let mentions = |flags: &[&str]| args.iter().any(|a| flags.iter().any(|f| a.split('=').next() == Some(*f)));
         let mut isolation = Vec::new();
@@ -197,7 +204,10 @@ impl Exporter {
         if !mentions(&["--nvml.library", "--collector.nvml", "--no-collector.nvml"]) {
             isolation.push("--no-collector.nvml");
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_llm-exporter"))
+        let binary = env!("CARGO_BIN_EXE_llm-exporter").to_string();
+        let command: Vec<&String> = wrapper.iter().chain([&binary]).collect();
+        let mut child = Command::new(command[0])
+            .args(&command[1..])
             .args(["--web.listen-address", "127.0.0.1:0"])
             .args(isolation)
             .args(args)
