@@ -122,3 +122,41 @@ async fn a_server_with_an_api_key() {
     assert!(log.contains("server keyless (") && log.contains("HTTP status 401"), "{log}");
     assert!(!log.contains("live-key-42") && !body.contains("live-key-42"));
 }
+
+/// `/props` `is_sleeping`, read the way the exporter reads it (it does not wake the server).
+async fn sleeping(url: &str) -> bool {
+    let props = client().get(format!("{url}/props")).send().await.unwrap().text().await.unwrap();
+    serde_json::from_str::<serde_json::Value>(&props).unwrap()["is_sleeping"] == true
+}
+
+#[tokio::test]
+async fn a_sleeping_server_is_never_woken_and_stays_up() {
+    let Some(llama) = LlamaServer::start(&["--sleep-idle-seconds", "2"], "") else { return };
+    complete(&llama.url, "Hello", 8, None).await.text().await.unwrap();
+    // Idle for 2 s, the server unloads its model; wait for it (bounded), then judge.
+    for _ in 0..300 {
+        if sleeping(&llama.url).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(sleeping(&llama.url).await, "llama-server did not fall asleep: {}", llama.log_text());
+    let exporter = Exporter::start(&["--server", &format!("llama={}", llama.url)]);
+    for _ in 0..5 {
+        let body = exporter.scrape().await;
+        let ours = |name: &str| value(&body, name, &[("server", "llama"), ("backend", "llamacpp")]);
+        assert_eq!(ours("llm_server_up"), 1.0);
+        assert_eq!(ours("llm_server_sleeping"), 1.0);
+        assert_eq!(value(&body, "llm_slots", &[("state", "idle")]), 4.0, "-np 4, all idle");
+        assert_eq!(value(&body, "llm_slots", &[("state", "busy")]), 0.0);
+        assert_eq!(ours("llm_generation_tokens_total"), 8.0);
+    }
+    assert!(sleeping(&llama.url).await, "the scrapes woke the server");
+    let log = llama.log_text();
+    assert!(log.contains("entering sleeping state"), "{log}");
+    assert!(!log.contains("exiting sleeping state"), "a scrape woke the server:\n{log}");
+    // Awake again (a request), it says so.
+    complete(&llama.url, "Hello", 4, None).await.text().await.unwrap();
+    let body = exporter.scrape().await;
+    assert_eq!(value(&body, "llm_server_sleeping", &[("server", "llama")]), 0.0);
+}
