@@ -3,7 +3,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::llama::LlamaServer;
+use common::llama::{Launch, LlamaServer};
 use common::*;
 
 async fn complete(url: &str, prompt: &str, n_predict: u32, key: Option<&str>) -> reqwest::Response {
@@ -159,4 +159,32 @@ async fn a_sleeping_server_is_never_woken_and_stays_up() {
     complete(&llama.url, "Hello", 4, None).await.text().await.unwrap();
     let body = exporter.scrape().await;
     assert_eq!(value(&body, "llm_server_sleeping", &[("server", "llama")]), 0.0);
+}
+
+/// The size of the unified KV cache llama-server logged: with unified slots each sequence may
+/// use the whole cache, and the server warns `llama_context: n_ctx_seq (8192) > n_ctx_train
+/// (4096)` when that is more than the model was trained for, as with the tiny model.
+fn kv_cells_in_log(log: &str) -> f64 {
+    let line = log.lines().find(|l| l.contains("n_ctx_seq (")).unwrap_or_else(|| panic!("no n_ctx_seq in\n{log}"));
+    let number = line.split("n_ctx_seq (").nth(1).and_then(|rest| rest.split(')').next());
+    number.and_then(|n| n.parse().ok()).expect("a number")
+}
+
+#[tokio::test]
+async fn a_discovered_server_with_the_default_slots_counts_its_shared_cache_once() {
+    // No -np: four slots share one cache of -c 8192 cells, and each reports n_ctx 4096 (the
+    // tiny model's training context) in /slots.
+    let Some(llama) = LlamaServer::launch(&[], Launch { env: &[("NP", "")], ..Launch::default() }) else { return };
+    complete(&llama.url, "Once upon a time there was a small model that", 64, None).await.text().await.unwrap();
+    let exporter = Exporter::start(&["--discovery"]);
+    let body = exporter.scrape().await;
+    let name = format!("llama-server:{}", llama.port());
+    let server = [("server", name.as_str())];
+    let held: f64 = values(&body, "llm_slot_context_used_tokens", &server).iter().sum();
+    let cells = kv_cells_in_log(&llama.log_text());
+    assert_eq!(cells, 8192.0);
+    assert!(held > 64.0, "the finished request's sequence stays cached: {held}");
+    assert_eq!(value(&body, "llm_slots", &[server[0], ("state", "idle")]), 4.0);
+    assert_eq!(value(&body, "llm_kv_cache_usage_ratio", &server), held / cells);
+    eprintln!("measured: {held} tokens held, {cells} KV cells: llm_kv_cache_usage_ratio {}", held / cells);
 }

@@ -1,5 +1,5 @@
 //! llama.cpp shaping on captured bodies: every llama.cpp sample, exact values.
-use llm_exporter::collectors::llama_server::{parse_slots, shape, Reading, MAX_SLOTS};
+use llm_exporter::collectors::llama_server::{parse_slots, shape, shape_with_layout, KvLayout, Reading, MAX_SLOTS};
 use llm_exporter::config::{Backend, ServerConfig};
 use llm_exporter::family::{Family, Kind};
 
@@ -135,6 +135,23 @@ fn unified_kv_cache_is_counted_once() {
     let r = reading("llamacpp_2026_real_metrics_inflight.txt", Some("llamacpp_2026_real_slots_inflight.json"), None);
     let f = shape(&ServerConfig { kv_cache_tokens: Some(2048), ..server() }, &r).unwrap();
     assert_eq!(value(&f, "llm_kv_cache_usage_ratio", &[]), Some(600.0 / 2048.0));
+}
+
+#[test]
+fn the_command_line_sizes_the_kv_cache_and_the_config_overrides_it() {
+    let r = reading("llamacpp_2026_real_metrics_inflight.txt", Some("llamacpp_2026_real_slots_inflight.json"), None);
+    let args = |a: &str| -> Vec<String> { a.split(' ').map(String::from).collect() };
+    // No -np: four slots share one cache of -c tokens, each reporting all of it (2048 here).
+    let unified = KvLayout::parse(&args("llama-server -m m.gguf -c 2048"), &[]);
+    let f = shape_with_layout(&server(), &r, Some(&unified)).unwrap();
+    assert_eq!(value(&f, "llm_kv_cache_usage_ratio", &[]), Some(600.0 / 2048.0));
+    // -np 4: each slot owns its share, the four shares are the cache.
+    let split = KvLayout::parse(&args("llama-server -np 4 -c 8192"), &[]);
+    let f = shape_with_layout(&server(), &r, Some(&split)).unwrap();
+    assert_eq!(value(&f, "llm_kv_cache_usage_ratio", &[]), Some(600.0 / 8192.0));
+    let configured = ServerConfig { kv_cache_tokens: Some(4096), ..server() };
+    let f = shape_with_layout(&configured, &r, Some(&unified)).unwrap();
+    assert_eq!(value(&f, "llm_kv_cache_usage_ratio", &[]), Some(600.0 / 4096.0));
 }
 
 #[test]

@@ -10,6 +10,7 @@ use reqwest::Url;
 use serde_json::Value;
 
 use super::http::{optional, FetchError, Fetcher};
+pub use super::llama_kv::KvLayout;
 use crate::config::ServerConfig;
 use crate::family::{labels, Family, Kind, Labels};
 
@@ -133,6 +134,16 @@ fn is_sleeping(props: &str) -> Option<bool> {
 /// Shapes a reading into families. `Err` means the server is not usable this scrape (the
 /// caller exports `llm_server_up 0` with no other series).
 pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, String> {
+    shape_with_layout(server, reading, None)
+}
+
+/// [`shape`], with what the server's command line says about its KV cache (discovery reads
+/// it); the config's `kv_cache_tokens` overrides it.
+pub fn shape_with_layout(
+    server: &ServerConfig,
+    reading: &Reading,
+    layout: Option<&KvLayout>,
+) -> Result<Vec<Family>, String> {
     let unwrapped = promtext::unwrap_json_string(&reading.metrics);
     let text = unwrapped.as_deref().unwrap_or(&reading.metrics);
     let exposition = promtext::parse(text);
@@ -183,7 +194,8 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
                 out.push(context_size(with(&[]), n_ctx, "/slots n_ctx"));
             }
             if upstream("kv_cache_usage_ratio").is_none() {
-                if let Some(ratio) = kv_usage_ratio(slots, server.kv_cache_tokens) {
+                let capacity = server.kv_cache_tokens.or_else(|| kv_capacity(slots, layout));
+                if let Some(ratio) = kv_usage_ratio(slots, capacity) {
                     let help = "KV cache use, 0 to 1: tokens held by all slots over the KV capacity (derived from llama.cpp /slots)";
                     out.push(Family::new("llm_kv_cache_usage_ratio", help, Kind::Gauge).with(base.clone(), ratio));
                 }
@@ -274,10 +286,16 @@ pub fn parse_slots(body: &str) -> Option<Vec<Slot>> {
     Some(slots)
 }
 
+/// The KV capacity from the server's settings, when they are known ([`KvLayout`]).
+fn kv_capacity(slots: &[Slot], layout: Option<&KvLayout>) -> Option<u64> {
+    let n_ctx: Vec<u64> = slots.iter().filter_map(|s| s.n_ctx).collect();
+    layout?.capacity(&n_ctx)
+}
+
 /// Tokens held by all slots over the KV capacity. By default each slot owns `n_ctx` cells of
 /// the cache, so the capacity is the sum of the slots' `n_ctx`. With `--kv-unified` the slots
-/// share one cache whose size no endpoint reports, so it comes from the config
-/// (`kv_cache_tokens`); a unified cache is then counted once, not once per slot.
+/// share one cache whose size no endpoint reports, so it comes from the server's command line
+/// or the config (`kv_cache_tokens`); a unified cache is then counted once, not once per slot.
 pub fn kv_usage_ratio(slots: &[Slot], kv_cache_tokens: Option<u64>) -> Option<f64> {
     let capacity: u64 = kv_cache_tokens.unwrap_or_else(|| slots.iter().filter_map(|s| s.n_ctx).sum());
     let held: u64 = slots.iter().filter_map(|s| s.tokens).sum();

@@ -20,6 +20,7 @@ use super::process::LocalServer;
 use super::{detect, llama_server, normalize, ollama, sglang, tgi, vllm, CollectError, Collector, ScrapeContext};
 use crate::config::{Backend, Config, ServerConfig};
 use crate::family::{labels, Family, Kind};
+use llama_server::KvLayout;
 
 /// Targets get this share of the scrape budget, so a slow one is reported down before the
 /// runner has to cut the whole collector off.
@@ -43,6 +44,9 @@ pub struct LlmCollector {
     /// Series dropped by a cap so far, by server name: `llm_exporter_target_series_dropped_total`.
     /// Servers that are gone are dropped from it.
     dropped: Mutex<HashMap<String, u64>>,
+    /// What each local llama-server's command line says about its KV cache, by server name;
+    /// replaced on every scrape.
+    layouts: Mutex<HashMap<String, KvLayout>>,
 }
 
 /// The per-target deadline: every GET of one target gets what is left of it.
@@ -101,6 +105,7 @@ impl LlmCollector {
             detected: Mutex::default(),
             max_series: config.max_series_per_target,
             dropped: Mutex::default(),
+            layouts: Mutex::default(),
         })
     }
 
@@ -211,7 +216,8 @@ impl LlmCollector {
         match backend {
             Backend::Llamacpp => {
                 let reading = llama_server::read(fetcher, base, key, timeout, metrics).await.map_err(failed)?;
-                llama_server::shape(server, &reading).map_err(Failure::mismatch)
+                let layout = self.layouts.lock().ok().and_then(|l| l.get(&server.name).copied());
+                llama_server::shape_with_layout(server, &reading, layout.as_ref()).map_err(Failure::mismatch)
             }
             Backend::Vllm => {
                 let reading = vllm::read(fetcher, base, key, timeout, metrics).await.map_err(failed)?;
@@ -318,6 +324,9 @@ impl LlmCollector {
                 hints.push((target.name.clone(), hint));
                 targets.push(target);
             }
+        }
+        if let Ok(mut layouts) = self.layouts.lock() {
+            *layouts = local.iter().filter_map(|s| Some((s.name.clone(), s.kv?))).collect();
         }
         if let Ok(mut last) = self.last_errors.lock() {
             last.retain(|name, _| targets.iter().any(|t| &t.name == name));
@@ -430,6 +439,7 @@ mod tests {
             ipv6_only: false,
             name: format!("{name}:{}", port.unwrap_or(0)),
             configured: false,
+            kv: None,
         }
     }
 

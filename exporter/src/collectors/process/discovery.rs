@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::{linux, netns, Workload};
+use crate::collectors::llama_kv::KvLayout;
 use crate::config::{ProcessMatch, ServerConfig};
 
 /// Known server programs by `comm` or `argv[0]` base name, with the backend they speak.
@@ -58,6 +59,8 @@ pub struct LocalServer {
     pub name: String,
     /// True when a configured server points at it (then it is not a new target).
     pub configured: bool,
+    /// What a llama-server's command line and environment say about its KV cache.
+    pub kv: Option<KvLayout>,
 }
 
 /// A server process that listens but is not scraped, and why (for a debug line).
@@ -217,6 +220,8 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
             (None, None) => base,
         };
         let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "_.:-".contains(*c)).collect();
+        let kv = (backend == "llamacpp" && port.is_some())
+            .then(|| KvLayout::parse(&linux::read_cmdline(root, pid), &linux::read_environ(root, pid, &KvLayout::ENV)));
         view.servers.push(LocalServer {
             pid,
             process: comm,
@@ -225,6 +230,7 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
             ipv6_only: reached.is_some_and(|(_, v6)| v6),
             name,
             configured: configured_server.is_some(),
+            kv,
         });
     }
     view

@@ -55,6 +55,27 @@ pub fn read_cmdline(root: &Path, pid: u32) -> Vec<String> {
         .collect()
 }
 
+/// Bytes read from `environ` at most.
+const ENVIRON_CAP: u64 = 64 * 1024;
+
+/// The entries of a process's environment whose names are in `keys`, as `KEY=VALUE`; empty
+/// when it cannot be read (another user's process). Other entries, secrets among them, are
+/// dropped as they are read.
+pub fn read_environ(root: &Path, pid: u32, keys: &[&str]) -> Vec<String> {
+    let Ok(file) = fs::File::open(pid_dir(root, pid).join("environ")) else { return Vec::new() };
+    let mut bytes = Vec::new();
+    if file.take(ENVIRON_CAP).read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    bytes
+        .split(|&b| b == 0)
+        .filter(|entry| {
+            keys.iter().any(|k| entry.strip_prefix(k.as_bytes()).is_some_and(|rest| rest.first() == Some(&b'=')))
+        })
+        .map(|entry| String::from_utf8_lossy(entry).into_owned())
+        .collect()
+}
+
 /// The executable's path (`exe` link); `None` for kernel threads and other users' processes.
 pub fn read_exe(root: &Path, pid: u32) -> Option<String> {
     let target = fs::read_link(pid_dir(root, pid).join("exe")).ok()?;
@@ -341,6 +362,17 @@ mod tests {
         assert_eq!(container_id(&format!("0::/machine.slice/libpod-{id}.scope")), "3f2a1b4c5d6e");
         assert_eq!(container_id("0::/user.slice/user-1000.slice/session-2.scope\n"), "");
         assert_eq!(container_id("4:memory:/process_api/aef30e3de970ab07ae2893bdb5bba4c6\n0::/\n"), "");
+    }
+
+    #[test]
+    fn only_the_asked_environment_entries_are_kept() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("123")).unwrap();
+        let environ = b"PATH=/bin\0LLAMA_ARG_CTX_SIZE=4096\0LLAMA_ARG_API_KEY=secret\0LLAMA_ARG_CTX_SIZE_X=1\0\xff=\0";
+        std::fs::write(root.path().join("123/environ"), environ).unwrap();
+        let keys = ["LLAMA_ARG_CTX_SIZE", "LLAMA_ARG_N_PARALLEL"];
+        assert_eq!(read_environ(root.path(), 123, &keys), ["LLAMA_ARG_CTX_SIZE=4096"]);
+        assert!(read_environ(root.path(), 124, &keys).is_empty(), "a process that is gone");
     }
 
     #[test]
