@@ -124,19 +124,31 @@ pub fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
 /// Merges families of the same name (the first HELP and TYPE win) and sorts them by name,
 /// so every family is written once and contiguously. A series that two sources both give
 /// is written once, the first one's value: Prometheus rejects a scrape that repeats one.
+/// Only families that several sources gave are checked (one source's series are its own
+/// tests' business), which keeps the check off the large per-process families.
 pub fn merge(families: impl IntoIterator<Item = Family>) -> Vec<Family> {
-    let mut by_name: BTreeMap<Cow<'static, str>, Family> = BTreeMap::new();
+    let mut by_name: BTreeMap<Cow<'static, str>, (Family, bool)> = BTreeMap::new();
     for family in families {
         match by_name.get_mut(&family.name) {
-            Some(existing) => existing.samples.extend(family.samples),
+            Some((existing, merged)) => {
+                existing.samples.extend(family.samples);
+                *merged = true;
+            }
             None => {
-                by_name.insert(family.name.clone(), family);
+                by_name.insert(family.name.clone(), (family, false));
             }
         }
     }
-    let mut merged: Vec<Family> = by_name.into_values().filter(|f| !f.samples.is_empty()).collect();
-    merged.iter_mut().for_each(drop_repeated_series);
-    merged
+    by_name
+        .into_values()
+        .map(|(mut family, merged)| {
+            if merged {
+                drop_repeated_series(&mut family);
+            }
+            family
+        })
+        .filter(|f| !f.samples.is_empty())
+        .collect()
 }
 
 /// Drops each sample whose suffix and label set (in any order) an earlier one already has.
@@ -249,11 +261,13 @@ mod tests {
             text,
             "# HELP llm_up up\n# TYPE llm_up gauge\nllm_up{server=\"a\",backend=\"x\"} 1\nllm_up{server=\"b\",backend=\"x\"} 0\n"
         );
-        let mut h = Family::new("llm_h_seconds", "h", Kind::Histogram);
         let one = Histogram { buckets: vec![(1.0, 1.0)], sum: 1.0, count: 1.0 };
-        h.push_histogram(labels([("server", "a")]), &one);
-        h.push_histogram(labels([("server", "a")]), &one);
-        assert_eq!(merge([h])[0].samples.len(), 4, "le=1, le=+Inf, _sum, _count once");
+        let histogram = || {
+            let mut h = Family::new("llm_h_seconds", "h", Kind::Histogram);
+            h.push_histogram(labels([("server", "a")]), &one);
+            h
+        };
+        assert_eq!(merge([histogram(), histogram()])[0].samples.len(), 4, "le=1, le=+Inf, _sum, _count once");
     }
 
     #[test]
