@@ -4,6 +4,7 @@
 //! Reading is thin ([`read`]); shaping ([`shape`]) is pure and tested on captured bodies.
 //! `/metrics` decides whether the server is up. `/slots` (off with `--no-slots`) and `/props`
 //! are optional: without them the series they feed are derived from what is left, or omitted.
+//! `/slots` is not read while `/props` says the server sleeps: that GET would wake it.
 use std::time::Duration;
 
 use reqwest::Url;

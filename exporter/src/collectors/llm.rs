@@ -4,7 +4,8 @@
 //! only its own series; the collector itself fails only when the scrape budget runs out.
 //!
 //! A server whose backend the config does not name is detected on first contact
-//! ([`super::detect`]: metric prefixes on `/metrics`, else Ollama's `/api/version`). The result
+//! ([`super::detect`]: metric prefixes on `/metrics`, else, when `/metrics` is missing or
+//! foreign, Ollama's `/api/version`). The result
 //! is kept for as long as the target is scraped and its answers keep matching: when the
 //! remembered backend's endpoint answers 404, or its `/metrics` no longer has that backend's
 //! series (another server now listens on the port), the target is detected afresh in the same

@@ -205,12 +205,13 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
             view.workers.push(pid);
             continue;
         }
-        let listening = listeners_of(root, &mut sockets, pid);
         // Another namespace has a loopback of its own: the same port there is another server.
+        // Its sockets are not even read (`net/tcp` of another namespace costs milliseconds).
         let ours = own_netns.contains(pid);
-        let reached = if ours { loopback_port(&listening) } else { None };
-        let configured_server = configured.iter().find(|s| ours && netns::serves(&s.url, &listening, &mut is_local));
-        if reached.is_none() && configured_server.is_none() && !listening.is_empty() {
+        let listening = if ours { listeners_of(root, &mut sockets, pid) } else { Vec::new() };
+        let reached = loopback_port(&listening);
+        let configured_server = configured.iter().find(|s| netns::serves(&s.url, &listening, &mut is_local));
+        if !ours || (reached.is_none() && configured_server.is_none() && !listening.is_empty()) {
             view.skipped.push(Skipped { pid, why: why_unreached(&comm, pid, &listening, ours) });
         }
         let port = reached.map(|(port, _)| port).or_else(|| configured_server?.url.port_or_known_default());
@@ -238,14 +239,17 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
 
 /// Why a server that listens is not scraped, for the debug log.
 fn why_unreached(comm: &str, pid: u32, listening: &[linux::Listener], ours: bool) -> String {
+    if !ours {
+        return format!(
+            "{comm} (pid {pid}) runs in another network namespace, whose loopback this exporter does not reach: not scraped"
+        );
+    }
     let sockets: Vec<String> =
         listening.iter().map(|l| std::net::SocketAddr::new(l.address, l.port).to_string()).collect();
-    let sockets = sockets.join(", ");
-    if ours {
-        format!("{comm} (pid {pid}) listens on {sockets}, none of them on loopback: not scraped (configure a --server with its address to scrape it)")
-    } else {
-        format!("{comm} (pid {pid}) listens on {sockets} in another network namespace, whose loopback this exporter does not reach: not scraped")
-    }
+    format!(
+        "{comm} (pid {pid}) listens on {}, none of them on loopback: not scraped (configure a --server with its address to scrape it)",
+        sockets.join(", ")
+    )
 }
 
 /// True when an ancestor of `pid` is also a candidate server.
