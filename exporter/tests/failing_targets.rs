@@ -143,7 +143,8 @@ async fn a_slow_server_gets_its_own_deadline() {
     let body = exporter.scrape().await;
     assert_eq!(value(&body, "llm_server_up", &[("server", "slow")]), 0.0);
     assert_eq!(value(&body, "llm_server_up", &[("server", "good")]), 1.0);
-    assert!(exporter.log().join("\n").contains("no complete answer within 0.300s"), "{:?}", exporter.log());
+    let log = exporter.log_with("no complete answer within 0.300s");
+    assert!(log.contains("no complete answer within 0.300s"), "{log}");
 }
 
 #[tokio::test]

@@ -98,8 +98,8 @@ async fn servers_in_another_network_namespace_are_not_scraped_at_our_loopback() 
             assert_eq!(value(&body, "llm_process_info", &[("pid", &pid), ("server", "llama-server")]), 1.0);
         }
     }
-    let log = exporter.log().join("\n");
     let twin_line = format!("(pid {}) runs in another network namespace", twin.pid);
+    let log = exporter.log_with(&twin_line);
     assert_eq!(log.matches(&twin_line).count(), 1, "logged once: {log}");
 }
 
@@ -138,7 +138,7 @@ async fn a_configured_server_on_a_local_non_loopback_address_keeps_its_name_for_
         assert_eq!(value(&body, "llm_server_up", &[("server", &format!("llama-server:{wildcard_port}"))]), 1.0);
         assert_eq!(values(&body, "llm_server_up", &[]).len(), 1, "{body}");
     }
-    let log = plain.log().join("\n");
     let why = format!("listens on 192.0.2.2:{bound_port}, none of them on loopback: not scraped");
+    let log = plain.log_with(&why);
     assert_eq!(log.matches(&why).count(), 1, "{log}");
 }

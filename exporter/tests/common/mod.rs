@@ -270,6 +270,20 @@ impl Exporter {
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
+
+    /// The log once a line holds `needle`, or after 10 s: the exporter writes a line before it
+    /// answers the scrape that caused it, but the test reads stderr through a pipe and a
+    /// thread, which may lag behind on a loaded machine.
+    pub fn log_with(&self, needle: &str) -> String {
+        for _ in 0..200 {
+            let log = self.log().join("\n");
+            if log.contains(needle) {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.log().join("\n")
+    }
 }
 
 impl Drop for Exporter {
