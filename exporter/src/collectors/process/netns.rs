@@ -50,7 +50,7 @@ pub fn serves(url: &Url, listeners: &[Listener], is_local: &mut dyn FnMut(IpAddr
     listeners.iter().filter(|l| l.port == port).any(|l| {
         addresses.iter().any(|&address| match l.address {
             bound if bound.is_unspecified() => {
-                (address.is_ipv6() <= l.ipv6) && (address.is_loopback() || is_local(address))
+                (l.ipv6 || address.is_ipv4()) && (address.is_loopback() || is_local(address))
             }
             bound => canonical(bound) == canonical(address),
         })
