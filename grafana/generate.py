@@ -333,10 +333,12 @@ def server():
         t(f"sum by (server, state) (llm_slots{{{SSEL}}})", "{{server}} {{state}}"),
     ], "none", custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 60, "showPoints": "never",
                        "stacking": {"mode": "normal", "group": "A"}})
-    b.add("timeseries", "Queue", [
+    b.add("timeseries", "Queue and sleep", [
         t(f"sum by (server) (llm_requests_running{{{SSEL}}})", "{{server}} running"),
         t(f"sum by (server) (llm_requests_waiting{{{SSEL}}})", "{{server}} waiting"),
-    ], "none")
+        t(f"max by (server) (llm_server_sleeping{{{SSEL}}})", "{{server}} asleep"),
+    ], "none", description="Requests running and waiting; asleep is 1 while a llama-server sleeps "
+                           "(--sleep-idle-seconds) with its model unloaded.")
     b.add("timeseries", "KV cache use", [
         t(f"max by (server) (llm_kv_cache_usage_ratio{{{SSEL}}})", "{{server}}")], "percentunit",
           thresholds=[(0.8, "orange")])

@@ -6,7 +6,7 @@
 //! `prometheus` crate's protobuf types keeps collectors pure and easy to test, and keeps the
 //! output byte-for-byte under our control (sorting, escaping, no timestamps).
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 
 /// The Content-Type of [`encode_text`]'s output. Prometheus 3 rejects a missing or
@@ -122,18 +122,54 @@ pub fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
 }
 
 /// Merges families of the same name (the first HELP and TYPE win) and sorts them by name,
-/// so every family is written once and contiguously.
+/// so every family is written once and contiguously. A series that two sources both give
+/// is written once, the first one's value: Prometheus rejects a scrape that repeats one.
+/// Only families that several sources gave are checked (one source's series are its own
+/// tests' business), which keeps the check off the large per-process families.
 pub fn merge(families: impl IntoIterator<Item = Family>) -> Vec<Family> {
-    let mut by_name: BTreeMap<Cow<'static, str>, Family> = BTreeMap::new();
+    let mut by_name: BTreeMap<Cow<'static, str>, (Family, bool)> = BTreeMap::new();
     for family in families {
         match by_name.get_mut(&family.name) {
-            Some(existing) => existing.samples.extend(family.samples),
+            Some((existing, merged)) => {
+                existing.samples.extend(family.samples);
+                *merged = true;
+            }
             None => {
-                by_name.insert(family.name.clone(), family);
+                by_name.insert(family.name.clone(), (family, false));
             }
         }
     }
-    by_name.into_values().filter(|f| !f.samples.is_empty()).collect()
+    by_name
+        .into_values()
+        .map(|(mut family, merged)| {
+            if merged {
+                drop_repeated_series(&mut family);
+            }
+            family
+        })
+        .filter(|f| !f.samples.is_empty())
+        .collect()
+}
+
+/// Drops each sample whose suffix and label set (in any order) an earlier one already has.
+fn drop_repeated_series(family: &mut Family) {
+    if family.samples.len() < 2 {
+        return;
+    }
+    let keep: Vec<bool> = {
+        let mut seen = HashSet::with_capacity(family.samples.len());
+        family
+            .samples
+            .iter()
+            .map(|s| {
+                let mut labels: Vec<(&str, &str)> = s.labels.iter().map(|(k, v)| (k.as_ref(), v.as_str())).collect();
+                labels.sort_unstable();
+                seen.insert((s.suffix, labels))
+            })
+            .collect()
+    };
+    let mut keep = keep.into_iter();
+    family.samples.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// Encodes families in the Prometheus text format 0.0.4, in the order given.
@@ -213,6 +249,25 @@ mod tests {
             "# HELP llm_a first \\\\ line\\nnext\n# TYPE llm_a gauge\nllm_a{v=\"q\\\"\\\\\\n\"} 0.5\n\
              # HELP llm_b second\n# TYPE llm_b gauge\nllm_b{server=\"x\"} 1\nllm_b{server=\"y\"} +Inf\n"
         );
+    }
+
+    #[test]
+    fn a_series_given_twice_is_written_once() {
+        let first = Family::gauge("llm_up", "up").with(labels([("server", "a"), ("backend", "x")]), 1.0);
+        let again = Family::gauge("llm_up", "up").with(labels([("backend", "x"), ("server", "a")]), 0.0);
+        let other = Family::gauge("llm_up", "up").with(labels([("server", "b"), ("backend", "x")]), 0.0);
+        let text = encode_text(&merge([first, again, other]));
+        assert_eq!(
+            text,
+            "# HELP llm_up up\n# TYPE llm_up gauge\nllm_up{server=\"a\",backend=\"x\"} 1\nllm_up{server=\"b\",backend=\"x\"} 0\n"
+        );
+        let one = Histogram { buckets: vec![(1.0, 1.0)], sum: 1.0, count: 1.0 };
+        let histogram = || {
+            let mut h = Family::new("llm_h_seconds", "h", Kind::Histogram);
+            h.push_histogram(labels([("server", "a")]), &one);
+            h
+        };
+        assert_eq!(merge([histogram(), histogram()])[0].samples.len(), 4, "le=1, le=+Inf, _sum, _count once");
     }
 
     #[test]

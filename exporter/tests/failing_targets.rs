@@ -58,6 +58,12 @@ async fn each_failure_costs_only_its_own_server() {
         let lines: Vec<&str> = log.lines().filter(|l| l.contains(&format!("server {name} ("))).collect();
         assert_eq!(lines.len(), 1, "{name} is logged once over two scrapes: {lines:?}");
         assert!(lines[0].contains(why), "{name}: {}", lines[0]);
+        // Only a server whose /metrics is missing or foreign is asked whether it is Ollama.
+        let probed_as_ollama = name == "html";
+        assert_eq!(lines[0].contains("/api/version"), probed_as_ollama, "{name}: {}", lines[0]);
+    }
+    for server in [&no_metrics_flag, &needs_key, &loading] {
+        assert_eq!(server.hits("/api/version"), 0, "a server that has /metrics is not probed as Ollama");
     }
     assert!(!log.contains("right-key"));
 }
@@ -159,7 +165,8 @@ async fn a_slow_server_gets_its_own_deadline() {
     let body = exporter.scrape().await;
     assert_eq!(value(&body, "llm_server_up", &[("server", "slow")]), 0.0);
     assert_eq!(value(&body, "llm_server_up", &[("server", "good")]), 1.0);
-    assert!(exporter.log().join("\n").contains("no complete answer within 0.300s"));
+    let log = exporter.log_with("no complete answer within 0.300s");
+    assert!(log.contains("no complete answer within 0.300s"), "{log}");
 }
 
 #[tokio::test]

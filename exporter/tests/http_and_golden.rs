@@ -53,6 +53,20 @@ async fn golden_metrics() {
     assert!(want == got, "golden file differs (UPDATE_GOLDEN=1 rewrites it):\n--- want\n{want}\n--- got\n{got}");
 }
 
+#[test]
+fn every_golden_file_has_each_series_once() {
+    let dir = format!("{}/tests/golden", env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let body = std::fs::read_to_string(&path).unwrap();
+        assert!(duplicate_series(&body).is_empty(), "{}: {:?}", path.display(), duplicate_series(&body));
+        checked += 1;
+    }
+    assert!(checked >= 6, "golden files in {dir}");
+    assert_eq!(duplicate_series("a{x=\"1\",y=\"2\"} 1\na{y=\"2\",x=\"1\"} 2\nb 1\n"), ["a{x=\"1\",y=\"2\"}"]);
+}
+
 #[tokio::test]
 async fn content_type_gzip_and_routes() {
     let exporter = Exporter::start(&[]);

@@ -3,7 +3,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::llama::LlamaServer;
+use common::llama::{Launch, LlamaServer};
 use common::*;
 
 async fn complete(url: &str, prompt: &str, n_predict: u32, key: Option<&str>) -> reqwest::Response {
@@ -121,4 +121,70 @@ async fn a_server_with_an_api_key() {
     let log = exporter.log().join("\n");
     assert!(log.contains("server keyless (") && log.contains("HTTP status 401"), "{log}");
     assert!(!log.contains("live-key-42") && !body.contains("live-key-42"));
+}
+
+/// `/props` `is_sleeping`, read the way the exporter reads it (it does not wake the server).
+async fn sleeping(url: &str) -> bool {
+    let props = client().get(format!("{url}/props")).send().await.unwrap().text().await.unwrap();
+    serde_json::from_str::<serde_json::Value>(&props).unwrap()["is_sleeping"] == true
+}
+
+#[tokio::test]
+async fn a_sleeping_server_is_never_woken_and_stays_up() {
+    let Some(llama) = LlamaServer::start(&["--sleep-idle-seconds", "2"], "") else { return };
+    complete(&llama.url, "Hello", 8, None).await.text().await.unwrap();
+    // Idle for 2 s, the server unloads its model; wait for it (bounded), then judge.
+    for _ in 0..300 {
+        if sleeping(&llama.url).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(sleeping(&llama.url).await, "llama-server did not fall asleep: {}", llama.log_text());
+    let exporter = Exporter::start(&["--server", &format!("llama={}", llama.url)]);
+    for _ in 0..5 {
+        let body = exporter.scrape().await;
+        let ours = |name: &str| value(&body, name, &[("server", "llama"), ("backend", "llamacpp")]);
+        assert_eq!(ours("llm_server_up"), 1.0);
+        assert_eq!(ours("llm_server_sleeping"), 1.0);
+        assert_eq!(value(&body, "llm_slots", &[("state", "idle")]), 4.0, "-np 4, all idle");
+        assert_eq!(value(&body, "llm_slots", &[("state", "busy")]), 0.0);
+        assert_eq!(ours("llm_generation_tokens_total"), 8.0);
+    }
+    assert!(sleeping(&llama.url).await, "the scrapes woke the server");
+    let log = llama.log_text();
+    assert!(log.contains("entering sleeping state"), "{log}");
+    assert!(!log.contains("exiting sleeping state"), "a scrape woke the server:\n{log}");
+    // Awake again (a request), it says so.
+    complete(&llama.url, "Hello", 4, None).await.text().await.unwrap();
+    let body = exporter.scrape().await;
+    assert_eq!(value(&body, "llm_server_sleeping", &[("server", "llama")]), 0.0);
+}
+
+/// The size of the unified KV cache llama-server logged: with unified slots each sequence may
+/// use the whole cache, and the server warns `llama_context: n_ctx_seq (8192) > n_ctx_train
+/// (4096)` when that is more than the model was trained for, as with the tiny model.
+fn kv_cells_in_log(log: &str) -> f64 {
+    let line = log.lines().find(|l| l.contains("n_ctx_seq (")).unwrap_or_else(|| panic!("no n_ctx_seq in\n{log}"));
+    let number = line.split("n_ctx_seq (").nth(1).and_then(|rest| rest.split(')').next());
+    number.and_then(|n| n.parse().ok()).expect("a number")
+}
+
+#[tokio::test]
+async fn a_discovered_server_with_the_default_slots_counts_its_shared_cache_once() {
+    // No -np: four slots share one cache of -c 8192 cells, and each reports n_ctx 4096 (the
+    // tiny model's training context) in /slots.
+    let Some(llama) = LlamaServer::launch(&[], Launch { env: &[("NP", "")], ..Launch::default() }) else { return };
+    complete(&llama.url, "Once upon a time there was a small model that", 64, None).await.text().await.unwrap();
+    let exporter = Exporter::start(&["--discovery"]);
+    let body = exporter.scrape().await;
+    let name = format!("llama-server:{}", llama.port());
+    let server = [("server", name.as_str())];
+    let held: f64 = values(&body, "llm_slot_context_used_tokens", &server).iter().sum();
+    let cells = kv_cells_in_log(&llama.log_text());
+    assert_eq!(cells, 8192.0);
+    assert!(held > 64.0, "the finished request's sequence stays cached: {held}");
+    assert_eq!(value(&body, "llm_slots", &[server[0], ("state", "idle")]), 4.0);
+    assert_eq!(value(&body, "llm_kv_cache_usage_ratio", &server), held / cells);
+    eprintln!("measured: {held} tokens held, {cells} KV cells: llm_kv_cache_usage_ratio {}", held / cells);
 }

@@ -1,5 +1,5 @@
 //! llama.cpp shaping on captured bodies: every llama.cpp sample, exact values.
-use llm_exporter::collectors::llama_server::{parse_slots, shape, Reading, MAX_SLOTS};
+use llm_exporter::collectors::llama_server::{parse_slots, shape, shape_with_layout, KvLayout, Reading, MAX_SLOTS};
 use llm_exporter::config::{Backend, ServerConfig};
 use llm_exporter::family::{Family, Kind};
 
@@ -82,7 +82,35 @@ fn real_2026_server_in_flight() {
         "n_tokens_max is typed counter upstream but is a high-water mark"
     );
     assert_eq!(kind(&f, "llm_generation_tokens_total"), Kind::Counter);
-    assert_eq!(f.len(), 18);
+    assert_eq!(v("llm_server_sleeping"), Some(0.0));
+    assert_eq!(f.len(), 19);
+}
+
+#[test]
+fn a_sleeping_server_is_up_asleep_and_keeps_its_slot_count() {
+    // `/slots` is not read while the server sleeps; had it been, it is ignored.
+    for slots in [None, Some("llamacpp_2026_real_slots_after.json")] {
+        let r = reading("llamacpp_2026_real_metrics_after.txt", slots, Some("llamacpp_2026_props_sleeping.json"));
+        let f = shape(&server(), &r).unwrap();
+        let v = |name: &str| value(&f, name, &[("server", "s"), ("backend", "llamacpp")]);
+        assert_eq!(v("llm_server_sleeping"), Some(1.0));
+        assert_eq!(value(&f, "llm_slots", &[("state", "busy")]), Some(0.0));
+        assert_eq!(value(&f, "llm_slots", &[("state", "idle")]), Some(4.0));
+        assert_eq!(v("llm_context_size_tokens"), Some(2048.0));
+        assert_eq!(v("llm_generation_tokens_total"), Some(3200.0));
+        // The model is unloaded: no slot holds a sequence, and there is no KV cache to fill.
+        for absent in ["llm_slot_context_used_tokens", "llm_kv_cache_usage_ratio"] {
+            assert!(f.iter().all(|fam| fam.name != absent), "{absent} while asleep");
+        }
+    }
+}
+
+#[test]
+fn builds_without_a_sleep_state_have_no_sleeping_series() {
+    let props = "{\"total_slots\":4,\"model_path\":\"m.gguf\"}";
+    let r = Reading { props: Some(props.into()), ..reading("llamacpp_2026_real_metrics_after.txt", None, None) };
+    let f = shape(&server(), &r).unwrap();
+    assert!(f.iter().all(|fam| fam.name != "llm_server_sleeping"));
 }
 
 #[test]
@@ -107,6 +135,23 @@ fn unified_kv_cache_is_counted_once() {
     let r = reading("llamacpp_2026_real_metrics_inflight.txt", Some("llamacpp_2026_real_slots_inflight.json"), None);
     let f = shape(&ServerConfig { kv_cache_tokens: Some(2048), ..server() }, &r).unwrap();
     assert_eq!(value(&f, "llm_kv_cache_usage_ratio", &[]), Some(600.0 / 2048.0));
+}
+
+#[test]
+fn the_command_line_sizes_the_kv_cache_and_the_config_overrides_it() {
+    let r = reading("llamacpp_2026_real_metrics_inflight.txt", Some("llamacpp_2026_real_slots_inflight.json"), None);
+    let args = |a: &str| -> Vec<String> { a.split(' ').map(String::from).collect() };
+    // No -np: four slots share one cache of -c tokens, each reporting all of it (2048 here).
+    let unified = KvLayout::parse(&args("llama-server -m m.gguf -c 2048"), &[]);
+    let f = shape_with_layout(&server(), &r, Some(&unified)).unwrap();
+    assert_eq!(value(&f, "llm_kv_cache_usage_ratio", &[]), Some(600.0 / 2048.0));
+    // -np 4: each slot owns its share, the four shares are the cache.
+    let split = KvLayout::parse(&args("llama-server -np 4 -c 8192"), &[]);
+    let f = shape_with_layout(&server(), &r, Some(&split)).unwrap();
+    assert_eq!(value(&f, "llm_kv_cache_usage_ratio", &[]), Some(600.0 / 8192.0));
+    let configured = ServerConfig { kv_cache_tokens: Some(4096), ..server() };
+    let f = shape_with_layout(&configured, &r, Some(&unified)).unwrap();
+    assert_eq!(value(&f, "llm_kv_cache_usage_ratio", &[]), Some(600.0 / 4096.0));
 }
 
 #[test]

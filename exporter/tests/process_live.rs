@@ -1,7 +1,8 @@
 //! The process collector and discovery on this machine's real /proc, with a real llama-server.
 mod common;
 
-use common::llama::LlamaServer;
+use common::llama::{Launch, LlamaServer};
+use common::netns::Netns;
 use common::*;
 
 /// (utime + stime in ticks, RSS in bytes, threads) of `pid`, read the way the kernel shows them.
@@ -66,4 +67,78 @@ async fn a_configured_server_keeps_its_name_for_the_process_too() {
     assert!(values(&body, "llm_server_up", &[("server", &format!("llama-server:{port}"))]).is_empty(), "one server");
     let pid = llama.pid.to_string();
     assert_eq!(value(&body, "llm_process_info", &[("server", "chat"), ("pid", &pid)]), 1.0);
+}
+
+/// A port free on this machine's loopback now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn servers_in_another_network_namespace_are_not_scraped_at_our_loopback() {
+    let Some(host) = LlamaServer::start(&[], "") else { return };
+    let Some(netns) = Netns::new(&[]) else { return };
+    let port = host.port();
+    let inside = |port| Launch { port: Some(port), netns: Some(&netns), ..Launch::default() };
+    // One on the same port as the host's server, one on a port nothing on the host uses.
+    let Some(twin) = LlamaServer::launch(&[], inside(port)) else { return };
+    let lone_port = free_port();
+    let Some(lone) = LlamaServer::launch(&[], inside(lone_port)) else { return };
+    complete_once(&host.url).await;
+    let exporter = Exporter::start(&["--discovery", "--log.level=debug"]);
+    for _ in 0..2 {
+        // Exporter::scrape also checks that no series appears twice.
+        let body = exporter.scrape().await;
+        let at = |port: u16| format!("llama-server:{port}");
+        assert_eq!(values(&body, "llm_server_up", &[("server", &at(port))]), [1.0], "the host's server, once");
+        assert_eq!(value(&body, "llm_generation_tokens_total", &[("server", &at(port))]), 4.0, "the host's values");
+        assert!(values(&body, "llm_server_up", &[("server", &at(lone_port))]).is_empty(), "no false down");
+        for pid in [twin.pid, lone.pid] {
+            let pid = pid.to_string();
+            assert_eq!(value(&body, "llm_process_info", &[("pid", &pid), ("server", "llama-server")]), 1.0);
+        }
+    }
+    let twin_line = format!("(pid {}) runs in another network namespace", twin.pid);
+    let log = exporter.log_with(&twin_line);
+    assert_eq!(log.matches(&twin_line).count(), 1, "logged once: {log}");
+}
+
+async fn complete_once(url: &str) {
+    let body = serde_json::json!({"prompt": "Hi", "n_predict": 4, "ignore_eos": true}).to_string();
+    let response = client().post(format!("{url}/completion")).body(body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_configured_server_on_a_local_non_loopback_address_keeps_its_name_for_the_process() {
+    let Some(netns) = Netns::new(&["192.0.2.2"]) else { return };
+    let (bound_port, wildcard_port) = (free_port(), free_port());
+    let launch = |port, host| Launch { port: Some(port), netns: Some(&netns), env: host, ..Launch::default() };
+    let Some(bound) = LlamaServer::launch(&[], launch(bound_port, &[("HOST", "192.0.2.2")])) else { return };
+    let Some(wildcard) = LlamaServer::launch(&[], launch(wildcard_port, &[("HOST", "0.0.0.0")])) else { return };
+    let ext = format!("ext=http://192.0.2.2:{bound_port}");
+    let any = format!("any=http://192.0.2.2:{wildcard_port}");
+    let exporter = Exporter::start_wrapped(&netns.prefix(), &["--discovery", "--server", &ext, "--server", &any], &[]);
+    let body = netns.get(&exporter.url("/metrics"));
+    assert_unique_series(&body);
+    for (name, llama) in [("ext", &bound), ("any", &wildcard)] {
+        assert_eq!(value(&body, "llm_server_up", &[("server", name)]), 1.0, "{name}");
+        assert_eq!(value(&body, "llm_process_info", &[("server", name), ("pid", &llama.pid.to_string())]), 1.0);
+    }
+    // The wildcard server is one server, named by the config, not also `llama-server:PORT`.
+    assert_eq!(values(&body, "llm_server_up", &[]).len(), 2, "{body}");
+
+    // Without the config, the one bound to 192.0.2.2 only is not scraped, and the log says why once.
+    let plain = Exporter::start_wrapped(&netns.prefix(), &["--discovery", "--log.level=debug"], &[]);
+    for _ in 0..2 {
+        let body = netns.get(&plain.url("/metrics"));
+        assert_unique_series(&body);
+        let pid = bound.pid.to_string();
+        assert_eq!(value(&body, "llm_process_info", &[("server", "llama-server"), ("pid", &pid)]), 1.0);
+        assert_eq!(value(&body, "llm_server_up", &[("server", &format!("llama-server:{wildcard_port}"))]), 1.0);
+        assert_eq!(values(&body, "llm_server_up", &[]).len(), 1, "{body}");
+    }
+    let why = format!("listens on 192.0.2.2:{bound_port}, none of them on loopback: not scraped");
+    let log = plain.log_with(&why);
+    assert_eq!(log.matches(&why).count(), 1, "{log}");
 }

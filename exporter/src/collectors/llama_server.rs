@@ -4,12 +4,14 @@
 //! Reading is thin ([`read`]); shaping ([`shape`]) is pure and tested on captured bodies.
 //! `/metrics` decides whether the server is up. `/slots` (off with `--no-slots`) and `/props`
 //! are optional: without them the series they feed are derived from what is left, or omitted.
+//! `/slots` is not read while `/props` says the server sleeps: that GET would wake it.
 use std::time::Duration;
 
 use reqwest::Url;
 use serde_json::Value;
 
 use super::http::{optional, FetchError, Fetcher};
+pub use super::llama_kv::KvLayout;
 use crate::config::ServerConfig;
 use crate::family::{labels, Family, Kind, Labels};
 
@@ -96,8 +98,12 @@ pub struct Reading {
     pub props: Option<String>,
 }
 
-/// GETs `/metrics` (unless detection already did), `/slots` and `/props` concurrently, each
-/// within `timeout`.
+/// GETs `/metrics` (unless detection already did) and `/props` concurrently, then `/slots`
+/// unless `/props` says the server sleeps, each within `timeout`.
+///
+/// A server started with `--sleep-idle-seconds` unloads its model when idle; `/metrics`,
+/// `/props` and `/health` leave it asleep, but `/slots` wakes it and reloads the model. No
+/// scrape may do that, so `/slots` waits for `/props`.
 pub async fn read(
     fetcher: &Fetcher,
     base: &Url,
@@ -112,13 +118,33 @@ pub async fn read(
             None => fetcher.get_path(base, "metrics", api_key, timeout).await,
         }
     };
-    let (metrics, slots, props) = tokio::join!(metrics, get("slots"), get("props"));
-    Ok(Reading { metrics: metrics?, slots: optional(base, "slots", slots), props: optional(base, "props", props) })
+    let (metrics, props) = tokio::join!(metrics, get("props"));
+    let (metrics, props) = (metrics?, optional(base, "props", props));
+    let slots = match props.as_deref().and_then(is_sleeping) {
+        Some(true) => None,
+        _ => optional(base, "slots", get("slots").await),
+    };
+    Ok(Reading { metrics, slots, props })
+}
+
+/// `/props` `is_sleeping`; `None` for builds without the field or a body that is not JSON.
+fn is_sleeping(props: &str) -> Option<bool> {
+    serde_json::from_str::<Value>(props).ok()?.get("is_sleeping")?.as_bool()
 }
 
 /// Shapes a reading into families. `Err` means the server is not usable this scrape (the
 /// caller exports `llm_server_up 0` with no other series).
 pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, String> {
+    shape_with_layout(server, reading, None)
+}
+
+/// [`shape`], with what the server's command line says about its KV cache (discovery reads
+/// it); the config's `kv_cache_tokens` overrides it.
+pub fn shape_with_layout(
+    server: &ServerConfig,
+    reading: &Reading,
+    layout: Option<&KvLayout>,
+) -> Result<Vec<Family>, String> {
     let unwrapped = promtext::unwrap_json_string(&reading.metrics);
     let body = unwrapped.as_ref().map_or(reading.metrics.as_slice(), |text| text.as_bytes());
     let mut has_prefix = false;
@@ -150,9 +176,14 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
         }
     }
 
-    let slots = reading.slots.as_deref().and_then(parse_slots);
     let props = reading.props.as_deref().and_then(|b| serde_json::from_str::<Value>(b).ok());
     let total_slots = props.as_ref().and_then(|p| p.get("total_slots")).and_then(Value::as_u64);
+    let sleeping = props.as_ref().and_then(|p| p.get("is_sleeping")).and_then(Value::as_bool);
+    if let Some(sleeping) = sleeping {
+        out.push(sleeping_family(base.clone(), sleeping));
+    }
+    // A sleeping server has unloaded its model: its slots hold nothing and run nothing.
+    let slots = reading.slots.as_deref().filter(|_| sleeping != Some(true)).and_then(parse_slots);
 
     match &slots {
         Some(slots) => {
@@ -172,14 +203,16 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
                 out.push(context_size(with(&[]), n_ctx, "/slots n_ctx"));
             }
             if upstream("kv_cache_usage_ratio").is_none() {
-                if let Some(ratio) = kv_usage_ratio(slots, server.kv_cache_tokens) {
+                let capacity = server.kv_cache_tokens.or_else(|| kv_capacity(slots, layout));
+                if let Some(ratio) = kv_usage_ratio(slots, capacity) {
                     let help = "KV cache use, 0 to 1: tokens held by all slots over the KV capacity (derived from llama.cpp /slots)";
                     out.push(Family::new("llm_kv_cache_usage_ratio", help, Kind::Gauge).with(base.clone(), ratio));
                 }
             }
         }
         None => {
-            if let (Some(total), Some(busy)) = (total_slots, upstream("requests_processing")) {
+            let busy = if sleeping == Some(true) { Some(0.0) } else { upstream("requests_processing") };
+            if let (Some(total), Some(busy)) = (total_slots, busy) {
                 out.push(slot_states(&base, busy, (total as f64 - busy).max(0.0)));
             }
             let n_ctx =
@@ -213,6 +246,14 @@ fn slot_states(base: &Labels, busy: f64, idle: f64) -> Family {
     family.push(with_labels(base, &[("state", "busy")]), busy);
     family.push(with_labels(base, &[("state", "idle")]), idle);
     family
+}
+
+fn sleeping_family(labels: Labels, sleeping: bool) -> Family {
+    Family::gauge(
+        "llm_server_sleeping",
+        "1 while the server sleeps with its model unloaded (llama-server --sleep-idle-seconds), else 0 (llama.cpp /props is_sleeping)",
+    )
+    .with(labels, if sleeping { 1.0 } else { 0.0 })
 }
 
 fn context_size(labels: Labels, n_ctx: u64, source: &str) -> Family {
@@ -254,10 +295,16 @@ pub fn parse_slots(body: &str) -> Option<Vec<Slot>> {
     Some(slots)
 }
 
+/// The KV capacity from the server's settings, when they are known ([`KvLayout`]).
+fn kv_capacity(slots: &[Slot], layout: Option<&KvLayout>) -> Option<u64> {
+    let n_ctx: Vec<u64> = slots.iter().filter_map(|s| s.n_ctx).collect();
+    layout?.capacity(&n_ctx)
+}
+
 /// Tokens held by all slots over the KV capacity. By default each slot owns `n_ctx` cells of
 /// the cache, so the capacity is the sum of the slots' `n_ctx`. With `--kv-unified` the slots
-/// share one cache whose size no endpoint reports, so it comes from the config
-/// (`kv_cache_tokens`); a unified cache is then counted once, not once per slot.
+/// share one cache whose size no endpoint reports, so it comes from the server's command line
+/// or the config (`kv_cache_tokens`); a unified cache is then counted once, not once per slot.
 pub fn kv_usage_ratio(slots: &[Slot], kv_cache_tokens: Option<u64>) -> Option<f64> {
     let capacity: u64 = kv_cache_tokens.unwrap_or_else(|| slots.iter().filter_map(|s| s.n_ctx).sum());
     let held: u64 = slots.iter().filter_map(|s| s.tokens).sum();

@@ -4,7 +4,8 @@
 //! only its own series; the collector itself fails only when the scrape budget runs out.
 //!
 //! A server whose backend the config does not name is detected on first contact
-//! ([`super::detect`]: metric prefixes on `/metrics`, else Ollama's `/api/version`). The result
+//! ([`super::detect`]: metric prefixes on `/metrics`, else, when `/metrics` is missing or
+//! foreign, Ollama's `/api/version`). The result
 //! is kept for as long as the target is scraped and its answers keep matching: when the
 //! remembered backend's endpoint answers 404, or its `/metrics` no longer has that backend's
 //! series (another server now listens on the port), the target is detected afresh in the same
@@ -20,6 +21,7 @@ use super::process::LocalServer;
 use super::{detect, llama_server, normalize, ollama, sglang, tgi, vllm, CollectError, Collector, ScrapeContext};
 use crate::config::{Backend, Config, ServerConfig};
 use crate::family::{labels, Family, Kind};
+use llama_server::KvLayout;
 
 /// Targets get this share of the scrape budget, so a slow one is reported down before the
 /// runner has to cut the whole collector off.
@@ -43,6 +45,9 @@ pub struct LlmCollector {
     /// Series dropped by a cap so far, by server name: `llm_exporter_target_series_dropped_total`.
     /// Servers that are gone are dropped from it.
     dropped: Mutex<HashMap<String, u64>>,
+    /// What each local llama-server's command line says about its KV cache, by server name;
+    /// replaced on every scrape.
+    layouts: Mutex<HashMap<String, KvLayout>>,
 }
 
 /// The per-target deadline: every GET of one target gets what is left of it.
@@ -64,18 +69,23 @@ struct Failure {
     /// The answer suggests another backend now serves the target: a 404 on the backend's main
     /// endpoint, or a body without its series.
     mismatch: bool,
+    /// The server answered, and its answer says it will not serve metrics to us: the endpoint
+    /// is switched off (llama-server without `--metrics`: 501) or needs a key (401, 403). It
+    /// runs, so it is not down; it cannot be monitored as it is configured.
+    refused: bool,
 }
 
 impl Failure {
     fn fetch(path: &str, e: FetchError, deadline: Deadline) -> Failure {
         let mismatch = e == FetchError::Status(404);
+        let refused = matches!(e, FetchError::Status(501) | FetchError::Denied { .. });
         // Every GET of a target shares its deadline: report the deadline, not what was left.
         let e = if let FetchError::Timeout(_) = e { FetchError::Timeout(deadline.total) } else { e };
-        Failure { why: format!("GET {path}: {e}"), mismatch }
+        Failure { why: format!("GET {path}: {e}"), mismatch, refused }
     }
 
     fn mismatch(why: String) -> Failure {
-        Failure { why, mismatch: true }
+        Failure { why, mismatch: true, refused: false }
     }
 }
 
@@ -96,21 +106,30 @@ impl LlmCollector {
             detected: Mutex::default(),
             max_series: config.max_series_per_target,
             dropped: Mutex::default(),
+            layouts: Mutex::default(),
         })
     }
 
+    /// The series of one target. A discovered server that refuses to serve metrics (see
+    /// [`Failure::refused`]) is not scraped: it gets no series at all, so it does not count as
+    /// a down server, and the log says why once.
     async fn scrape_one(&self, server: &ServerConfig, budget: Duration) -> Vec<Family> {
         let total = server.timeout.unwrap_or(budget).min(budget.mul_f64(TARGET_SHARE_OF_BUDGET));
         let deadline = Deadline { at: Instant::now() + total, total };
         let (backend, result) = self.scrape_target(server, deadline).await;
         let label = if backend == Backend::Auto { UNKNOWN_BACKEND } else { backend.as_str() };
+        let discovered = !self.configured.iter().any(|c| c.name == server.name);
         let (mut families, up) = match result {
             Ok(families) => {
                 self.log_change(server, None);
                 (families, 1.0)
             }
-            Err(why) => {
-                self.log_change(server, Some(why));
+            Err(failure) if discovered && failure.refused => {
+                self.log_change(server, Some(format!("is not scraped: {}", failure.why)));
+                return Vec::new();
+            }
+            Err(failure) => {
+                self.log_change(server, Some(format!("is down: {}", failure.why)));
                 (Vec::new(), 0.0)
             }
         };
@@ -142,10 +161,14 @@ impl LlmCollector {
 
     /// Scrapes one target as its configured, remembered or detected backend. Returns the
     /// backend its series are labelled with (`Auto` while unknown) and the families or why not.
-    async fn scrape_target(&self, server: &ServerConfig, deadline: Deadline) -> (Backend, Result<Vec<Family>, String>) {
+    async fn scrape_target(
+        &self,
+        server: &ServerConfig,
+        deadline: Deadline,
+    ) -> (Backend, Result<Vec<Family>, Failure>) {
         let as_is = |backend, prefetched| async move {
             let result = self.scrape_as(backend, server, deadline, prefetched).await;
-            (backend, result.map_err(|f| f.why))
+            (backend, result)
         };
         if server.backend != Backend::Auto {
             return as_is(server.backend, Prefetched::Nothing).await;
@@ -164,7 +187,7 @@ impl LlmCollector {
                     }
                 }
             }
-            return (backend, Err(failure.why));
+            return (backend, Err(failure));
         }
         match self.detect(server, deadline).await {
             Ok((found, prefetched, also)) => {
@@ -194,7 +217,8 @@ impl LlmCollector {
         match backend {
             Backend::Llamacpp => {
                 let reading = llama_server::read(fetcher, base, key, timeout, metrics).await.map_err(failed)?;
-                llama_server::shape(server, &reading).map_err(Failure::mismatch)
+                let layout = self.layouts.lock().ok().and_then(|l| l.get(&server.name).copied());
+                llama_server::shape_with_layout(server, &reading, layout.as_ref()).map_err(Failure::mismatch)
             }
             Backend::Vllm => {
                 let reading = vllm::read(fetcher, base, key, timeout, metrics).await.map_err(failed)?;
@@ -220,27 +244,34 @@ impl LlmCollector {
 
     /// Tells the backend from `/metrics`, else from `/api/version`. Returns the backend, the
     /// body read on the way, and the other backends whose series share the body.
+    ///
+    /// Ollama is asked only when `/metrics` is not there (404) or has no known series: any
+    /// other answer (501 without `--metrics`, 401, 503 while loading) comes from a server that
+    /// has the endpoint, so it is not Ollama, and its failure is reported as it is.
     async fn detect(
         &self,
         server: &ServerConfig,
         deadline: Deadline,
-    ) -> Result<(Backend, Prefetched, Vec<Backend>), String> {
+    ) -> Result<(Backend, Prefetched, Vec<Backend>), Failure> {
         let (base, key) = (&server.url, server.api_key.as_deref());
         let why_not_metrics = match self.fetcher.get_path(base, "metrics", key, deadline.remaining()).await {
             Ok(body) => match detect::from_metrics(&body) {
                 Some(found) => return Ok((found.backend, Prefetched::Metrics(body), found.also)),
                 None => "/metrics has no llamacpp:, vllm:, sglang: or tgi_ series".to_string(),
             },
-            Err(e @ FetchError::Status(_)) => Failure::fetch("/metrics", e, deadline).why,
-            // Nothing answers in time, or at all: asking another path would not help.
-            Err(e) => return Err(Failure::fetch("/metrics", e, deadline).why),
+            Err(e @ FetchError::Status(404)) => Failure::fetch("/metrics", e, deadline).why,
+            Err(e) => return Err(Failure::fetch("/metrics", e, deadline)),
         };
+        let failed = |why| Failure { why, mismatch: false, refused: false };
         match self.fetcher.get_text(base, "api/version", key, deadline.remaining()).await {
             Ok(body) if detect::is_ollama_version(&body) => {
                 Ok((Backend::Ollama, Prefetched::Version(body), Vec::new()))
             }
-            Ok(_) => Err(format!("{why_not_metrics}, and /api/version is not Ollama's")),
-            Err(e) => Err(format!("{why_not_metrics}, and {}", Failure::fetch("/api/version", e, deadline).why)),
+            Ok(_) => Err(failed(format!("{why_not_metrics}, and /api/version is not Ollama's"))),
+            Err(e) => {
+                let version = Failure::fetch("/api/version", e, deadline);
+                Err(Failure { why: format!("{why_not_metrics}, and {}", version.why), ..version })
+            }
         }
     }
 
@@ -265,13 +296,14 @@ impl LlmCollector {
         }
     }
 
-    /// Logs a server going down, changing reason, or coming back; stays quiet otherwise.
+    /// Logs a server going down (or out of reach), changing reason, or coming back; stays
+    /// quiet otherwise. `error` starts with the state: `is down: …`, `is not scraped: …`.
     fn log_change(&self, server: &ServerConfig, error: Option<String>) {
         let Ok(mut last) = self.last_errors.lock() else { return };
         let (name, url) = (&server.name, server.url.as_str());
         match error {
             Some(why) if last.get(name).is_none_or(|before| !same_reason(before, &why)) => {
-                log::warn!("server {name} ({url}) is down: {why}");
+                log::warn!("server {name} ({url}) {why}");
                 last.insert(name.clone(), why);
             }
             None if last.remove(name).is_some() => log::info!("server {name} ({url}) is up again"),
@@ -280,14 +312,22 @@ impl LlmCollector {
     }
 
     /// Configured servers, then discovered ones that no configured server already points at.
+    /// Names are unique: a second target of the same name would repeat the first one's series
+    /// under the same labels, so it is left out.
     fn targets(&self, local: &[LocalServer]) -> Vec<ServerConfig> {
         let mut targets = self.configured.clone();
         let mut hints = Vec::new();
         if self.discovery {
             for (target, hint) in local.iter().filter(|s| !s.configured).filter_map(discovered_target) {
+                if targets.iter().any(|t| t.name == target.name) {
+                    continue;
+                }
                 hints.push((target.name.clone(), hint));
                 targets.push(target);
             }
+        }
+        if let Ok(mut layouts) = self.layouts.lock() {
+            *layouts = local.iter().filter_map(|s| Some((s.name.clone(), s.kv?))).collect();
         }
         if let Ok(mut last) = self.last_errors.lock() {
             last.retain(|name, _| targets.iter().any(|t| &t.name == name));
@@ -406,6 +446,7 @@ mod tests {
             ipv6_only: false,
             name: format!("{name}:{}", port.unwrap_or(0)),
             configured: false,
+            kv: None,
         }
     }
 
@@ -440,11 +481,69 @@ mod tests {
         assert!(detected(&c).is_empty());
     }
 
+    /// A loopback port that answers every request with `status` and closes.
+    async fn answering(status: u16) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = [0u8; 2048];
+                let _ = socket.read(&mut request).await;
+                let reply = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = socket.write_all(reply.as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    fn up_samples(families: &[Family]) -> Vec<(crate::family::Labels, f64)> {
+        let up = families.iter().filter(|f| f.name == "llm_server_up").flat_map(|f| f.samples.iter());
+        up.map(|s| (s.labels.clone(), s.value)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_discovered_server_that_does_not_answer_keeps_the_backend_of_its_program() {
+        let c = collector(&["--discovery"]);
+        let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let targets = c.targets(&[local("llama-server", "llamacpp", Some(refused))]);
+        let families = c.scrape_one(&targets[0], Duration::from_secs(2)).await;
+        let name = format!("llama-server:{refused}");
+        assert_eq!(up_samples(&families), [(labels([("server", &name), ("backend", "llamacpp")]), 0.0)]);
+    }
+
+    #[tokio::test]
+    async fn a_discovered_server_that_refuses_metrics_is_not_scraped_but_a_configured_one_is_down() {
+        for status in [501, 401] {
+            let port = answering(status).await;
+            let c = collector(&["--discovery", "--server", &format!("conf=http://127.0.0.1:{port}/")]);
+            let found = c.targets(&[local("llama-server", "llamacpp", Some(port))]);
+            assert_eq!(found.len(), 2);
+            let configured = c.scrape_one(&found[0], Duration::from_secs(2)).await;
+            assert_eq!(up_samples(&configured), [(labels([("server", "conf"), ("backend", "unknown")]), 0.0)]);
+            let discovered = c.scrape_one(&found[1], Duration::from_secs(2)).await;
+            assert!(discovered.is_empty(), "{status}: {discovered:?}");
+        }
+    }
+
+    #[test]
+    fn targets_have_unique_names() {
+        let c = collector(&["--discovery", "--server", "llama-server:8080=http://127.0.0.1:9/"]);
+        let twice = [local("llama-server", "llamacpp", Some(8080)), local("llama-server", "llamacpp", Some(8080))];
+        let names: Vec<String> = c.targets(&twice).into_iter().map(|t| t.name).collect();
+        assert_eq!(names, ["llama-server:8080"]);
+        assert_eq!(c.targets(&twice)[0].url.as_str(), "http://127.0.0.1:9/", "the configured one");
+    }
+
     #[test]
     fn failures_that_suggest_another_server() {
         let deadline = Deadline { at: Instant::now(), total: Duration::from_millis(250) };
         assert!(Failure::fetch("/metrics", FetchError::Status(404), deadline).mismatch);
-        for e in [FetchError::Status(503), FetchError::Status(401), FetchError::Transport("refused".into())] {
+        for e in [
+            FetchError::Status(503),
+            FetchError::Denied { status: 401, key_sent: false },
+            FetchError::Transport("refused".into()),
+        ] {
             assert!(!Failure::fetch("/metrics", e, deadline).mismatch);
         }
         let late = Failure::fetch("/metrics", FetchError::Timeout(Duration::from_millis(3)), deadline);

@@ -5,6 +5,7 @@
 //! `llm_exporter_collector_success` and `_duration_seconds` for it.
 pub mod detect;
 pub mod http;
+pub mod llama_kv;
 pub mod llama_server;
 pub mod llm;
 pub mod normalize;

@@ -259,15 +259,20 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
 /// file's content without surrounding whitespace; the content never appears in an error.
 fn read_key_file(config_path: &Path, key_path: &str, warnings: &mut Vec<String>) -> Result<String, String> {
     let full = config_path.parent().unwrap_or(Path::new(".")).join(key_path);
-    let key = super::read_limited(&full, 64 * 1024)?;
-    let key = key.trim();
-    if key.is_empty() || key.contains(['\n', '\r']) {
-        return Err(format!("{} must hold one non-empty line", full.display()));
-    }
+    let text = super::read_limited(&full, 64 * 1024)?;
+    let Some(key) = first_key(&text) else {
+        return Err(format!("{} holds no key (a line that is neither blank nor a # comment)", full.display()));
+    };
     if std::fs::metadata(&full).is_ok_and(|meta| world_readable(&meta)) {
         warnings.push(format!("API key file {} is readable by every user; chmod o-r it", full.display()));
     }
     Ok(key.to_string())
+}
+
+/// The first key of a key file in llama-server's `--api-key-file` format: one key per line,
+/// lines starting with `#` are comments; blank lines are skipped too.
+fn first_key(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).find(|line| !line.is_empty() && !line.starts_with('#'))
 }
 
 #[cfg(unix)]
@@ -311,5 +316,19 @@ fn key_of_error(text: &str, offset: usize, message: &str) -> String {
     match table {
         Some(t) if !key.is_empty() => format!("{t}.{key}"),
         _ => key,
+    }
+}
+
+#[cfg(test)]
+mod key_file_tests {
+    use super::first_key;
+
+    #[test]
+    fn the_first_key_of_a_llama_server_key_file() {
+        assert_eq!(first_key("s3cret\n"), Some("s3cret"));
+        assert_eq!(first_key("# keys for the chat server\n\n  \nk-first\r\nk-second\n#k-old\n"), Some("k-first"));
+        for empty in ["", "\n\n", "# only a comment\n", "  \r\n#x\n"] {
+            assert_eq!(first_key(empty), None, "{empty:?}");
+        }
     }
 }

@@ -3,9 +3,26 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use super::netns::Netns;
+
 pub struct LlamaServer {
     pub pid: u32,
     pub url: String,
+    /// The server's own log (stdout and stderr).
+    pub log: PathBuf,
+}
+
+/// How to start a server beyond its arguments; `Launch::default()` is what `start` does.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// Arguments for make-tiny-gguf.py (the model's size and speed).
+    pub tiny_args: &'a str,
+    /// The port; a free loopback port when `None`.
+    pub port: Option<u16>,
+    /// Run inside this network namespace.
+    pub netns: Option<&'a Netns>,
+    /// Environment for run-llama-server.sh (`HOST`, `NP`) and the server.
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 /// Where `scripts/llama-server-install.sh` puts the build.
@@ -21,6 +38,11 @@ impl LlamaServer {
     /// skipped. `scripts/test` sets `LLM_EXPORTER_REQUIRE_LLAMA=1`, which makes a missing
     /// install a failure instead.
     pub fn start(args: &[&str], tiny_args: &str) -> Option<LlamaServer> {
+        LlamaServer::launch(args, Launch { tiny_args, ..Launch::default() })
+    }
+
+    /// [`LlamaServer::start`] with a chosen port, namespace or environment.
+    pub fn launch(args: &[&str], how: Launch) -> Option<LlamaServer> {
         if !venv().join("bin/python").exists() {
             assert!(
                 std::env::var_os("LLM_EXPORTER_REQUIRE_LLAMA").is_none(),
@@ -29,22 +51,46 @@ impl LlamaServer {
             eprintln!("skipped: llama-server is not installed (scripts/llama-server-install.sh)");
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = how
+            .port
+            .unwrap_or_else(|| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/run-llama-server.sh");
-        let log = std::env::temp_dir().join(format!("llm-exporter-test-llama-{port}.log"));
-        let out = Command::new("bash")
+        // Two servers may share a port in two namespaces: the log is named after the process.
+        let prefix = format!("llm-exporter-test-llama-{port}-");
+        let log = tempfile::Builder::new().prefix(&prefix).suffix(".log").tempfile().expect("log file");
+        let log = log.into_temp_path().keep().expect("keep log");
+        let mut command = match how.netns {
+            Some(netns) => {
+                let prefix = netns.prefix();
+                let mut command = Command::new(&prefix[0]);
+                command.args(&prefix[1..]).arg("bash");
+                command
+            }
+            None => Command::new("bash"),
+        };
+        let out = command
             .arg(script)
             .arg(port.to_string())
             .args(args)
             .env("VENV", venv())
-            .env("TINY_ARGS", tiny_args)
+            .env("TINY_ARGS", how.tiny_args)
             .env("LOG", &log)
+            .envs(how.env.iter().copied())
             .output()
             .expect("run-llama-server.sh");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "llama-server did not start: {}", String::from_utf8_lossy(&out.stderr));
         let (pid, url) = stdout.trim().split_once(' ').expect("PID URL");
-        Some(LlamaServer { pid: pid.parse().unwrap(), url: url.to_string() })
+        Some(LlamaServer { pid: pid.parse().unwrap(), url: url.to_string(), log })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("URL with a port")
+    }
+
+    /// What the server has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 

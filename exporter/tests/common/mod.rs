@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod llama;
+pub mod netns;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -191,8 +192,23 @@ impl Exporter {
         Exporter::start_customized(args, env, |_| {})
     }
 
+    /// Starts the exporter under `wrapper` (a command that runs it, such as
+    /// [`netns::Netns::prefix`]); the address it reports is then the wrapper's world's.
+    pub fn start_wrapped(wrapper: &[String], args: &[&str], env: &[(&str, &str)]) -> Exporter {
+        Exporter::start_full(wrapper, args, env, |_| {})
+    }
+
     /// Like [`Exporter::start_with_env`], with a last say on the command (limits, …).
     pub fn start_customized(args: &[&str], env: &[(&str, &str)], customize: impl FnOnce(&mut Command)) -> Exporter {
+        Exporter::start_full(&[], args, env, customize)
+    }
+
+    fn start_full(
+        wrapper: &[String],
+        args: &[&str],
+        env: &[(&str, &str)],
+        customize: impl FnOnce(&mut Command),
+    ) -> Exporter {
         STARTED.fetch_add(1, Ordering::Relaxed);
         let mentions = |flags: &[&str]| args.iter().any(|a| flags.iter().any(|f| a.split('=').next() == Some(*f)));
         let mut isolation = Vec::new();
@@ -204,8 +220,10 @@ impl Exporter {
         }
         // EXPORTER_UNDER_TEST runs the tests on another build (a release binary for numbers).
         let binary = std::env::var("EXPORTER_UNDER_TEST").unwrap_or_else(|_| env!("CARGO_BIN_EXE_llm-exporter").into());
-        let mut command = Command::new(binary);
+        let program: Vec<&String> = wrapper.iter().chain([&binary]).collect();
+        let mut command = Command::new(program[0]);
         command
+            .args(&program[1..])
             .args(["--web.listen-address", "127.0.0.1:0"])
             .args(isolation)
             .args(args)
@@ -255,11 +273,14 @@ impl Exporter {
         kib.unwrap_or(0.0) * 1024.0
     }
 
-    /// Scrapes the telemetry path and returns the body; panics unless 200.
+    /// Scrapes the telemetry path and returns the body; panics unless 200 or when a series
+    /// appears twice.
     pub async fn scrape(&self) -> String {
         let response = client().get(self.url("/metrics")).send().await.expect("scrape");
         assert_eq!(response.status(), 200);
-        response.text().await.unwrap()
+        let body = response.text().await.unwrap();
+        assert_unique_series(&body);
+        body
     }
 
     pub fn log(&self) -> Vec<String> {
@@ -296,6 +317,20 @@ impl Exporter {
         }
         false
     }
+
+    /// The log once a line holds `needle`, or after 10 s: the exporter writes a line before it
+    /// answers the scrape that caused it, but the test reads stderr through a pipe and a
+    /// thread, which may lag behind on a loaded machine.
+    pub fn log_with(&self, needle: &str) -> String {
+        for _ in 0..200 {
+            let log = self.log().join("\n");
+            if log.contains(needle) {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.log().join("\n")
+    }
 }
 
 impl Drop for Exporter {
@@ -308,6 +343,28 @@ impl Drop for Exporter {
 /// An HTTP client whose own timeout bounds every test request.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().unwrap()
+}
+
+/// Series (name and label set, in any label order) that appear more than once in `body`.
+pub fn duplicate_series(body: &str) -> Vec<String> {
+    let parsed = promtext::parse(body);
+    let mut seen = std::collections::HashSet::new();
+    let mut twice = Vec::new();
+    for sample in parsed.families.iter().flat_map(|f| f.samples.iter()) {
+        let mut labels: Vec<String> = sample.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        labels.sort_unstable();
+        let series = format!("{}{{{}}}", sample.name, labels.join(","));
+        if !seen.insert(series.clone()) {
+            twice.push(series);
+        }
+    }
+    twice
+}
+
+/// Panics when a series appears twice: Prometheus rejects such a scrape.
+pub fn assert_unique_series(body: &str) {
+    let twice = duplicate_series(body);
+    assert!(twice.is_empty(), "series exported more than once: {twice:?}");
 }
 
 /// Every sample in `body` whose name is `name` and whose labels include `want`.

@@ -3,14 +3,18 @@
 //! A process is a server when its `comm` or the base name of its `argv[0]` is a known server
 //! (or, for interpreters, when its command line runs a known server module); its port is the
 //! lowest of its listening TCP sockets that loopback reaches (socket inodes from `fd/` matched
-//! to the LISTEN sockets of its network namespace). Only loopback is ever probed, so discovery
-//! cannot be turned into a scanner. A server process whose ancestor is also a server (an
-//! Ollama model runner, a vLLM engine core) is a worker of that server, not a server of its own.
-//! Nothing is kept between scrapes.
+//! to the LISTEN sockets of its network namespace), and only when it shares the exporter's
+//! network namespace (`netns.rs`). Only loopback is ever probed, so discovery cannot be turned
+//! into a scanner; a configured server lends its name to the process listening on its address,
+//! loopback or not. A server process whose ancestor is also a server (an Ollama model runner,
+//! a vLLM engine core) is a worker of that server, not a server of its own. Nothing is kept
+//! between scrapes.
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
 
-use super::{linux, Workload};
+use super::{linux, netns, Workload};
+use crate::collectors::llama_kv::KvLayout;
 use crate::config::{ProcessMatch, ServerConfig};
 
 /// Known server programs by `comm` or `argv[0]` base name, with the backend they speak.
@@ -55,6 +59,15 @@ pub struct LocalServer {
     pub name: String,
     /// True when a configured server points at it (then it is not a new target).
     pub configured: bool,
+    /// What a llama-server's command line and environment say about its KV cache.
+    pub kv: Option<KvLayout>,
+}
+
+/// A server process that listens but is not scraped, and why (for a debug line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub pid: u32,
+    pub why: String,
 }
 
 /// What one scan found: the servers, every process's parent (for tying workers to them), and
@@ -71,6 +84,8 @@ pub struct LocalView {
     pub workers: Vec<u32>,
     /// Processes a `[[process.match]]` rule selected, with the rule's workload override.
     pub matched: HashMap<u32, Option<Workload>>,
+    /// Servers that listen where this exporter cannot reach them.
+    pub skipped: Vec<Skipped>,
 }
 
 impl LocalView {
@@ -180,32 +195,61 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
     });
     let candidate_pids: Vec<u32> = candidates.iter().map(|c| c.0).collect();
     let mut sockets = linux::SocketTables::new(root);
+    let own_netns = netns::OwnNetns::new(root);
+    // Read only when a configured URL names an address a wildcard socket may take.
+    let mut local_addresses: Option<Vec<IpAddr>> = None;
+    let mut is_local = |a: IpAddr| local_addresses.get_or_insert_with(netns::local_addresses).contains(&a);
     // `base` names the server: the process name, or the name of the rule that matched it.
     for (pid, base, comm, backend) in candidates {
         if is_worker(&view.parents, pid, &candidate_pids) {
             view.workers.push(pid);
             continue;
         }
-        let (port, ipv6_only) = loopback_port(root, &mut sockets, pid).map_or((None, false), |(p, v6)| (Some(p), v6));
-        let configured_name =
-            port.and_then(|p| configured.iter().find(|s| points_at_local_port(s, p)).map(|s| s.name.clone()));
-        let name = match (&configured_name, port) {
-            (Some(name), _) => name.clone(),
+        // Another namespace has a loopback of its own: the same port there is another server.
+        // Its sockets are not even read (`net/tcp` of another namespace costs milliseconds).
+        let ours = own_netns.contains(pid);
+        let listening = if ours { listeners_of(root, &mut sockets, pid) } else { Vec::new() };
+        let reached = loopback_port(&listening);
+        let configured_server = configured.iter().find(|s| netns::serves(&s.url, &listening, &mut is_local));
+        if !ours || (reached.is_none() && configured_server.is_none() && !listening.is_empty()) {
+            view.skipped.push(Skipped { pid, why: why_unreached(&comm, pid, &listening, ours) });
+        }
+        let port = reached.map(|(port, _)| port).or_else(|| configured_server?.url.port_or_known_default());
+        let name = match (configured_server, port) {
+            (Some(server), _) => server.name.clone(),
             (None, Some(port)) => format!("{base}:{port}"),
             (None, None) => base,
         };
         let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "_.:-".contains(*c)).collect();
+        let kv = (backend == "llamacpp" && port.is_some())
+            .then(|| KvLayout::parse(&linux::read_cmdline(root, pid), &linux::read_environ(root, pid, &KvLayout::ENV)));
         view.servers.push(LocalServer {
             pid,
             process: comm,
             backend,
             port,
-            ipv6_only,
+            ipv6_only: reached.is_some_and(|(_, v6)| v6),
             name,
-            configured: configured_name.is_some(),
+            configured: configured_server.is_some(),
+            kv,
         });
     }
     view
+}
+
+/// Why a server that listens is not scraped, for the debug log.
+fn why_unreached(comm: &str, pid: u32, listening: &[linux::Listener], ours: bool) -> String {
+    if !ours {
+        return format!(
+            "{comm} (pid {pid}) runs in another network namespace, whose loopback this exporter does not reach: not scraped"
+        );
+    }
+    let sockets: Vec<String> =
+        listening.iter().map(|l| std::net::SocketAddr::new(l.address, l.port).to_string()).collect();
+    format!(
+        "{comm} (pid {pid}) listens on {}, none of them on loopback: not scraped (configure a --server with its address to scrape it)",
+        sockets.join(", ")
+    )
 }
 
 /// True when an ancestor of `pid` is also a candidate server.
@@ -221,23 +265,21 @@ fn is_worker(parents: &HashMap<u32, u32>, pid: u32, candidates: &[u32]) -> bool 
     false
 }
 
-/// The lowest listening port of `pid` that loopback reaches, and whether only IPv6 does.
-fn loopback_port(root: &Path, sockets: &mut linux::SocketTables, pid: u32) -> Option<(u16, bool)> {
+/// The LISTEN sockets `pid` holds.
+fn listeners_of(root: &Path, sockets: &mut linux::SocketTables, pid: u32) -> Vec<linux::Listener> {
     let inodes = linux::socket_inodes(root, pid);
     if inodes.is_empty() {
-        return None;
+        return Vec::new();
     }
-    let own: Vec<&linux::Listener> =
-        sockets.listeners(pid).iter().filter(|l| l.loopback_reachable && inodes.contains(&l.inode)).collect();
-    let port = own.iter().map(|l| l.port).min()?;
-    let ipv6_only = own.iter().filter(|l| l.port == port).all(|l| l.ipv6);
-    Some((port, ipv6_only))
+    sockets.listeners(pid).iter().filter(|l| inodes.contains(&l.inode)).copied().collect()
 }
 
-/// True when a configured server's URL is this machine's loopback at `port`.
-fn points_at_local_port(server: &ServerConfig, port: u16) -> bool {
-    let local = matches!(server.url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]" | "::1"));
-    local && server.url.port_or_known_default() == Some(port)
+/// The lowest of the ports that loopback reaches, and whether only IPv6 does.
+fn loopback_port(listening: &[linux::Listener]) -> Option<(u16, bool)> {
+    let reached: Vec<&linux::Listener> = listening.iter().filter(|l| l.reaches_loopback()).collect();
+    let port = reached.iter().map(|l| l.port).min()?;
+    let ipv6_only = reached.iter().filter(|l| l.port == port).all(|l| l.ipv6);
+    Some((port, ipv6_only))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::{sock_diag, RawProcess};
@@ -51,6 +52,27 @@ pub fn read_cmdline(root: &Path, pid: u32) -> Vec<String> {
         .split(|&b| b == 0)
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+/// Bytes read from `environ` at most.
+const ENVIRON_CAP: u64 = 64 * 1024;
+
+/// The entries of a process's environment whose names are in `keys`, as `KEY=VALUE`; empty
+/// when it cannot be read (another user's process). Other entries, secrets among them, are
+/// dropped as they are read.
+pub fn read_environ(root: &Path, pid: u32, keys: &[&str]) -> Vec<String> {
+    let Ok(file) = fs::File::open(pid_dir(root, pid).join("environ")) else { return Vec::new() };
+    let mut bytes = Vec::new();
+    if file.take(ENVIRON_CAP).read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    bytes
+        .split(|&b| b == 0)
+        .filter(|entry| {
+            keys.iter().any(|k| entry.strip_prefix(k.as_bytes()).is_some_and(|rest| rest.first() == Some(&b'=')))
+        })
+        .map(|entry| String::from_utf8_lossy(entry).into_owned())
         .collect()
 }
 
@@ -177,14 +199,26 @@ pub fn socket_inodes(root: &Path, pid: u32) -> Vec<u64> {
     .collect()
 }
 
-/// A listening TCP socket: its address family, whether it accepts loopback connections, its
-/// port and inode.
+/// A listening TCP socket: its address family, the address it is bound to, its port and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listener {
     pub ipv6: bool,
-    pub loopback_reachable: bool,
+    /// `0.0.0.0` or `::` for a wildcard bind.
+    pub address: IpAddr,
     pub port: u16,
     pub inode: u64,
+}
+
+impl Listener {
+    /// True when a connection to loopback reaches it: bound to a wildcard or to loopback.
+    pub fn reaches_loopback(&self) -> bool {
+        match self.address {
+            IpAddr::V4(a) => a.is_unspecified() || a.is_loopback(),
+            IpAddr::V6(a) => {
+                a.is_unspecified() || a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        }
+    }
 }
 
 /// The listening sockets each process sees, read once per network namespace in a scan.
@@ -245,17 +279,26 @@ pub fn parse_tcp_listen_row(row: &str, ipv6: bool) -> Option<Listener> {
     let (address, port) = fields.get(1)?.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let inode = fields.get(9)?.parse().ok()?;
-    // Addresses are hex words in host byte order; we only need "any" or "loopback".
-    let loopback_reachable = match (ipv6, address) {
-        (false, "00000000") => true,
-        (false, a) => a.len() == 8 && a.ends_with("7F"),
-        (true, a) => {
-            a == "00000000000000000000000000000000"
-                || a == "00000000000000000000000001000000"
-                || a == "0000000000000000FFFF00000100007F"
-        }
-    };
-    Some(Listener { ipv6, loopback_reachable, port, inode })
+    let address = parse_hex_address(address, ipv6)?;
+    Some(Listener { ipv6, address, port, inode })
+}
+
+/// An address of `net/tcp{,6}`: 32-bit words printed in hex in host byte order, each holding
+/// four bytes of the address in network order.
+fn parse_hex_address(hex: &str, ipv6: bool) -> Option<IpAddr> {
+    let words = if ipv6 { 4 } else { 1 };
+    if hex.len() != words * 8 || !hex.is_ascii() {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(words * 4);
+    for i in 0..words {
+        let word = u32::from_str_radix(&hex[i * 8..i * 8 + 8], 16).ok()?;
+        bytes.extend_from_slice(&word.to_ne_bytes());
+    }
+    Some(match <[u8; 16]>::try_from(bytes.as_slice()) {
+        Ok(v6) => IpAddr::from(v6),
+        Err(_) => IpAddr::from(<[u8; 4]>::try_from(bytes.as_slice()).ok()?),
+    })
 }
 
 #[cfg(test)]
@@ -279,22 +322,32 @@ mod tests {
     #[test]
     fn listen_rows_v4_and_v6() {
         let v4 = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 55123 1 0000000000000000 100 0 0 10 0";
+        let localhost = IpAddr::from([127, 0, 0, 1]);
         assert_eq!(
             parse_tcp_listen_row(v4, false),
-            Some(Listener { ipv6: false, loopback_reachable: true, port: 8080, inode: 55123 })
+            Some(Listener { ipv6: false, address: localhost, port: 8080, inode: 55123 })
         );
+        assert!(parse_tcp_listen_row(v4, false).unwrap().reaches_loopback());
         let any = v4.replace("0100007F", "00000000");
-        assert!(parse_tcp_listen_row(&any, false).unwrap().loopback_reachable);
-        let lan = v4.replace("0100007F", "0500000A");
-        assert!(!parse_tcp_listen_row(&lan, false).unwrap().loopback_reachable);
+        assert!(parse_tcp_listen_row(&any, false).unwrap().reaches_loopback());
+        let lan = parse_tcp_listen_row(&v4.replace("0100007F", "0500000A"), false).unwrap();
+        assert!(!lan.reaches_loopback());
+        assert_eq!(lan.address, IpAddr::from([10, 0, 0, 5]));
         let established = v4.replace(" 0A ", " 01 ");
         assert_eq!(parse_tcp_listen_row(&established, false), None);
         let v6 = "   0: 00000000000000000000000001000000:2B67 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 777 1 0000000000000000 100 0 0 10 0";
         assert_eq!(
             parse_tcp_listen_row(v6, true),
-            Some(Listener { ipv6: true, loopback_reachable: true, port: 11111, inode: 777 })
+            Some(Listener { ipv6: true, address: std::net::Ipv6Addr::LOCALHOST.into(), port: 11111, inode: 777 })
         );
+        let mapped = v6.replace("00000000000000000000000001000000", "0000000000000000FFFF00000100007F");
+        assert!(parse_tcp_listen_row(&mapped, true).unwrap().reaches_loopback());
+        let doc = v6.replace("00000000000000000000000001000000", "B80D0120000000000000000002000000");
+        let doc = parse_tcp_listen_row(&doc, true).unwrap();
+        assert_eq!(doc.address, "2001:db8::2".parse::<IpAddr>().unwrap());
+        assert!(!doc.reaches_loopback());
         assert_eq!(parse_tcp_listen_row("garbage", false), None);
+        assert_eq!(parse_tcp_listen_row(&v4.replace("0100007F", "0100007Fé"), false), None);
     }
 
     #[test]
@@ -309,6 +362,17 @@ mod tests {
         assert_eq!(container_id(&format!("0::/machine.slice/libpod-{id}.scope")), "3f2a1b4c5d6e");
         assert_eq!(container_id("0::/user.slice/user-1000.slice/session-2.scope\n"), "");
         assert_eq!(container_id("4:memory:/process_api/aef30e3de970ab07ae2893bdb5bba4c6\n0::/\n"), "");
+    }
+
+    #[test]
+    fn only_the_asked_environment_entries_are_kept() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("123")).unwrap();
+        let environ = b"PATH=/bin\0LLAMA_ARG_CTX_SIZE=4096\0LLAMA_ARG_API_KEY=secret\0LLAMA_ARG_CTX_SIZE_X=1\0\xff=\0";
+        std::fs::write(root.path().join("123/environ"), environ).unwrap();
+        let keys = ["LLAMA_ARG_CTX_SIZE", "LLAMA_ARG_N_PARALLEL"];
+        assert_eq!(read_environ(root.path(), 123, &keys), ["LLAMA_ARG_CTX_SIZE=4096"]);
+        assert!(read_environ(root.path(), 124, &keys).is_empty(), "a process that is gone");
     }
 
     #[test]

@@ -8,6 +8,8 @@
 pub mod discovery;
 #[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(target_os = "linux")]
+pub mod netns;
 pub mod shape;
 #[cfg(target_os = "linux")]
 pub mod sock_diag;
@@ -107,6 +109,8 @@ pub struct LocalScanner {
     /// The GPU users come from NVML when that collector is on.
     gpus: Option<Arc<Gpus>>,
     permit: Arc<Semaphore>,
+    /// The skipped servers already logged, so each is logged once while it stays skipped.
+    skipped: std::sync::Mutex<Vec<discovery::Skipped>>,
 }
 
 impl LocalScanner {
@@ -117,7 +121,17 @@ impl LocalScanner {
             rules: config.process_matches.clone(),
             gpus,
             permit: Arc::new(Semaphore::new(1)),
+            skipped: std::sync::Mutex::default(),
         }
+    }
+
+    /// Logs, at debug, each server that this scan skipped and the previous one did not.
+    fn log_skipped(&self, now: &[discovery::Skipped]) {
+        let mut logged = self.skipped.lock().unwrap_or_else(|p| p.into_inner());
+        for skipped in now.iter().filter(|s| !logged.contains(s)) {
+            log::debug!("discovery: {}", skipped.why);
+        }
+        *logged = now.to_vec();
     }
 
     /// The servers and GPU users running here; a part that fails or overruns `budget` is
@@ -131,6 +145,7 @@ impl LocalScanner {
             })
         };
         let (mut view, gpu_users) = futures::join!(self.scan_proc(budget), gpu_users);
+        self.log_skipped(&view.skipped);
         view.gpu_users = gpu_users;
         Arc::new(view)
     }

@@ -12,6 +12,7 @@
 //! `linux/sock_diag.h` and `linux/inet_diag.h`, stable kernel ABI); only the socket calls are
 //! `unsafe`. Every wait and every size is bounded.
 use std::io;
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::linux::Listener;
@@ -167,7 +168,7 @@ pub fn parse(datagram: &[u8], seq: u32, found: &mut Vec<Listener>) -> Parsed {
     Parsed::More
 }
 
-/// One `inet_diag_msg`: a LISTEN socket's family, port, whether loopback reaches it, inode.
+/// One `inet_diag_msg`: a LISTEN socket's family, address, port and inode.
 fn listener(msg: &[u8]) -> Option<Listener> {
     if msg.len() < DIAG_MSG || u32::from(msg[1]) != TCP_LISTEN {
         return None;
@@ -179,18 +180,13 @@ fn listener(msg: &[u8]) -> Option<Listener> {
     };
     // Ports and addresses are in network byte order.
     let port = u16::from_be_bytes([msg[4], msg[5]]);
-    let source = &msg[8..24];
-    let loopback_reachable = if ipv6 {
-        let any = source.iter().all(|&b| b == 0);
-        let loopback = source[..15].iter().all(|&b| b == 0) && source[15] == 1;
-        let mapped_loopback =
-            source[..10].iter().all(|&b| b == 0) && source[10..12] == [0xff, 0xff] && source[12] == 127;
-        any || loopback || mapped_loopback
+    let address = if ipv6 {
+        IpAddr::from(<[u8; 16]>::try_from(&msg[8..24]).ok()?)
     } else {
-        source[..4] == [0, 0, 0, 0] || source[0] == 127
+        IpAddr::from(<[u8; 4]>::try_from(&msg[8..12]).ok()?)
     };
     let inode = u64::from(u32_at(msg, 4 + SOCKID + 16));
-    Some(Listener { ipv6, loopback_reachable, port, inode })
+    Some(Listener { ipv6, address, port, inode })
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
@@ -200,7 +196,7 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
+    use std::net::{Ipv6Addr, TcpListener};
     use std::os::unix::fs::MetadataExt;
 
     fn inode_of(listener: &TcpListener) -> u64 {
@@ -230,13 +226,13 @@ mod tests {
         let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
         let found = tcp_listeners().unwrap();
         let port = v4.local_addr().unwrap().port();
-        let expected = Listener { ipv6: false, loopback_reachable: true, port, inode: inode_of(&v4) };
+        let expected = Listener { ipv6: false, address: [127, 0, 0, 1].into(), port, inode: inode_of(&v4) };
         assert!(found.contains(&expected), "{expected:?} not in {found:?}");
         // IPv6 may be off on the machine; check it only where it can be bound.
         if let Ok(v6) = TcpListener::bind("[::1]:0") {
             let found = tcp_listeners().unwrap();
             let port = v6.local_addr().unwrap().port();
-            let expected = Listener { ipv6: true, loopback_reachable: true, port, inode: inode_of(&v6) };
+            let expected = Listener { ipv6: true, address: Ipv6Addr::LOCALHOST.into(), port, inode: inode_of(&v6) };
             assert!(found.contains(&expected), "{expected:?} not in {found:?}");
         }
     }
@@ -274,7 +270,7 @@ mod tests {
         datagram.extend(diag_message(7, libc::AF_INET as u8, 1, 2, [0; 16], 46));
         let mut found = Vec::new();
         assert_eq!(parse(&datagram, 7, &mut found), Parsed::More);
-        let ports: Vec<(u16, bool, u64)> = found.iter().map(|l| (l.port, l.loopback_reachable, l.inode)).collect();
+        let ports: Vec<(u16, bool, u64)> = found.iter().map(|l| (l.port, l.reaches_loopback(), l.inode)).collect();
         assert_eq!(ports, [(8080, true, 42), (9090, false, 43), (11434, true, 44)]);
 
         let mut done = vec![0u8; 20];

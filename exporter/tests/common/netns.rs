@@ -1,0 +1,78 @@
+//! A private network namespace for one test, held open by a `sleep` process and gone when
+//! dropped: its own loopback (up), and the addresses a test puts on it.
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Netns {
+    holder: Child,
+}
+
+impl Netns {
+    /// A new namespace with `addresses` (`192.0.2.2`) on its loopback, or `None` where this
+    /// machine does not allow it (not root, no `unshare`): the test is then skipped.
+    pub fn new(addresses: &[&str]) -> Option<Netns> {
+        let holder = match Command::new("unshare").args(["-n", "sleep", "900"]).stderr(Stdio::null()).spawn() {
+            Ok(child) => child,
+            Err(e) => return skipped(&format!("unshare: {e}")),
+        };
+        let netns = Netns { holder };
+        // unshare execs sleep once the namespace exists: until then the link is still ours.
+        let own = std::fs::read_link("/proc/self/ns/net").ok();
+        for _ in 0..250 {
+            let theirs = std::fs::read_link(format!("/proc/{}/ns/net", netns.pid())).ok();
+            if theirs.is_some() && theirs != own {
+                let mut setup = vec![vec!["ip", "link", "set", "lo", "up"]];
+                let with_prefix: Vec<String> = addresses.iter().map(|a| format!("{a}/32")).collect();
+                setup.extend(with_prefix.iter().map(|a| vec!["ip", "addr", "add", a.as_str(), "dev", "lo"]));
+                for command in setup {
+                    if let Err(e) = netns.run(&command) {
+                        return skipped(&e);
+                    }
+                }
+                return Some(netns);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        skipped("unshare -n did not make a namespace (not root?)")
+    }
+
+    fn pid(&self) -> u32 {
+        self.holder.id()
+    }
+
+    /// `nsenter` into this namespace: put it before a command to run that command inside.
+    pub fn prefix(&self) -> Vec<String> {
+        vec!["nsenter".into(), format!("--net=/proc/{}/ns/net", self.pid()), "--".into()]
+    }
+
+    /// Runs a command inside and returns its stdout, or why it failed.
+    pub fn run(&self, command: &[&str]) -> Result<String, String> {
+        let prefix = self.prefix();
+        let out = Command::new(&prefix[0])
+            .args(&prefix[1..])
+            .args(command)
+            .output()
+            .map_err(|e| format!("{command:?}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("{command:?}: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// GETs a URL from inside (curl), so a test reaches an exporter started in here.
+    pub fn get(&self, url: &str) -> String {
+        self.run(&["curl", "-fsS", "--max-time", "30", url]).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+fn skipped(why: &str) -> Option<Netns> {
+    eprintln!("skipped: no private network namespace ({why})");
+    None
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
