@@ -249,12 +249,13 @@ fn hostile_slots_and_props_cost_only_their_series() {
     }
     let many: Vec<String> =
         (0..MAX_SLOTS + 100).map(|i| format!("{{\"id\":{i},\"is_processing\":false,\"n_ctx\":10}}")).collect();
-    assert_eq!(parse_slots(&format!("[{}]", many.join(","))).unwrap().len(), MAX_SLOTS);
+    let parsed = parse_slots(&format!("[{}]", many.join(","))).unwrap();
+    assert_eq!((parsed.kept.len(), parsed.left_out), (MAX_SLOTS, 100));
 }
 
 #[test]
 fn older_slots_format_uses_state_and_n_past() {
-    let slots = parse_slots("[{\"id\":0,\"n_ctx\":512,\"state\":1,\"n_past\":40,\"n_prompt_tokens\":10},{\"id\":1,\"n_ctx\":512,\"state\":0}]").unwrap();
+    let slots = parse_slots("[{\"id\":0,\"n_ctx\":512,\"state\":1,\"n_past\":40,\"n_prompt_tokens\":10},{\"id\":1,\"n_ctx\":512,\"state\":0}]").unwrap().kept;
     assert!(slots[0].busy);
     assert_eq!(slots[0].tokens, Some(40));
     assert!(!slots[1].busy);

@@ -55,6 +55,11 @@ fn status_hint(code: u16) -> &'static str {
     }
 }
 
+/// The cap on the small JSON bodies (`/props`, `/v1/models`, `/api/ps`, …): real ones are a
+/// few KiB (a chat template in `/props` some tens), and a JSON tree costs up to 16 times its
+/// text, so the body cap of `/metrics` would be too much here.
+pub const MAX_JSON_BYTES: usize = 1 << 20;
+
 /// The one HTTP client of the exporter, shared by every target.
 #[derive(Clone)]
 pub struct Fetcher {
@@ -77,7 +82,17 @@ impl Fetcher {
 
     /// GETs `url` and returns the body as it came, all within `timeout`.
     pub async fn get(&self, url: Url, api_key: Option<&str>, timeout: Duration) -> Result<Vec<u8>, FetchError> {
-        match tokio::time::timeout(timeout, self.get_unbounded(url, api_key)).await {
+        self.get_capped(url, api_key, timeout, self.max_body_bytes).await
+    }
+
+    async fn get_capped(
+        &self,
+        url: Url,
+        api_key: Option<&str>,
+        timeout: Duration,
+        cap: usize,
+    ) -> Result<Vec<u8>, FetchError> {
+        match tokio::time::timeout(timeout, self.get_unbounded(url, api_key, cap)).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout(timeout)),
         }
@@ -95,8 +110,9 @@ impl Fetcher {
         self.get(endpoint(base, path)?, api_key, timeout).await
     }
 
-    /// [`Fetcher::get_path`] for JSON endpoints, whose bodies are read as text (bytes that
-    /// are not UTF-8 replaced: the JSON parser then refuses what it cannot read).
+    /// [`Fetcher::get_path`] for small JSON endpoints, whose bodies are read as text (bytes
+    /// that are not UTF-8 replaced: the JSON parser then refuses what it cannot read) under
+    /// [`MAX_JSON_BYTES`]: their JSON tree costs many times the body.
     pub async fn get_text(
         &self,
         base: &Url,
@@ -104,10 +120,11 @@ impl Fetcher {
         api_key: Option<&str>,
         timeout: Duration,
     ) -> Result<String, FetchError> {
-        self.get_path(base, path, api_key, timeout).await.map(into_text)
+        let cap = self.max_body_bytes.min(MAX_JSON_BYTES);
+        self.get_capped(endpoint(base, path)?, api_key, timeout, cap).await.map(into_text)
     }
 
-    async fn get_unbounded(&self, url: Url, api_key: Option<&str>) -> Result<Vec<u8>, FetchError> {
+    async fn get_unbounded(&self, url: Url, api_key: Option<&str>, cap: usize) -> Result<Vec<u8>, FetchError> {
         let mut request = self.client.get(url).header(header::ACCEPT, "text/plain, application/json;q=0.9, */*;q=0.1");
         if let Some(key) = api_key {
             request = request.bearer_auth(key);
@@ -125,15 +142,15 @@ impl Fetcher {
         if status != StatusCode::OK {
             return Err(FetchError::Status(status.as_u16()));
         }
-        if response.content_length().is_some_and(|len| len > self.max_body_bytes as u64) {
-            return Err(FetchError::TooLarge(self.max_body_bytes));
+        if response.content_length().is_some_and(|len| len > cap as u64) {
+            return Err(FetchError::TooLarge(cap));
         }
         // The declared length (already checked against the cap) is reserved at once; a body
         // without one grows, and large buffers are mmapped, so growing does not copy.
         let mut body = Vec::with_capacity(response.content_length().unwrap_or(8192) as usize);
         while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Transport(describe(&e)))? {
-            if body.len() + chunk.len() > self.max_body_bytes {
-                return Err(FetchError::TooLarge(self.max_body_bytes));
+            if body.len() + chunk.len() > cap {
+                return Err(FetchError::TooLarge(cap));
             }
             body.extend_from_slice(&chunk);
         }

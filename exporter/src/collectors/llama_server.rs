@@ -10,14 +10,11 @@ use std::time::Duration;
 use reqwest::Url;
 use serde_json::Value;
 
-use super::http::{optional, FetchError, Fetcher};
+use super::http::{into_text, optional, FetchError, Fetcher};
 pub use super::llama_kv::KvLayout;
+pub use super::llama_slots::{parse_slots, Slot, Slots, MAX_SLOTS};
 use crate::config::ServerConfig;
 use crate::family::{labels, Family, Kind, Labels};
-
-/// At most this many slots are exported per server, so a hostile `/slots` cannot blow up
-/// cardinality.
-pub const MAX_SLOTS: usize = 512;
 
 /// How each upstream family maps onto ours. Upstream counters that are really averages are
 /// exported as gauges whatever their TYPE line says; the `*_tokens_seconds` throughput gauges
@@ -122,7 +119,9 @@ pub async fn read(
     let (metrics, props) = (metrics?, optional(base, "props", props));
     let slots = match props.as_deref().and_then(is_sleeping) {
         Some(true) => None,
-        _ => optional(base, "slots", get("slots").await),
+        // Many slots make a large body; it is read entry by entry (`parse_slots`), so it may
+        // use the whole body cap rather than the smaller one of other JSON endpoints.
+        _ => optional(base, "slots", fetcher.get_path(base, "slots", api_key, timeout).await.map(into_text)),
     };
     Ok(Reading { metrics, slots, props })
 }
@@ -186,7 +185,7 @@ pub fn shape_with_layout(
     let slots = reading.slots.as_deref().filter(|_| sleeping != Some(true)).and_then(parse_slots);
 
     match &slots {
-        Some(slots) => {
+        Some(Slots { kept: slots, left_out }) => {
             let busy = slots.iter().filter(|s| s.busy).count() as f64;
             out.push(slot_states(&base, busy, slots.len() as f64 - busy));
             let mut used = Family::gauge(
@@ -198,6 +197,7 @@ pub fn shape_with_layout(
                     used.push(with(&[("slot", &slot.id.to_string())]), tokens as f64);
                 }
             }
+            used.dropped += left_out;
             out.push(used);
             if let Some(n_ctx) = slots.iter().filter_map(|s| s.n_ctx).max() {
                 out.push(context_size(with(&[]), n_ctx, "/slots n_ctx"));
@@ -259,40 +259,6 @@ fn sleeping_family(labels: Labels, sleeping: bool) -> Family {
 fn context_size(labels: Labels, n_ctx: u64, source: &str) -> Family {
     let help = format!("Context window of one slot, in tokens (llama.cpp {source})");
     Family::new("llm_context_size_tokens", help, Kind::Gauge).with(labels, n_ctx as f64)
-}
-
-/// One entry of `/slots`, reduced to what we export.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Slot {
-    pub id: u64,
-    pub n_ctx: Option<u64>,
-    pub busy: bool,
-    /// Tokens the slot's sequence holds in the KV cache; 0 for a slot that never ran.
-    pub tokens: Option<u64>,
-}
-
-/// Parses `/slots`. Builds differ: 2026 builds report `is_processing` and an
-/// `n_prompt_tokens` that grows with every generated token; older ones `state` (0 = idle)
-/// and `n_past`. Entries that are not objects with an `id` are skipped.
-pub fn parse_slots(body: &str) -> Option<Vec<Slot>> {
-    let Value::Array(items) = serde_json::from_str::<Value>(body).ok()? else { return None };
-    let slots = items
-        .iter()
-        .filter_map(|item| {
-            let id = item.get("id")?.as_u64()?;
-            let busy = match (item.get("is_processing"), item.get("state")) {
-                (Some(p), _) => p.as_bool()?,
-                (None, Some(state)) => state.as_u64()? != 0,
-                (None, None) => return None,
-            };
-            let held = item.get("n_past").or_else(|| item.get("n_prompt_tokens")).and_then(Value::as_u64);
-            // A slot that never ran lists no token counts: it holds nothing.
-            let tokens = held.or((!busy).then_some(0));
-            Some(Slot { id, n_ctx: item.get("n_ctx").and_then(Value::as_u64), busy, tokens })
-        })
-        .take(MAX_SLOTS)
-        .collect();
-    Some(slots)
 }
 
 /// The KV capacity from the server's settings, when they are known ([`KvLayout`]).
