@@ -56,6 +56,9 @@ pub struct Config {
     /// The proc filesystem to read (`--path.procfs`), so containers and tests can point
     /// at another tree.
     pub procfs: PathBuf,
+    /// The host's root filesystem (`--path.rootfs`): pod attribution reads the kubelet's
+    /// `var/log/pods` and `var/log/containers` under it.
+    pub rootfs: PathBuf,
     /// Load NVML from this file instead of the system's `libnvidia-ml.so.1`.
     pub nvml_library: Option<PathBuf>,
     pub scrape_timeout: Duration,
@@ -185,6 +188,7 @@ struct Layer {
     collector_process: Option<bool>,
     discovery: Option<bool>,
     procfs: Option<PathBuf>,
+    rootfs: Option<PathBuf>,
     nvml_library: Option<PathBuf>,
     scrape_timeout: Option<Duration>,
     log_level: Option<log::LevelFilter>,
@@ -213,6 +217,7 @@ impl Layer {
             collector_process: self.collector_process.or(lower.collector_process),
             discovery: self.discovery.or(lower.discovery),
             procfs: self.procfs.or(lower.procfs),
+            rootfs: self.rootfs.or(lower.rootfs),
             nvml_library: self.nvml_library.or(lower.nvml_library),
             scrape_timeout: self.scrape_timeout.or(lower.scrape_timeout),
             log_level: self.log_level.or(lower.log_level),
@@ -240,6 +245,7 @@ impl Layer {
             },
             discovery: self.discovery.unwrap_or(true),
             procfs: self.procfs.unwrap_or_else(|| PathBuf::from("/proc")),
+            rootfs: self.rootfs.unwrap_or_else(|| PathBuf::from("/")),
             nvml_library: self.nvml_library,
             scrape_timeout: self.scrape_timeout.unwrap_or(Duration::from_secs(5)),
             log_level: self.log_level.unwrap_or(log::LevelFilter::Info),

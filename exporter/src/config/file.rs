@@ -102,6 +102,7 @@ struct Discovery {
 #[serde(deny_unknown_fields)]
 struct Paths {
     procfs: Option<String>,
+    rootfs: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -188,7 +189,10 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
         (layer.collector_llm, layer.collector_nvml, layer.collector_process) = (c.llm, c.nvml, c.process);
     }
     layer.discovery = file.discovery.and_then(|d| d.enabled);
-    layer.procfs = file.path.and_then(|p| p.procfs).map(PathBuf::from);
+    if let Some(p) = file.path {
+        layer.procfs = p.procfs.map(PathBuf::from);
+        layer.rootfs = p.rootfs.map(PathBuf::from);
+    }
     layer.nvml_library = file.nvml.and_then(|n| n.library).map(PathBuf::from);
     if !file.server.is_empty() {
         let mut servers: Vec<ServerConfig> = Vec::with_capacity(file.server.len());

@@ -311,3 +311,16 @@ fn connection_timeouts_and_cap_from_flag_env_and_file() {
     );
     assert!(file_error("[web]\nidle_timeout = \"forever\"\n").starts_with("FILE:2: key 'web.idle_timeout': "));
 }
+
+#[test]
+fn rootfs_from_flag_env_and_file() {
+    assert_eq!(run_with(&[], &[]).unwrap().rootfs, std::path::PathBuf::from("/"));
+    let f = config_file("[path]\nprocfs = \"/host/proc\"\nrootfs = \"/host\"\n");
+    let file = f.path().to_str().unwrap();
+    let c = run_with(&["--config.file", file], &[]).unwrap();
+    assert_eq!((c.procfs.to_str(), c.rootfs.to_str()), (Some("/host/proc"), Some("/host")));
+    let c = run_with(&["--config.file", file], &[("LLM_EXPORTER_PATH_ROOTFS", "/node")]).unwrap();
+    assert_eq!(c.rootfs.to_str(), Some("/node"));
+    let c = run_with(&["--path.rootfs=/flag"], &[("LLM_EXPORTER_PATH_ROOTFS", "/node")]).unwrap();
+    assert_eq!(c.rootfs.to_str(), Some("/flag"));
+}

@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod linux;
 #[cfg(target_os = "linux")]
 pub mod netns;
+pub mod pods;
 pub mod shape;
 #[cfg(target_os = "linux")]
 pub mod sock_diag;
@@ -48,8 +49,12 @@ pub struct RawProcess {
     pub written_bytes: Option<u64>,
     pub open_fds: Option<u64>,
     pub max_fds: Option<u64>,
-    /// Short container id from the cgroup path; empty on bare metal.
+    /// The container: its name in a Kubernetes pod the node has names for, else the short id
+    /// from the cgroup path; empty on bare metal.
     pub container: String,
+    /// The Kubernetes namespace and pod (`pods.rs`); empty off Kubernetes.
+    pub namespace: String,
+    pub pod: String,
 }
 
 /// A process's use of one GPU.
@@ -104,6 +109,8 @@ pub struct Selected {
 /// behind one permit, so a stuck `/proc` read cannot pile up threads.
 pub struct LocalScanner {
     root: PathBuf,
+    /// The host's root filesystem, for the kubelet's pod names (`pods.rs`).
+    rootfs: PathBuf,
     configured: Vec<ServerConfig>,
     rules: Vec<ProcessMatch>,
     /// The GPU users come from NVML when that collector is on.
@@ -117,6 +124,7 @@ impl LocalScanner {
     pub fn new(config: &Config, gpus: Option<Arc<Gpus>>) -> LocalScanner {
         LocalScanner {
             root: config.procfs.clone(),
+            rootfs: config.rootfs.clone(),
             configured: config.servers.clone(),
             rules: config.process_matches.clone(),
             gpus,
@@ -156,9 +164,12 @@ impl LocalScanner {
             return LocalView::default();
         };
         let (root, configured, rules) = (self.root.clone(), self.configured.clone(), self.rules.clone());
+        let rootfs = self.rootfs.clone();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            scan_local(&root, &configured, &rules)
+            let mut view = scan_local(&root, &configured, &rules);
+            pods::name_servers(&root, &rootfs, &mut view);
+            view
         });
         match tokio::time::timeout(budget, task).await {
             Ok(Ok(view)) => view,
@@ -190,12 +201,17 @@ fn scan_local(_: &std::path::Path, _: &[ServerConfig], _: &[ProcessMatch]) -> Lo
 
 pub struct ProcessCollector {
     root: PathBuf,
+    rootfs: PathBuf,
     permit: Arc<Semaphore>,
 }
 
 impl ProcessCollector {
     pub fn new(config: &Config) -> ProcessCollector {
-        ProcessCollector { root: config.procfs.clone(), permit: Arc::new(Semaphore::new(1)) }
+        ProcessCollector {
+            root: config.procfs.clone(),
+            rootfs: config.rootfs.clone(),
+            permit: Arc::new(Semaphore::new(1)),
+        }
     }
 }
 
@@ -225,13 +241,14 @@ pub fn select(root: &std::path::Path, view: &LocalView) -> Vec<Selected> {
 }
 
 #[cfg(target_os = "linux")]
-fn read_and_shape(root: &std::path::Path, view: &LocalView) -> Vec<Family> {
-    let selected = select(root, view);
+fn read_and_shape(root: &std::path::Path, rootfs: &std::path::Path, view: &LocalView) -> Vec<Family> {
+    let mut selected = select(root, view);
+    pods::attribute(root, rootfs, &mut selected);
     shape::shape(&selected, ticks_per_second(), linux::boot_time(root))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn read_and_shape(_: &std::path::Path, _: &LocalView) -> Vec<Family> {
+fn read_and_shape(_: &std::path::Path, _: &std::path::Path, _: &LocalView) -> Vec<Family> {
     Vec::new()
 }
 
@@ -257,14 +274,14 @@ impl Collector for ProcessCollector {
             let permit = Arc::clone(&self.permit)
                 .try_acquire_owned()
                 .map_err(|_| CollectError("busy: the previous read of /proc is still running".into()))?;
-            let (root, view) = (self.root.clone(), Arc::clone(&scrape.local));
+            let (root, rootfs, view) = (self.root.clone(), self.rootfs.clone(), Arc::clone(&scrape.local));
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 // A proc filesystem that cannot be listed is a failure, not a machine without
                 // processes: the runner reports it and logs it once.
                 std::fs::read_dir(&root)
                     .map_err(|e| CollectError(format!("cannot list processes in {}: {e}", root.display())))?;
-                Ok(read_and_shape(&root, &view))
+                Ok(read_and_shape(&root, &rootfs, &view))
             })
             .await
             .map_err(|e| CollectError(format!("process reader failed: {e}")))?

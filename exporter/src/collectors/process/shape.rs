@@ -52,8 +52,10 @@ pub fn classify(comm: &str, args: &[String], uses_gpu: bool) -> Workload {
 /// Turns the selected processes into families. `ticks_per_second` is the kernel's USER_HZ and
 /// `boot_time` the epoch second the system booted (both to convert `stat` clock ticks).
 pub fn shape(selected: &[Selected], ticks_per_second: f64, boot_time: Option<f64>) -> Vec<Family> {
-    let mut info =
-        Family::gauge("llm_process_info", "Selected process: its server, workload class and container; always 1");
+    let mut info = Family::gauge(
+        "llm_process_info",
+        "Selected process: its server, workload class, container and Kubernetes pod; always 1",
+    );
     let mut cpu = Family::counter("llm_process_cpu_seconds_total", "CPU time of the process, by mode (/proc/PID/stat)");
     let mut rss = Family::gauge("llm_process_resident_memory_bytes", "Resident memory (/proc/PID/status VmRSS)");
     let mut virt = Family::gauge("llm_process_virtual_memory_bytes", "Virtual memory size (/proc/PID/stat vsize)");
@@ -92,6 +94,8 @@ pub fn shape(selected: &[Selected], ticks_per_second: f64, boot_time: Option<f64
         let mut info_labels = base.clone();
         info_labels.push(("workload".into(), s.workload.as_str().to_string()));
         info_labels.push(("container".into(), p.container.clone()));
+        info_labels.push(("namespace".into(), p.namespace.clone()));
+        info_labels.push(("pod".into(), p.pod.clone()));
         info.push(info_labels, 1.0);
         cpu.push(with(("mode", "user")), p.utime_ticks as f64 / ticks_per_second);
         cpu.push(with(("mode", "system")), p.stime_ticks as f64 / ticks_per_second);
@@ -182,7 +186,7 @@ mod tests {
         let text = encode_text(&crate::family::merge(shape(&selected, 100.0, Some(1.7e9))));
         let l = r#"server="chat",process="llama-server",pid="42""#;
         for want in [
-            format!("llm_process_info{{{l},workload=\"llm_inference\",container=\"3f2a1b4c5d6e\"}} 1\n"),
+            format!("llm_process_info{{{l},workload=\"llm_inference\",container=\"3f2a1b4c5d6e\",namespace=\"\",pod=\"\"}} 1\n"),
             format!("llm_process_cpu_seconds_total{{{l},mode=\"user\"}} 2.5\n"),
             format!("llm_process_cpu_seconds_total{{{l},mode=\"system\"}} 0.5\n"),
             format!("llm_process_start_time_seconds{{{l}}} 1700000010\n"),
