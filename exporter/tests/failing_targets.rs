@@ -228,3 +228,25 @@ async fn broken_transports_cost_only_their_server_and_no_memory() {
         assert_eq!(lines, 1, "{name} is logged once over five scrapes:\n{log}");
     }
 }
+
+#[tokio::test]
+async fn a_path_in_the_url_is_a_base_path() {
+    let prefixed = FakeServer::start(
+        vec![
+            ("/llama/metrics", Answer::Body(fixture("llamacpp_2026_real_metrics_inflight.txt"))),
+            ("/llama/slots", Answer::Body(fixture("llamacpp_2026_real_slots_inflight.json"))),
+            ("/llama/props", Answer::Body(fixture("llamacpp_2026_real_props.json"))),
+        ],
+        None,
+    )
+    .await;
+    let base = prefixed.url().trim_end_matches('/').to_string();
+    let exporter =
+        Exporter::start(&["--server", &format!("bare={base}/llama"), "--server", &format!("slash={base}/llama/")]);
+    let body = exporter.scrape().await;
+    for name in ["bare", "slash"] {
+        assert_eq!(value(&body, "llm_server_up", &[("server", name)]), 1.0, "{name}");
+        assert_eq!(value(&body, "llm_slots", &[("server", name), ("state", "busy")]), 2.0, "{name}");
+    }
+    assert_eq!(prefixed.hits("/metrics"), 0);
+}
