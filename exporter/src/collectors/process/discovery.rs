@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{linux, Workload};
+use super::{sys, Workload};
 use crate::config::{ProcessMatch, ServerConfig};
 
 /// Known server programs by `comm` or `argv[0]` base name, with the backend they speak.
@@ -33,6 +33,7 @@ const MODULES: &[(&str, &str)] = &[
     ("sglang.launch_server", "sglang"),
     ("sglang.srt", "sglang"),
     ("text_generation_server", "tgi"),
+    ("mlx_lm.server", "mlx"),
 ];
 
 /// How deep parent chains are followed.
@@ -84,9 +85,7 @@ impl LocalView {
             current = match self.parents.get(&current).or_else(|| parents.get(&current)) {
                 Some(&ppid) => ppid,
                 None => {
-                    let ppid =
-                        linux::parse_stat(&std::fs::read_to_string(root.join(current.to_string()).join("stat")).ok()?)?
-                            .ppid;
+                    let ppid = sys::read_stat(root, current)?.ppid;
                     parents.insert(current, ppid);
                     ppid
                 }
@@ -107,6 +106,9 @@ pub fn server_backend(comm: &str, cmdline: impl FnOnce() -> Vec<String>) -> Opti
     // Interpreters hide the program, and comm is cut at 15 bytes: look at the command line,
     // but only where it can tell something (it is read for every such process on every scrape).
     let interpreter = comm.starts_with("python") || comm.starts_with("uv") || comm == "node";
+    // macOS framework builds of Python re-execute as `Python.app`, so the name is `Python`.
+    #[cfg(target_os = "macos")]
+    let interpreter = interpreter || comm == "Python";
     let cut_program = comm.len() == 15 && PROGRAMS.iter().any(|(name, _)| name.len() > 15 && name.starts_with(comm));
     if !interpreter && !cut_program {
         return None;
@@ -133,9 +135,9 @@ pub fn rule_matches(rule: &ProcessMatch, root: &Path, pid: u32, comm: &str) -> b
         return false;
     }
     let mut args = None;
-    let mut args = || args.get_or_insert_with(|| linux::read_cmdline(root, pid)).clone();
+    let mut args = || args.get_or_insert_with(|| sys::read_cmdline(root, pid)).clone();
     if let Some(exe) = &rule.exe {
-        let path = linux::read_exe(root, pid).or_else(|| args().into_iter().next());
+        let path = sys::read_exe(root, pid).or_else(|| args().into_iter().next());
         if !path.is_some_and(|p| exe.is_match(&p)) {
             return false;
         }
@@ -148,8 +150,8 @@ pub fn rule_matches(rule: &ProcessMatch, root: &Path, pid: u32, comm: &str) -> b
 pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) -> LocalView {
     let mut view = LocalView::default();
     let mut candidates = Vec::new();
-    for pid in linux::list_pids(root) {
-        let Some(comm) = linux::read_comm(root, pid) else { continue };
+    for pid in sys::list_pids(root) {
+        let Some(comm) = sys::read_comm(root, pid) else { continue };
         match rules.iter().find(|r| rule_matches(r, root, pid, &comm)) {
             Some(rule) => {
                 view.matched.insert(pid, rule.workload);
@@ -158,7 +160,7 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
                 }
             }
             None => {
-                if let Some(backend) = server_backend(&comm, || linux::read_cmdline(root, pid)) {
+                if let Some(backend) = server_backend(&comm, || sys::read_cmdline(root, pid)) {
                     // An interpreter is named after the server it runs (`vllm:8000`, not `python3:8000`).
                     let base =
                         if PROGRAMS.iter().any(|(name, _)| *name == comm) { comm.clone() } else { backend.into() };
@@ -168,18 +170,15 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
         }
     }
     // A candidate that is gone by now, or a zombie, serves nothing.
-    candidates.retain(|(pid, ..)| {
-        let stat = std::fs::read_to_string(root.join(pid.to_string()).join("stat")).ok();
-        match stat.as_deref().and_then(linux::parse_stat) {
-            Some(stat) if stat.state != 'Z' && stat.state != 'X' => {
-                view.parents.insert(*pid, stat.ppid);
-                true
-            }
-            _ => false,
+    candidates.retain(|(pid, ..)| match sys::read_stat(root, *pid) {
+        Some(stat) if stat.state != 'Z' && stat.state != 'X' => {
+            view.parents.insert(*pid, stat.ppid);
+            true
         }
+        _ => false,
     });
     let candidate_pids: Vec<u32> = candidates.iter().map(|c| c.0).collect();
-    let mut sockets = linux::SocketTables::new(root);
+    let mut sockets = sys::SocketTables::new(root);
     // `base` names the server: the process name, or the name of the rule that matched it.
     for (pid, base, comm, backend) in candidates {
         if is_worker(&view.parents, pid, &candidate_pids) {
@@ -222,12 +221,12 @@ fn is_worker(parents: &HashMap<u32, u32>, pid: u32, candidates: &[u32]) -> bool 
 }
 
 /// The lowest listening port of `pid` that loopback reaches, and whether only IPv6 does.
-fn loopback_port(root: &Path, sockets: &mut linux::SocketTables, pid: u32) -> Option<(u16, bool)> {
-    let inodes = linux::socket_inodes(root, pid);
+fn loopback_port(root: &Path, sockets: &mut sys::SocketTables, pid: u32) -> Option<(u16, bool)> {
+    let inodes = sys::socket_inodes(root, pid);
     if inodes.is_empty() {
         return None;
     }
-    let own: Vec<&linux::Listener> =
+    let own: Vec<&sys::Listener> =
         sockets.listeners(pid).iter().filter(|l| l.loopback_reachable && inodes.contains(&l.inode)).collect();
     let port = own.iter().map(|l| l.port).min()?;
     let ipv6_only = own.iter().filter(|l| l.port == port).all(|l| l.ipv6);
@@ -267,6 +266,14 @@ mod tests {
         assert_eq!(server_backend("containerd-shim", || panic!("a cut name of no known program")), None);
         assert_eq!(server_backend("python3", args(&["python", "train.py"])), None);
         assert_eq!(server_backend("python3", args(&["python", "my_lms_tool.py", "lms"])), None);
+        assert_eq!(
+            server_backend("python3.12", args(&["python3.12", "-m", "mlx_lm.server", "--port", "8080"])),
+            Some("mlx")
+        );
+        assert_eq!(
+            server_backend("python3", args(&["/opt/homebrew/bin/python3", "/Users/me/venv/bin/mlx_lm.server"])),
+            Some("mlx")
+        );
     }
 
     fn fixture() -> std::path::PathBuf {
