@@ -99,9 +99,12 @@ fn timebase() -> Timebase {
     }
 }
 
-/// The descriptors of a process, or `None` when it may not be read.
+/// The descriptors of a process, or `None` when it may not be read. The buffer is sized by
+/// the process's descriptor table (`pbi_nfiles`), which holds every open descriptor.
 fn fds(pid: i32) -> Option<Vec<(i32, u32)>> {
-    let list = listpidinfo::<ListFDs>(pid, MAX_FDS).ok()?;
+    let table = pidinfo::<BSDInfo>(pid, 0).ok()?.pbi_nfiles;
+    let slots = usize::try_from(table).unwrap_or(MAX_FDS).clamp(16, MAX_FDS);
+    let list = listpidinfo::<ListFDs>(pid, slots).ok()?;
     Some(list.iter().map(|f| (f.proc_fd, f.proc_fdtype)).collect())
 }
 
