@@ -122,7 +122,7 @@ pub fn read_stat(_root: &Path, pid: u32) -> Option<Stat> {
 /// classification only; a command line is never exported.
 pub fn read_cmdline(_root: &Path, pid: u32) -> Vec<String> {
     let Ok(pid) = libc::c_int::try_from(pid) else { return Vec::new() };
-    // The kernel wants room for the whole argument area, up to `kern.argmax`.
+    // Sized by `kern.argmax`, as `ps` sizes it: room for the whole argument area.
     let mut argmax: libc::c_int = 0;
     let mut size = std::mem::size_of::<libc::c_int>();
     let mut mib = [libc::CTL_KERN, libc::KERN_ARGMAX];
