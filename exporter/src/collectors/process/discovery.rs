@@ -170,12 +170,15 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
         }
     }
     // A candidate that is gone by now, or a zombie, serves nothing.
-    candidates.retain(|(pid, ..)| match sys::read_stat(root, *pid) {
-        Some(stat) if stat.state != 'Z' && stat.state != 'X' => {
-            view.parents.insert(*pid, stat.ppid);
-            true
+    candidates.retain(|(pid, ..)| {
+        let stat = sys::read_stat(root, *pid);
+        match stat {
+            Some(stat) if stat.state != 'Z' && stat.state != 'X' => {
+                view.parents.insert(*pid, stat.ppid);
+                true
+            }
+            _ => false,
         }
-        _ => false,
     });
     let candidate_pids: Vec<u32> = candidates.iter().map(|c| c.0).collect();
     let mut sockets = sys::SocketTables::new(root);
