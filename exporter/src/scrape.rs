@@ -160,6 +160,7 @@ impl Scraper {
 
     /// `llm_exporter_scrape_errors_total` and, on Linux, the exporter's own `process_*`.
     fn own_families(&self) -> Vec<Family> {
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
         let mut found = self.scrape_errors.collect();
         #[cfg(target_os = "linux")]
         found.extend(self.process.collect());

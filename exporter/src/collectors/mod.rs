@@ -3,6 +3,7 @@
 //! A collector reads its sources when asked and returns metric families; it never reports its
 //! own health. The scrape runner (`scrape.rs`) times each one, applies its deadline, and emits
 //! `llm_exporter_collector_success` and `_duration_seconds` for it.
+pub mod apple_gpu;
 pub mod detect;
 pub mod http;
 pub mod llama_kv;
@@ -70,13 +71,21 @@ pub struct Plan {
 
 pub fn from_config(config: &Config) -> Result<Plan, String> {
     let enabled = &config.collectors;
+    #[cfg(not(target_os = "macos"))]
     let gpus = enabled.nvml.then(|| nvml::Gpus::new(config.nvml_library.clone()));
+    // macOS has no NVML: there the same switch turns on the Apple GPU collector instead.
+    #[cfg(target_os = "macos")]
+    let gpus: Option<Arc<nvml::Gpus>> = None;
     let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
     if enabled.llm {
         collectors.push(Arc::new(llm::LlmCollector::new(config)?));
     }
     if let Some(gpus) = &gpus {
         collectors.push(Arc::new(nvml::NvmlCollector::new(Arc::clone(gpus))));
+    }
+    #[cfg(target_os = "macos")]
+    if enabled.nvml {
+        collectors.push(Arc::new(apple_gpu::AppleGpuCollector::new()));
     }
     if enabled.process {
         collectors.push(Arc::new(process::ProcessCollector::new(config)));

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use super::{linux, netns, Workload};
+use super::{netns, sys, Workload};
 use crate::collectors::llama_kv::KvLayout;
 use crate::config::{ProcessMatch, ServerConfig};
 
@@ -37,6 +37,7 @@ const MODULES: &[(&str, &str)] = &[
     ("sglang.launch_server", "sglang"),
     ("sglang.srt", "sglang"),
     ("text_generation_server", "tgi"),
+    ("mlx_lm.server", "mlx"),
 ];
 
 /// How deep parent chains are followed.
@@ -99,9 +100,7 @@ impl LocalView {
             current = match self.parents.get(&current).or_else(|| parents.get(&current)) {
                 Some(&ppid) => ppid,
                 None => {
-                    let ppid =
-                        linux::parse_stat(&std::fs::read_to_string(root.join(current.to_string()).join("stat")).ok()?)?
-                            .ppid;
+                    let ppid = sys::read_stat(root, current)?.ppid;
                     parents.insert(current, ppid);
                     ppid
                 }
@@ -122,6 +121,9 @@ pub fn server_backend(comm: &str, cmdline: impl FnOnce() -> Vec<String>) -> Opti
     // Interpreters hide the program, and comm is cut at 15 bytes: look at the command line,
     // but only where it can tell something (it is read for every such process on every scrape).
     let interpreter = comm.starts_with("python") || comm.starts_with("uv") || comm == "node";
+    // macOS framework builds of Python re-execute as `Python.app`, so the name is `Python`.
+    #[cfg(target_os = "macos")]
+    let interpreter = interpreter || comm == "Python";
     let cut_program = comm.len() == 15 && PROGRAMS.iter().any(|(name, _)| name.len() > 15 && name.starts_with(comm));
     if !interpreter && !cut_program {
         return None;
@@ -148,9 +150,9 @@ pub fn rule_matches(rule: &ProcessMatch, root: &Path, pid: u32, comm: &str) -> b
         return false;
     }
     let mut args = None;
-    let mut args = || args.get_or_insert_with(|| linux::read_cmdline(root, pid)).clone();
+    let mut args = || args.get_or_insert_with(|| sys::read_cmdline(root, pid)).clone();
     if let Some(exe) = &rule.exe {
-        let path = linux::read_exe(root, pid).or_else(|| args().into_iter().next());
+        let path = sys::read_exe(root, pid).or_else(|| args().into_iter().next());
         if !path.is_some_and(|p| exe.is_match(&p)) {
             return false;
         }
@@ -163,8 +165,8 @@ pub fn rule_matches(rule: &ProcessMatch, root: &Path, pid: u32, comm: &str) -> b
 pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) -> LocalView {
     let mut view = LocalView::default();
     let mut candidates = Vec::new();
-    for pid in linux::list_pids(root) {
-        let Some(comm) = linux::read_comm(root, pid) else { continue };
+    for pid in sys::list_pids(root) {
+        let Some(comm) = sys::read_comm(root, pid) else { continue };
         match rules.iter().find(|r| rule_matches(r, root, pid, &comm)) {
             Some(rule) => {
                 view.matched.insert(pid, rule.workload);
@@ -173,7 +175,7 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
                 }
             }
             None => {
-                if let Some(backend) = server_backend(&comm, || linux::read_cmdline(root, pid)) {
+                if let Some(backend) = server_backend(&comm, || sys::read_cmdline(root, pid)) {
                     // An interpreter is named after the server it runs (`vllm:8000`, not `python3:8000`).
                     let base =
                         if PROGRAMS.iter().any(|(name, _)| *name == comm) { comm.clone() } else { backend.into() };
@@ -184,8 +186,8 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
     }
     // A candidate that is gone by now, or a zombie, serves nothing.
     candidates.retain(|(pid, ..)| {
-        let stat = std::fs::read_to_string(root.join(pid.to_string()).join("stat")).ok();
-        match stat.as_deref().and_then(linux::parse_stat) {
+        let stat = sys::read_stat(root, *pid);
+        match stat {
             Some(stat) if stat.state != 'Z' && stat.state != 'X' => {
                 view.parents.insert(*pid, stat.ppid);
                 true
@@ -194,7 +196,7 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
         }
     });
     let candidate_pids: Vec<u32> = candidates.iter().map(|c| c.0).collect();
-    let mut sockets = linux::SocketTables::new(root);
+    let mut sockets = sys::SocketTables::new(root);
     let own_netns = netns::OwnNetns::new(root);
     // Read only when a configured URL names an address a wildcard socket may take.
     let mut local_addresses: Option<Vec<IpAddr>> = None;
@@ -222,7 +224,7 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
         };
         let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "_.:-".contains(*c)).collect();
         let kv = (backend == "llamacpp" && port.is_some())
-            .then(|| KvLayout::parse(&linux::read_cmdline(root, pid), &linux::read_environ(root, pid, &KvLayout::ENV)));
+            .then(|| KvLayout::parse(&sys::read_cmdline(root, pid), &sys::read_environ(root, pid, &KvLayout::ENV)));
         view.servers.push(LocalServer {
             pid,
             process: comm,
@@ -238,7 +240,7 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
 }
 
 /// Why a server that listens is not scraped, for the debug log.
-fn why_unreached(comm: &str, pid: u32, listening: &[linux::Listener], ours: bool) -> String {
+fn why_unreached(comm: &str, pid: u32, listening: &[sys::Listener], ours: bool) -> String {
     if !ours {
         return format!(
             "{comm} (pid {pid}) runs in another network namespace, whose loopback this exporter does not reach: not scraped"
@@ -266,8 +268,8 @@ fn is_worker(parents: &HashMap<u32, u32>, pid: u32, candidates: &[u32]) -> bool 
 }
 
 /// The LISTEN sockets `pid` holds.
-fn listeners_of(root: &Path, sockets: &mut linux::SocketTables, pid: u32) -> Vec<linux::Listener> {
-    let inodes = linux::socket_inodes(root, pid);
+fn listeners_of(root: &Path, sockets: &mut sys::SocketTables, pid: u32) -> Vec<sys::Listener> {
+    let inodes = sys::socket_inodes(root, pid);
     if inodes.is_empty() {
         return Vec::new();
     }
@@ -275,8 +277,8 @@ fn listeners_of(root: &Path, sockets: &mut linux::SocketTables, pid: u32) -> Vec
 }
 
 /// The lowest of the ports that loopback reaches, and whether only IPv6 does.
-fn loopback_port(listening: &[linux::Listener]) -> Option<(u16, bool)> {
-    let reached: Vec<&linux::Listener> = listening.iter().filter(|l| l.reaches_loopback()).collect();
+fn loopback_port(listening: &[sys::Listener]) -> Option<(u16, bool)> {
+    let reached: Vec<&sys::Listener> = listening.iter().filter(|l| l.reaches_loopback()).collect();
     let port = reached.iter().map(|l| l.port).min()?;
     let ipv6_only = reached.iter().filter(|l| l.port == port).all(|l| l.ipv6);
     Some((port, ipv6_only))
@@ -309,6 +311,14 @@ mod tests {
         assert_eq!(server_backend("containerd-shim", || panic!("a cut name of no known program")), None);
         assert_eq!(server_backend("python3", args(&["python", "train.py"])), None);
         assert_eq!(server_backend("python3", args(&["python", "my_lms_tool.py", "lms"])), None);
+        assert_eq!(
+            server_backend("python3.12", args(&["python3.12", "-m", "mlx_lm.server", "--port", "8080"])),
+            Some("mlx")
+        );
+        assert_eq!(
+            server_backend("python3", args(&["/opt/homebrew/bin/python3", "/Users/me/venv/bin/mlx_lm.server"])),
+            Some("mlx")
+        );
     }
 
     fn fixture() -> std::path::PathBuf {

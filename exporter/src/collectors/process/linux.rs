@@ -12,6 +12,7 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+pub use super::listener::Listener;
 use super::{sock_diag, RawProcess};
 
 /// Bytes read from `cmdline` at most: enough for the interpreter and the module it runs.
@@ -197,28 +198,6 @@ pub fn socket_inodes(root: &Path, pid: u32) -> Vec<u64> {
         link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
     })
     .collect()
-}
-
-/// A listening TCP socket: its address family, the address it is bound to, its port and inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Listener {
-    pub ipv6: bool,
-    /// `0.0.0.0` or `::` for a wildcard bind.
-    pub address: IpAddr,
-    pub port: u16,
-    pub inode: u64,
-}
-
-impl Listener {
-    /// True when a connection to loopback reaches it: bound to a wildcard or to loopback.
-    pub fn reaches_loopback(&self) -> bool {
-        match self.address {
-            IpAddr::V4(a) => a.is_unspecified() || a.is_loopback(),
-            IpAddr::V6(a) => {
-                a.is_unspecified() || a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-            }
-        }
-    }
 }
 
 /// The listening sockets each process sees, read once per network namespace in a scan.

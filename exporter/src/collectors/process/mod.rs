@@ -5,15 +5,22 @@
 //! The proc filesystem is scanned once per scrape, before the collectors run ([`scan_local`]):
 //! the scan finds the servers (`discovery.rs`), which the `llm` collector also scrapes. This
 //! collector then reads only the selected processes (`linux.rs`) and shapes them (`shape.rs`).
+//! On macOS, libproc takes the place of the proc filesystem (`macos.rs`, shaped by
+//! `macos_shape.rs`); `sys.rs` picks one of the two for the code above it.
 pub mod discovery;
 #[cfg(target_os = "linux")]
 pub mod linux;
-#[cfg(target_os = "linux")]
+pub mod listener;
+#[cfg(target_os = "macos")]
+pub mod macos;
+#[cfg(any(target_os = "macos", test))]
+pub mod macos_shape;
 pub mod netns;
 pub mod pods;
 pub mod shape;
 #[cfg(target_os = "linux")]
 pub mod sock_diag;
+pub mod sys;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,7 +36,8 @@ use crate::config::{Config, ProcessMatch, ServerConfig};
 use crate::family::Family;
 pub use discovery::{LocalServer, LocalView};
 
-/// What `linux.rs` reads for one process: plain numbers in kernel units.
+/// What `linux.rs` (or `macos.rs`) reads for one process: plain numbers in kernel units (on
+/// macOS the `*_ticks` are microseconds and `start_ticks` counts from the epoch).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawProcess {
     pub pid: u32,
@@ -55,6 +63,19 @@ pub struct RawProcess {
     /// The Kubernetes namespace and pod (`pods.rs`); empty off Kubernetes.
     pub namespace: String,
     pub pod: String,
+    /// macOS only: CPU times could not be read (another user's process), so they are left out.
+    pub no_cpu: bool,
+    /// macOS only: thread count and virtual size could not be read, so they are left out.
+    pub no_threads_or_virtual: bool,
+    /// macOS only: context switches of both kinds together (`pti_csw`).
+    pub context_switches: Option<u64>,
+    /// macOS only: the physical footprint Activity Monitor shows, and its lifetime maximum.
+    pub footprint_bytes: Option<u64>,
+    pub footprint_peak_bytes: Option<u64>,
+    /// macOS 13+ only: energy the kernel attributes to the process, in nanojoules.
+    pub energy_nanojoules: Option<u64>,
+    /// macOS 13+ only: Neural Engine memory, when the process has any.
+    pub neural_footprint_bytes: Option<u64>,
 }
 
 /// A process's use of one GPU.
@@ -189,12 +210,12 @@ impl LocalScanner {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 fn scan_local(root: &std::path::Path, configured: &[ServerConfig], rules: &[ProcessMatch]) -> LocalView {
     discovery::scan(root, configured, rules)
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn scan_local(_: &std::path::Path, _: &[ServerConfig], _: &[ProcessMatch]) -> LocalView {
     LocalView::default()
 }
@@ -217,7 +238,7 @@ impl ProcessCollector {
 
 /// Reads and classifies the selected processes: the local servers, the GPU users and the
 /// processes the config's rules matched.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 pub fn select(root: &std::path::Path, view: &LocalView) -> Vec<Selected> {
     let servers = view.servers.iter().map(|s| s.pid).chain(view.workers.iter().copied());
     let mut pids: Vec<u32> =
@@ -227,13 +248,13 @@ pub fn select(root: &std::path::Path, view: &LocalView) -> Vec<Selected> {
     let mut parents = HashMap::new();
     pids.into_iter()
         .filter_map(|pid| {
-            let raw = linux::read_process(root, pid)?;
+            let raw = sys::read_process(root, pid)?;
             let server = view.server_of(root, pid, &mut parents).map(|s| s.name.clone());
             let gpus = view.gpu_users.get(&pid).cloned().unwrap_or_default();
             let workload = match (view.matched.get(&pid).copied().flatten(), &server) {
                 (Some(rule), _) => rule,
                 (None, Some(_)) => Workload::LlmInference,
-                (None, None) => shape::classify(&raw.comm, &linux::read_cmdline(root, pid), !gpus.is_empty()),
+                (None, None) => shape::classify(&raw.comm, &sys::read_cmdline(root, pid), !gpus.is_empty()),
             };
             Some(Selected { raw, server, workload, gpus })
         })
@@ -247,7 +268,15 @@ fn read_and_shape(root: &std::path::Path, rootfs: &std::path::Path, view: &Local
     shape::shape(&selected, ticks_per_second(), linux::boot_time(root))
 }
 
-#[cfg(not(target_os = "linux"))]
+/// `macos.rs` gives times in microseconds and the start in microseconds since the epoch.
+/// There is no Kubernetes node to attribute pods on a Mac.
+#[cfg(target_os = "macos")]
+fn read_and_shape(root: &std::path::Path, _rootfs: &std::path::Path, view: &LocalView) -> Vec<Family> {
+    let selected = select(root, view);
+    shape::shape(&selected, 1e6, Some(0.0))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn read_and_shape(_: &std::path::Path, _: &std::path::Path, _: &LocalView) -> Vec<Family> {
     Vec::new()
 }
@@ -279,6 +308,7 @@ impl Collector for ProcessCollector {
                 let _permit = permit;
                 // A proc filesystem that cannot be listed is a failure, not a machine without
                 // processes: the runner reports it and logs it once.
+                #[cfg(target_os = "linux")]
                 std::fs::read_dir(&root)
                     .map_err(|e| CollectError(format!("cannot list processes in {}: {e}", root.display())))?;
                 Ok(read_and_shape(&root, &rootfs, &view))

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use reqwest::Url;
 
-use super::linux::Listener;
+use super::listener::Listener;
 
 /// The exporter's own network namespace, as its proc root names it.
 pub struct OwnNetns {

@@ -49,6 +49,17 @@ pub fn classify(comm: &str, args: &[String], uses_gpu: bool) -> Workload {
     }
 }
 
+/// HELP text naming the source on this platform: the proc file on Linux, the libproc call on macOS.
+macro_rules! help {
+    ($linux:literal, $macos:literal) => {
+        if cfg!(target_os = "macos") {
+            $macos
+        } else {
+            $linux
+        }
+    };
+}
+
 /// Turns the selected processes into families. `ticks_per_second` is the kernel's USER_HZ and
 /// `boot_time` the epoch second the system booted (both to convert `stat` clock ticks).
 pub fn shape(selected: &[Selected], ticks_per_second: f64, boot_time: Option<f64>) -> Vec<Family> {
@@ -56,25 +67,79 @@ pub fn shape(selected: &[Selected], ticks_per_second: f64, boot_time: Option<f64
         "llm_process_info",
         "Selected process: its server, workload class, container and Kubernetes pod; always 1",
     );
-    let mut cpu = Family::counter("llm_process_cpu_seconds_total", "CPU time of the process, by mode (/proc/PID/stat)");
-    let mut rss = Family::gauge("llm_process_resident_memory_bytes", "Resident memory (/proc/PID/status VmRSS)");
-    let mut virt = Family::gauge("llm_process_virtual_memory_bytes", "Virtual memory size (/proc/PID/stat vsize)");
+    let mut cpu = Family::counter(
+        "llm_process_cpu_seconds_total",
+        help!(
+            "CPU time of the process, by mode (/proc/PID/stat)",
+            "CPU time of the process, by mode (libproc proc_pidinfo PROC_PIDTASKINFO pti_total_user, pti_total_system)"
+        ),
+    );
+    let mut rss = Family::gauge(
+        "llm_process_resident_memory_bytes",
+        help!(
+            "Resident memory (/proc/PID/status VmRSS)",
+            "Resident memory (libproc PROC_PIDTASKINFO pti_resident_size)"
+        ),
+    );
+    let mut virt = Family::gauge(
+        "llm_process_virtual_memory_bytes",
+        help!(
+            "Virtual memory size (/proc/PID/stat vsize)",
+            "Virtual memory size (libproc PROC_PIDTASKINFO pti_virtual_size)"
+        ),
+    );
     let mut swap = Family::gauge("llm_process_swap_bytes", "Memory swapped out (/proc/PID/status VmSwap)");
-    let mut threads = Family::gauge("llm_process_threads", "Threads of the process (/proc/PID/stat)");
-    let mut fds = Family::gauge("llm_process_open_fds", "Open file descriptors (/proc/PID/fd)");
+    let mut threads = Family::gauge(
+        "llm_process_threads",
+        help!(
+            "Threads of the process (/proc/PID/stat)",
+            "Threads of the process (libproc PROC_PIDTASKINFO pti_threadnum)"
+        ),
+    );
+    let mut fds = Family::gauge(
+        "llm_process_open_fds",
+        help!("Open file descriptors (/proc/PID/fd)", "Open file descriptors (libproc proc_pidinfo PROC_PIDLISTFDS)"),
+    );
     let mut max_fds = Family::gauge("llm_process_max_fds", "Soft limit on open file descriptors (/proc/PID/limits)");
     let mut start =
         Family::gauge("llm_process_start_time_seconds", "Start time of the process, seconds since the epoch");
     let mut read = Family::counter(
         "llm_process_read_bytes_total",
-        "Bytes the process caused to be read from storage (/proc/PID/io)",
+        help!(
+            "Bytes the process caused to be read from storage (/proc/PID/io)",
+            "Bytes the process caused to be read from storage (libproc proc_pid_rusage ri_diskio_bytesread)"
+        ),
     );
     let mut written = Family::counter(
         "llm_process_written_bytes_total",
-        "Bytes the process caused to be written to storage (/proc/PID/io)",
+        help!(
+            "Bytes the process caused to be written to storage (/proc/PID/io)",
+            "Bytes the process caused to be written to storage (libproc proc_pid_rusage ri_diskio_byteswritten)"
+        ),
     );
-    let mut switches =
-        Family::counter("llm_process_context_switches_total", "Context switches, by type (/proc/PID/status)");
+    let mut switches = Family::counter(
+        "llm_process_context_switches_total",
+        help!(
+            "Context switches, by type (/proc/PID/status)",
+            "Context switches, by type; macOS counts both kinds together as type=\"all\" (libproc PROC_PIDTASKINFO pti_csw)"
+        ),
+    );
+    let mut footprint = Family::gauge(
+        "llm_process_memory_footprint_bytes",
+        "macOS only: physical footprint, the memory Activity Monitor shows (libproc proc_pid_rusage ri_phys_footprint)",
+    );
+    let mut footprint_peak = Family::gauge(
+        "llm_process_memory_footprint_peak_bytes",
+        "macOS only: lifetime maximum of the physical footprint (libproc proc_pid_rusage ri_lifetime_max_phys_footprint)",
+    );
+    let mut energy = Family::counter(
+        "llm_process_energy_joules_total",
+        "macOS 13+ only: energy the kernel attributes to the process (libproc proc_pid_rusage ri_energy_nj)",
+    );
+    let mut neural = Family::gauge(
+        "llm_process_neural_engine_memory_bytes",
+        "macOS 13+ only: Neural Engine memory of the process, when it has any (libproc proc_pid_rusage ri_neural_footprint)",
+    );
     let mut gpu_mem = Family::gauge(
         "llm_process_gpu_memory_bytes",
         "GPU memory used by the process, per GPU (NVML running processes)",
@@ -97,21 +162,30 @@ pub fn shape(selected: &[Selected], ticks_per_second: f64, boot_time: Option<f64
         info_labels.push(("namespace".into(), p.namespace.clone()));
         info_labels.push(("pod".into(), p.pod.clone()));
         info.push(info_labels, 1.0);
-        cpu.push(with(("mode", "user")), p.utime_ticks as f64 / ticks_per_second);
-        cpu.push(with(("mode", "system")), p.stime_ticks as f64 / ticks_per_second);
+        if !p.no_cpu {
+            cpu.push(with(("mode", "user")), p.utime_ticks as f64 / ticks_per_second);
+            cpu.push(with(("mode", "system")), p.stime_ticks as f64 / ticks_per_second);
+        }
         let opt = |family: &mut Family, value: Option<u64>| {
             if let Some(v) = value {
                 family.push(base.clone(), v as f64);
             }
         };
         opt(&mut rss, p.resident_bytes);
-        opt(&mut virt, Some(p.virtual_bytes));
+        let threads_and_virtual = !p.no_threads_or_virtual;
+        opt(&mut virt, threads_and_virtual.then_some(p.virtual_bytes));
         opt(&mut swap, p.swap_bytes);
-        opt(&mut threads, Some(p.threads));
+        opt(&mut threads, threads_and_virtual.then_some(p.threads));
         opt(&mut fds, p.open_fds);
         opt(&mut max_fds, p.max_fds);
         opt(&mut read, p.read_bytes);
         opt(&mut written, p.written_bytes);
+        opt(&mut footprint, p.footprint_bytes);
+        opt(&mut footprint_peak, p.footprint_peak_bytes);
+        opt(&mut neural, p.neural_footprint_bytes);
+        if let Some(nj) = p.energy_nanojoules {
+            energy.push(base.clone(), nj as f64 / 1e9);
+        }
         if let Some(boot) = boot_time {
             start.push(base.clone(), boot + p.start_ticks as f64 / ticks_per_second);
         }
@@ -120,6 +194,9 @@ pub fn shape(selected: &[Selected], ticks_per_second: f64, boot_time: Option<f64
         }
         if let Some(v) = p.involuntary_switches {
             switches.push(with(("type", "involuntary")), v as f64);
+        }
+        if let Some(v) = p.context_switches {
+            switches.push(with(("type", "all")), v as f64);
         }
         for g in &s.gpus {
             let gpu = g.gpu.to_string();
@@ -132,7 +209,26 @@ pub fn shape(selected: &[Selected], ticks_per_second: f64, boot_time: Option<f64
         }
     }
     // Families left empty (no GPU users, say) are dropped when the scrape merges families.
-    vec![info, cpu, rss, virt, swap, threads, fds, max_fds, start, read, written, switches, gpu_mem, gpu_util]
+    vec![
+        info,
+        cpu,
+        rss,
+        virt,
+        swap,
+        threads,
+        fds,
+        max_fds,
+        start,
+        read,
+        written,
+        switches,
+        gpu_mem,
+        gpu_util,
+        footprint,
+        footprint_peak,
+        energy,
+        neural,
+    ]
 }
 
 /// `server` (empty unless the process serves an LLM), `process` and `pid`.
@@ -201,5 +297,46 @@ mod tests {
         for absent in ["llm_process_swap_bytes", "llm_process_read_bytes_total", "gpu=\"1\"} 0"] {
             assert!(!text.contains(absent), "{absent} should be absent in\n{text}");
         }
+    }
+
+    #[test]
+    fn what_a_mac_adds_and_what_it_could_not_read() {
+        // As macos_shape fills it: microseconds, the start since the epoch.
+        let raw = RawProcess {
+            pid: 7,
+            comm: "llama-server".into(),
+            utime_ticks: 90_000_000,
+            start_ticks: 1_764_547_200_250_000,
+            no_threads_or_virtual: true,
+            resident_bytes: Some(4096),
+            context_switches: Some(99),
+            footprint_bytes: Some(8192),
+            footprint_peak_bytes: Some(16384),
+            energy_nanojoules: Some(1_500_000_000_000),
+            neural_footprint_bytes: Some(1 << 28),
+            ..RawProcess::default()
+        };
+        let selected = [Selected { raw, server: None, workload: Workload::Other, gpus: Vec::new() }];
+        let text = encode_text(&crate::family::merge(shape(&selected, 1e6, Some(0.0))));
+        let l = r#"server="",process="llama-server",pid="7""#;
+        for want in [
+            format!("llm_process_cpu_seconds_total{{{l},mode=\"user\"}} 90\n"),
+            format!("llm_process_start_time_seconds{{{l}}} 1764547200.25\n"),
+            format!("llm_process_context_switches_total{{{l},type=\"all\"}} 99\n"),
+            format!("llm_process_memory_footprint_bytes{{{l}}} 8192\n"),
+            format!("llm_process_memory_footprint_peak_bytes{{{l}}} 16384\n"),
+            format!("llm_process_energy_joules_total{{{l}}} 1500\n"),
+            format!("llm_process_neural_engine_memory_bytes{{{l}}} 268435456\n"),
+            "# TYPE llm_process_energy_joules_total counter\n".to_string(),
+        ] {
+            assert!(text.contains(&want), "missing {want} in\n{text}");
+        }
+        for absent in ["llm_process_threads", "llm_process_virtual_memory_bytes"] {
+            assert!(!text.contains(absent), "{absent} should be absent in\n{text}");
+        }
+        let unread = RawProcess { pid: 8, no_cpu: true, no_threads_or_virtual: true, ..RawProcess::default() };
+        let selected = [Selected { raw: unread, server: None, workload: Workload::Other, gpus: Vec::new() }];
+        let text = encode_text(&crate::family::merge(shape(&selected, 1e6, Some(0.0))));
+        assert!(!text.contains("llm_process_cpu_seconds_total"), "{text}");
     }
 }

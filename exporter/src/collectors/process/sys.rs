@@ -1,0 +1,34 @@
+//! The one interface to the operating system's process table that discovery and the process
+//! collector use, picked with `cfg`: `linux.rs` (a proc filesystem) or `macos.rs` (libproc).
+//! Both give the same functions, with the same signatures, and fill the same structs; the
+//! `root` argument is the proc root on Linux and is not used on macOS.
+//!
+//! | function | what it gives |
+//! |---|---|
+//! | `list_pids(root)` | every PID, ascending |
+//! | `read_comm(root, pid)` | the short program name, the `process` label |
+//! | `read_cmdline(root, pid)` | the first arguments, for classification only |
+//! | `read_exe(root, pid)` | the executable's path |
+//! | `read_environ(root, pid, keys)` | the named environment entries, where readable |
+//! | `read_stat(root, pid)` | state and parent ([`Stat`]) |
+//! | `read_process(root, pid)` | everything the series need ([`super::RawProcess`]) |
+//! | `socket_inodes(root, pid)` | ids of the process's sockets |
+//! | `SocketTables::new(root).listeners(pid)` | the LISTEN sockets [`Listener`] that process sees |
+#[cfg(target_os = "linux")]
+pub use super::linux::{
+    list_pids, parse_stat, read_cmdline, read_comm, read_environ, read_exe, read_process, socket_inodes, Listener,
+    SocketTables, Stat,
+};
+
+#[cfg(target_os = "macos")]
+pub use super::macos::{
+    list_pids, read_cmdline, read_comm, read_environ, read_exe, read_process, read_stat, socket_inodes, SocketTables,
+};
+#[cfg(target_os = "macos")]
+pub use super::macos_shape::{Listener, Stat};
+
+/// State and parent of a process (`/proc/PID/stat`), or `None` if it is gone.
+#[cfg(target_os = "linux")]
+pub fn read_stat(root: &std::path::Path, pid: u32) -> Option<Stat> {
+    parse_stat(&std::fs::read_to_string(root.join(pid.to_string()).join("stat")).ok()?)
+}
