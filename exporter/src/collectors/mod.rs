@@ -6,6 +6,7 @@
 pub mod detect;
 pub mod http;
 pub mod llama_kv;
+pub mod llama_router;
 pub mod llama_server;
 pub mod llama_slots;
 pub mod llm;
