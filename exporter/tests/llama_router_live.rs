@@ -125,3 +125,30 @@ async fn scrapes_neither_keep_a_model_awake_nor_wake_it() {
     assert!(log.contains("entering sleeping state"), "{log}");
     assert!(!log.contains("exiting sleeping state"), "a scrape woke alpha:\n{log}");
 }
+
+#[tokio::test]
+async fn a_child_belongs_to_its_router_and_is_no_server_of_its_own() {
+    let Some(router) = LlamaRouter::start(&["alpha", "beta"], &[], &[]) else { return };
+    assert_eq!(complete(&router.url, "alpha").await, 200);
+    let children = children_of(router.pid);
+    assert_eq!(children.len(), 1, "alpha's child");
+    let exporter = Exporter::start(&["--discovery", "--no-collector.nvml"]);
+    let body = exporter.scrape().await;
+    let name = format!("llama-server:{}", router.port());
+    let child = children[0].to_string();
+    let at = [("server", name.as_str()), ("model", "alpha"), ("pid", child.as_str())];
+    assert_eq!(value(&body, "llm_process_info", &at), 1.0, "{body}");
+    assert!(value(&body, "llm_process_resident_memory_bytes", &at) > 0.0);
+    let router_pid = router.pid.to_string();
+    let info = values(&body, "llm_process_info", &[("server", &name), ("pid", &router_pid)]);
+    assert_eq!(info, [1.0], "the router's own series");
+    // One server for the router; the child's ephemeral port is no server of its own.
+    let up: Vec<&str> = body.lines().filter(|l| l.starts_with("llm_server_up{")).collect();
+    let ours: Vec<&&str> = up.iter().filter(|l| l.contains(&format!("\"{name}\""))).collect();
+    assert_eq!(ours.len(), 1, "{up:?}");
+    let cmdline = std::fs::read_to_string(format!("/proc/{child}/cmdline")).unwrap_or_default();
+    let args: Vec<&str> = cmdline.split('\0').collect();
+    let port = args.iter().position(|a| *a == "--port").and_then(|i| args.get(i + 1)).expect("the child's --port");
+    assert!(!body.contains(&format!("server=\"llama-server:{port}\"")), "the child became a server: {up:?}");
+    assert_eq!(value(&body, "llm_model_loaded", &[("server", &name), ("model", "alpha")]), 1.0);
+}
