@@ -126,7 +126,7 @@ mod vllm_backend {
             value(&f, "llm_server_info", &[("model", "meta-llama/Llama-3.1-8B-Instruct"), ("version", "0.11.0")]),
             Some(1.0)
         );
-        // One engine: no engine label; model_name goes only into llm_server_info.
+        // One engine: no engine label; every series carries the model.
         assert!(f.iter().flat_map(|f| &f.samples).all(|s| s.labels.iter().all(|(k, _)| k != "engine")));
         assert_eq!(
             names(&f),
@@ -159,10 +159,12 @@ mod vllm_backend {
         let ttft: Vec<&str> = f
             .iter()
             .find(|x| x.name == "llm_time_to_first_token_seconds")
-            .map(|x| x.samples.iter().filter(|s| s.suffix == "_bucket").map(|s| s.labels[2].1.as_str()).collect())
+            .map(|x| x.samples.iter().filter(|s| s.suffix == "_bucket").map(|s| s.labels[3].1.as_str()).collect())
             .unwrap_or_default();
         assert_eq!(ttft[..4], ["0.001", "0.005", "0.01", "0.02"]);
         assert_eq!(ttft[20..], ["640", "2560", "+Inf"]);
+        let model = ("model".into(), "meta-llama/Llama-3.1-8B-Instruct".to_string());
+        assert!(f.iter().flat_map(|f| &f.samples).all(|s| s.labels.contains(&model)), "model on every series");
     }
 
     #[test]
