@@ -394,8 +394,29 @@ mod ollama_backend {
     use super::*;
 
     fn shape(ps: Option<&str>) -> Vec<Family> {
-        let reading = ollama::Reading { version: fixture("ollama_api_version.json"), ps: ps.map(str::to_string) };
+        let reading =
+            ollama::Reading { version: fixture("ollama_api_version.json"), ps: ps.map(str::to_string), tags: None };
         ollama::shape(&server(), &reading).unwrap()
+    }
+
+    #[test]
+    fn pulled_models_that_are_not_loaded_are_loaded_0() {
+        let reading = ollama::Reading {
+            version: fixture("ollama_api_version.json"),
+            ps: Some(fixture("ollama_api_ps_2026.json")),
+            tags: Some(fixture("ollama_api_tags.json")),
+        };
+        let f = ollama::shape(&server(), &reading).unwrap();
+        let loaded = |model| value(&f, "llm_model_loaded", &[("server", "s"), ("backend", "ollama"), ("model", model)]);
+        assert_eq!((loaded("qwen3:8b"), loaded("llama3.2:1b"), loaded("gemma3:4b")), (Some(1.0), Some(1.0), Some(0.0)));
+        let family = f.iter().find(|x| x.name == "llm_model_loaded").unwrap();
+        assert_eq!(family.samples.len(), 3, "each model once");
+        assert_eq!(
+            value(&f, "llm_model_size_bytes", &[("model", "gemma3:4b")]),
+            None,
+            "only loaded models have a size"
+        );
+        assert_eq!(value(&f, "llm_server_info", &[("model", "llama3.2:1b,qwen3:8b")]), Some(1.0));
     }
 
     #[test]
@@ -458,7 +479,7 @@ mod ollama_backend {
     #[test]
     fn a_version_that_is_not_ollama_is_refused() {
         for version in ["", "{}", "<html>", "{\"version\":1}"] {
-            let reading = ollama::Reading { version: version.into(), ps: None };
+            let reading = ollama::Reading { version: version.into(), ps: None, tags: None };
             assert!(ollama::shape(&server(), &reading).is_err(), "{version:?}");
         }
     }
@@ -519,7 +540,7 @@ fn hostile_bodies_never_panic() {
                 ),
                 sglang::shape(&server(), &sglang::Reading { metrics: body.clone().into(), model_info: some.clone() }),
                 tgi::shape(&server(), &tgi::Reading { metrics: body.clone().into(), info: some.clone() }),
-                ollama::shape(&server(), &ollama::Reading { version: body.clone(), ps: some.clone() }),
+                ollama::shape(&server(), &ollama::Reading { version: body.clone(), ps: some.clone(), tags: None }),
             ];
             for families in results.into_iter().flatten() {
                 for f in &families {
