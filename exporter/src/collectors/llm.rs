@@ -19,7 +19,8 @@ use futures::future::{join_all, BoxFuture};
 use super::http::{FetchError, Fetcher};
 use super::process::LocalServer;
 use super::{
-    detect, llama_router, llama_server, normalize, ollama, sglang, tgi, vllm, CollectError, Collector, ScrapeContext,
+    detect, llama_router, llama_server, llama_swap, normalize, ollama, sglang, tgi, vllm, CollectError, Collector,
+    ScrapeContext,
 };
 use crate::config::{Backend, Config, ServerConfig};
 use crate::family::{labels, Family, Kind};
@@ -250,6 +251,11 @@ impl LlmCollector {
                     .map_err(|e| Failure::fetch("/api/version", e, deadline))?;
                 ollama::shape(server, &reading).map_err(Failure::mismatch)
             }
+            Backend::Llamaswap => match llama_swap::read(fetcher, base, key, timeout).await {
+                Ok(Some(reading)) => Ok(llama_swap::shape(server, &reading)),
+                Ok(None) => Err(Failure::mismatch("/running is not llama-swap's".into())),
+                Err(e) => Err(Failure::fetch("/running", e, deadline)),
+            },
             Backend::Auto => Err(Failure::mismatch("the backend is not known yet".into())),
         }
     }
@@ -299,6 +305,11 @@ impl LlmCollector {
             Err(e) => return Err(Failure::fetch("/metrics", e, deadline)),
         };
         let failed = |why| Failure { why, mismatch: false, refused: false };
+        // llama-swap answers /api/version too: its /running goes first.
+        let running = self.fetcher.get_text(base, "running", key, deadline.remaining()).await;
+        if running.ok().and_then(|b| llama_swap::parse_running(&b, base)).is_some() {
+            return Ok((Backend::Llamaswap, Prefetched::Nothing, Vec::new()));
+        }
         match self.fetcher.get_text(base, "api/version", key, deadline.remaining()).await {
             Ok(body) if detect::is_ollama_version(&body) => {
                 Ok((Backend::Ollama, Prefetched::Version(body), Vec::new()))

@@ -9,6 +9,7 @@ pub mod llama_kv;
 pub mod llama_router;
 pub mod llama_server;
 pub mod llama_slots;
+pub mod llama_swap;
 pub mod llm;
 pub mod normalize;
 pub mod nvml;

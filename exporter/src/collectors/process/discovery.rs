@@ -20,6 +20,7 @@ use crate::config::{ProcessMatch, ServerConfig};
 /// Known server programs by `comm` or `argv[0]` base name, with the backend they speak.
 const PROGRAMS: &[(&str, &str)] = &[
     ("llama-server", "llamacpp"),
+    ("llama-swap", "llamaswap"),
     ("llamafile", "llamacpp"),
     ("koboldcpp", "koboldcpp"),
     ("ollama", "ollama"),
