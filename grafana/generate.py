@@ -304,9 +304,26 @@ def server():
                             instant=True), TOKS,
       description="Tokens per second of generation time: the speed one request sees.")
 
+    pm = "by (server, model)"
+    b.add("table", "Models of this server", [
+        t(f"sum {pm} (increase(llm_generation_tokens_total{{{SSEL}}}{RANGE})) / $__range_s", instant=True,
+          fmt="table"),
+        t(f"sum {pm} (increase(llm_generation_seconds_total{{{SSEL}}}{RANGE})) / "
+          f"sum {pm} (increase(llm_generation_tokens_total{{{SSEL}}}{RANGE}))", instant=True, fmt="table"),
+        t(f"max {pm} (llm_kv_cache_usage_ratio{{{SSEL}}})", instant=True, fmt="table"),
+        t(f"max {pm} (llm_model_loaded{{{SSEL}}})", instant=True, fmt="table"),
+        t(f"sum {pm} (llm_process_resident_memory_bytes{{{SSEL}, model!=\"\"}})", instant=True, fmt="table"),
+    ], "none", w=24, h=6,
+          description="One row per model: a single-model server has one, a llama.cpp router, llama-swap or "
+                      "Ollama one per model. Loaded and RSS are given for routers' models (RSS of the child).",
+          transformations=table_transform({"Value #A": "Avg tokens/s", "Value #B": "Time per token",
+                                           "Value #C": "KV cache use", "Value #D": "Loaded", "Value #E": "RSS"}),
+          overrides=[unit_override("Avg tokens/s", TOKS), unit_override("Time per token", "s"),
+                     unit_override("KV cache use", "percentunit", 0, 1), unit_override("RSS", "bytes")])
     b.add("timeseries", "Generation tokens/s", [
-        t(f"sum by (server) (rate(llm_generation_tokens_total{{{SSEL}}}{RI}))", "{{server}}")], TOKS,
-          description="llama.cpp counts generated tokens when a request completes, so this moves in steps.")
+        t(f"sum by (server, model) (rate(llm_generation_tokens_total{{{SSEL}}}{RI}))", "{{server}} {{model}}")],
+          TOKS, description="One line per model. llama.cpp counts generated tokens when a request completes, "
+                            "so this moves in steps.")
     b.add("timeseries", "Prompt tokens/s", [
         t(f"sum by (server) (rate(llm_prompt_tokens_total{{{SSEL}}}{RI}))", "{{server}} processed"),
         t(f"sum by (server) (rate(llm_prompt_cached_tokens_total{{{SSEL}}}{RI}))", "{{server}} from cache"),
