@@ -166,6 +166,8 @@ def variables(*names):
         "instance": ("Instance", 'label_values(llm_exporter_build_info{job=~"$job"}, instance)'),
         "server": ("Server", 'label_values(llm_server_up{job=~"$job", instance=~"$instance"}, server)'),
         "gpu": ("GPU", 'label_values(llm_gpu_info{job=~"$job", instance=~"$instance"}, gpu)'),
+        "model": ("Model", 'label_values(llm_generation_tokens_total{job=~"$job", instance=~"$instance", '
+                           'server=~"$server"}, model)'),
     }
     return [datasource_var()] + [query_var(n, *known[n]) for n in names]
 
@@ -302,9 +304,26 @@ def server():
                             instant=True), TOKS,
       description="Tokens per second of generation time: the speed one request sees.")
 
+    pm = "by (server, model)"
+    b.add("table", "Models of this server", [
+        t(f"sum {pm} (increase(llm_generation_tokens_total{{{SSEL}}}{RANGE})) / $__range_s", instant=True,
+          fmt="table"),
+        t(f"sum {pm} (increase(llm_generation_seconds_total{{{SSEL}}}{RANGE})) / "
+          f"sum {pm} (increase(llm_generation_tokens_total{{{SSEL}}}{RANGE}))", instant=True, fmt="table"),
+        t(f"max {pm} (llm_kv_cache_usage_ratio{{{SSEL}}})", instant=True, fmt="table"),
+        t(f"max {pm} (llm_model_loaded{{{SSEL}}})", instant=True, fmt="table"),
+        t(f"sum {pm} (llm_process_resident_memory_bytes{{{SSEL}, model!=\"\"}})", instant=True, fmt="table"),
+    ], "none", w=24, h=6,
+          description="One row per model: a single-model server has one, a llama.cpp router, llama-swap or "
+                      "Ollama one per model. Loaded and RSS are given for routers' models (RSS of the child).",
+          transformations=table_transform({"Value #A": "Avg tokens/s", "Value #B": "Time per token",
+                                           "Value #C": "KV cache use", "Value #D": "Loaded", "Value #E": "RSS"}),
+          overrides=[unit_override("Avg tokens/s", TOKS), unit_override("Time per token", "s"),
+                     unit_override("KV cache use", "percentunit", 0, 1), unit_override("RSS", "bytes")])
     b.add("timeseries", "Generation tokens/s", [
-        t(f"sum by (server) (rate(llm_generation_tokens_total{{{SSEL}}}{RI}))", "{{server}}")], TOKS,
-          description="llama.cpp counts generated tokens when a request completes, so this moves in steps.")
+        t(f"sum by (server, model) (rate(llm_generation_tokens_total{{{SSEL}}}{RI}))", "{{server}} {{model}}")],
+          TOKS, description="One line per model. llama.cpp counts generated tokens when a request completes, "
+                            "so this moves in steps.")
     b.add("timeseries", "Prompt tokens/s", [
         t(f"sum by (server) (rate(llm_prompt_tokens_total{{{SSEL}}}{RI}))", "{{server}} processed"),
         t(f"sum by (server) (rate(llm_prompt_cached_tokens_total{{{SSEL}}}{RI}))", "{{server}} from cache"),
@@ -519,6 +538,53 @@ def models():
     b = Board()
     per = "by (instance, job, server)"
     legend = "{{model}} ({{server}})"
+    # Series that carry model themselves (every token series, a router's children): no join.
+    msel = SSEL + ', model=~"$model"'
+    pm = "by (instance, job, server, model)"
+    b.add("state-timeline", "Model state (routers, llama-swap)", [
+        t(f'max {pm} (llm_model_state{{{msel}, state="loaded"}}) * 1 + '
+          f'max {pm} (llm_model_state{{{msel}, state="sleeping"}}) * 2 + '
+          f'max {pm} (llm_model_state{{{msel}, state="loading"}}) * 3 + '
+          f'max {pm} (llm_model_state{{{msel}, state="failed"}}) * 4', legend)], "none", w=24, h=6,
+          description="Per model of a llama.cpp router or llama-swap: unloaded (0), loaded (1), sleeping (2), "
+                      "loading (3), failed (4).",
+          custom={"fillOpacity": 70, "lineWidth": 0},
+          options={"mergeValues": True, "showValue": "never", "alignValue": "left", "rowHeight": 0.9,
+                   "legend": {"displayMode": "list", "placement": "bottom", "showLegend": False}},
+          overrides=[{"matcher": {"id": "byType", "options": "number"}, "properties": [{"id": "mappings", "value": [
+              {"type": "value", "options": {"0": {"text": "unloaded", "color": "text"},
+                                            "1": {"text": "loaded", "color": "green"},
+                                            "2": {"text": "sleeping", "color": "blue"},
+                                            "3": {"text": "loading", "color": "yellow"},
+                                            "4": {"text": "failed", "color": "red"}}}]}]}])
+    b.add("table", "Per model over the range", [
+        t(f"sum {pm} (increase(llm_generation_tokens_total{{{msel}}}{RANGE})) / $__range_s", instant=True,
+          fmt="table"),
+        t(f"max_over_time((sum {pm} (rate(llm_generation_tokens_total{{{msel}}}{RI})))[$__range:])",
+          instant=True, fmt="table"),
+        t(f"sum {pm} (increase(llm_generation_seconds_total{{{msel}}}{RANGE})) / "
+          f"sum {pm} (increase(llm_generation_tokens_total{{{msel}}}{RANGE}))", instant=True, fmt="table"),
+        t(f"avg_over_time((sum {pm} (llm_process_resident_memory_bytes{{{msel}}}))[$__range:])", instant=True,
+          fmt="table"),
+        t(f"max_over_time((sum {pm} (llm_process_resident_memory_bytes{{{msel}}}))[$__range:])", instant=True,
+          fmt="table"),
+        t(f"sum {pm} (rate(llm_process_cpu_seconds_total{{{msel}}}{RANGE}))", instant=True, fmt="table"),
+        t(f"max_over_time((sum {pm} (llm_process_gpu_memory_bytes{{{msel}}}))[$__range:])", instant=True,
+          fmt="table"),
+    ], "none", w=24, h=7,
+          description="Tokens/s: average over the range and peak rate; time per generated token; RSS, "
+                      "CPU and GPU memory of the processes that serve one model of a router or llama-swap (a "
+                      "single-model server's processes are in the table below, by server).",
+          transformations=table_transform({"Value #A": "Avg tokens/s", "Value #B": "Peak tokens/s",
+                                           "Value #C": "Time per token", "Value #D": "Avg RSS",
+                                           "Value #E": "Peak RSS", "Value #F": "Avg CPU cores",
+                                           "Value #G": "Peak GPU memory"}),
+          overrides=[regex_override(".* tokens/s", TOKS), unit_override("Time per token", "s"),
+                     regex_override(".* RSS|.* GPU memory", "bytes"), unit_override("Avg CPU cores", "none")])
+    b.add("timeseries", "Generation tokens/s by model", [
+        t(f"sum {pm} (rate(llm_generation_tokens_total{{{msel}}}{RI}))", legend)], TOKS)
+    b.add("timeseries", "Resident memory by model (router children)", [
+        t(f"sum {pm} (llm_process_resident_memory_bytes{{{msel}}})", legend)], "bytes")
     table_targets = [
         t(f"sum {per} (rate(llm_generation_tokens_total{{{SSEL}}}{RANGE})){BY_MODEL}", instant=True, fmt="table"),
         t(f"sum {per} (rate(llm_prompt_tokens_total{{{SSEL}}}{RANGE})){BY_MODEL}", instant=True, fmt="table"),
@@ -570,7 +636,7 @@ def models():
         t(f"server:llm_generation_tokens_per_joule:ratio5m{{{SSEL}}}{BY_MODEL}", legend)], "suffix: tok/J")
     return dashboard("llm-exporter-models", "LLM models",
                      "The served models side by side: tokens/s, speed, latency quantiles, memory, GPU memory and "
-                     "generated tokens per joule.", b, ["job", "instance", "server"])
+                     "generated tokens per joule.", b, ["job", "instance", "server", "model"])
 
 
 DASHBOARDS = {"overview.json": overview, "server.json": server, "gpus.json": gpus, "processes.json": processes,

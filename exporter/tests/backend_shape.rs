@@ -126,7 +126,7 @@ mod vllm_backend {
             value(&f, "llm_server_info", &[("model", "meta-llama/Llama-3.1-8B-Instruct"), ("version", "0.11.0")]),
             Some(1.0)
         );
-        // One engine: no engine label; model_name goes only into llm_server_info.
+        // One engine: no engine label; every series carries the model.
         assert!(f.iter().flat_map(|f| &f.samples).all(|s| s.labels.iter().all(|(k, _)| k != "engine")));
         assert_eq!(
             names(&f),
@@ -159,10 +159,12 @@ mod vllm_backend {
         let ttft: Vec<&str> = f
             .iter()
             .find(|x| x.name == "llm_time_to_first_token_seconds")
-            .map(|x| x.samples.iter().filter(|s| s.suffix == "_bucket").map(|s| s.labels[2].1.as_str()).collect())
+            .map(|x| x.samples.iter().filter(|s| s.suffix == "_bucket").map(|s| s.labels[3].1.as_str()).collect())
             .unwrap_or_default();
         assert_eq!(ttft[..4], ["0.001", "0.005", "0.01", "0.02"]);
         assert_eq!(ttft[20..], ["640", "2560", "+Inf"]);
+        let model = ("model".into(), "meta-llama/Llama-3.1-8B-Instruct".to_string());
+        assert!(f.iter().flat_map(|f| &f.samples).all(|s| s.labels.contains(&model)), "model on every series");
     }
 
     #[test]
@@ -392,8 +394,29 @@ mod ollama_backend {
     use super::*;
 
     fn shape(ps: Option<&str>) -> Vec<Family> {
-        let reading = ollama::Reading { version: fixture("ollama_api_version.json"), ps: ps.map(str::to_string) };
+        let reading =
+            ollama::Reading { version: fixture("ollama_api_version.json"), ps: ps.map(str::to_string), tags: None };
         ollama::shape(&server(), &reading).unwrap()
+    }
+
+    #[test]
+    fn pulled_models_that_are_not_loaded_are_loaded_0() {
+        let reading = ollama::Reading {
+            version: fixture("ollama_api_version.json"),
+            ps: Some(fixture("ollama_api_ps_2026.json")),
+            tags: Some(fixture("ollama_api_tags.json")),
+        };
+        let f = ollama::shape(&server(), &reading).unwrap();
+        let loaded = |model| value(&f, "llm_model_loaded", &[("server", "s"), ("backend", "ollama"), ("model", model)]);
+        assert_eq!((loaded("qwen3:8b"), loaded("llama3.2:1b"), loaded("gemma3:4b")), (Some(1.0), Some(1.0), Some(0.0)));
+        let family = f.iter().find(|x| x.name == "llm_model_loaded").unwrap();
+        assert_eq!(family.samples.len(), 3, "each model once");
+        assert_eq!(
+            value(&f, "llm_model_size_bytes", &[("model", "gemma3:4b")]),
+            None,
+            "only loaded models have a size"
+        );
+        assert_eq!(value(&f, "llm_server_info", &[("model", "llama3.2:1b,qwen3:8b")]), Some(1.0));
     }
 
     #[test]
@@ -456,7 +479,7 @@ mod ollama_backend {
     #[test]
     fn a_version_that_is_not_ollama_is_refused() {
         for version in ["", "{}", "<html>", "{\"version\":1}"] {
-            let reading = ollama::Reading { version: version.into(), ps: None };
+            let reading = ollama::Reading { version: version.into(), ps: None, tags: None };
             assert!(ollama::shape(&server(), &reading).is_err(), "{version:?}");
         }
     }
@@ -517,7 +540,7 @@ fn hostile_bodies_never_panic() {
                 ),
                 sglang::shape(&server(), &sglang::Reading { metrics: body.clone().into(), model_info: some.clone() }),
                 tgi::shape(&server(), &tgi::Reading { metrics: body.clone().into(), info: some.clone() }),
-                ollama::shape(&server(), &ollama::Reading { version: body.clone(), ps: some.clone() }),
+                ollama::shape(&server(), &ollama::Reading { version: body.clone(), ps: some.clone(), tags: None }),
             ];
             for families in results.into_iter().flatten() {
                 for f in &families {

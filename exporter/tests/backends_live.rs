@@ -126,7 +126,11 @@ async fn ollama_is_detected() {
     let body = detected_and_golden(
         "ollama",
         "/api/version",
-        &[("/api/version", "ollama_api_version.json"), ("/api/ps", "ollama_api_ps_2026.json")],
+        &[
+            ("/api/version", "ollama_api_version.json"),
+            ("/api/ps", "ollama_api_ps_2026.json"),
+            ("/api/tags", "ollama_api_tags.json"),
+        ],
     )
     .await;
     assert_eq!(value(&body, "llm_model_vram_bytes", &[("model", "llama3.2:1b")]), 1073741824.0);

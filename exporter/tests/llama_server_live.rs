@@ -188,3 +188,23 @@ async fn a_discovered_server_with_the_default_slots_counts_its_shared_cache_once
     assert_eq!(value(&body, "llm_kv_cache_usage_ratio", &server), held / cells);
     eprintln!("measured: {held} tokens held, {cells} KV cells: llm_kv_cache_usage_ratio {}", held / cells);
 }
+
+#[tokio::test]
+async fn scrapes_do_not_keep_an_idle_server_awake() {
+    // A /slots read counts as activity: read every scrape, it would keep the model loaded.
+    let Some(llama) = LlamaServer::start(&["--sleep-idle-seconds", "2"], "") else { return };
+    complete(&llama.url, "Hello", 8, None).await.text().await.unwrap();
+    let exporter = Exporter::start(&["--discovery"]);
+    let name = format!("llama-server:{}", llama.port());
+    let mut asleep = false;
+    for _ in 0..300 {
+        let body = exporter.scrape().await;
+        assert_eq!(value(&body, "llm_server_up", &[("server", &name)]), 1.0);
+        if sleeping(&llama.url).await {
+            asleep = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(asleep, "scraped every 100 ms, the server never fell asleep:\n{}", llama.log_text());
+}

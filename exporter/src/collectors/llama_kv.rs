@@ -18,6 +18,10 @@ pub struct KvLayout {
     pub unified: Option<bool>,
     /// `--kv-unified-per-slot`: sizes the cache to `parallel × N` when `-c` is not given.
     pub per_slot: Option<u64>,
+    /// `--sleep-idle-seconds N` with N > 0: the server unloads its model when idle, and any
+    /// `/slots` read counts as activity (it keeps the model loaded), so `/slots` is read only
+    /// while a request runs. Not about the KV cache, but read from the same settings.
+    pub sleeps: bool,
 }
 
 /// Slots llama-server runs when `-np` is not given (or is -1).
@@ -27,8 +31,13 @@ const PAD: u64 = 256;
 
 impl KvLayout {
     /// The environment variables [`KvLayout::parse`] reads.
-    pub const ENV: [&'static str; 4] =
-        ["LLAMA_ARG_CTX_SIZE", "LLAMA_ARG_N_PARALLEL", "LLAMA_ARG_KV_UNIFIED", "LLAMA_ARG_KV_UNIFIED_PER_SLOT"];
+    pub const ENV: [&'static str; 5] = [
+        "LLAMA_ARG_CTX_SIZE",
+        "LLAMA_ARG_N_PARALLEL",
+        "LLAMA_ARG_KV_UNIFIED",
+        "LLAMA_ARG_KV_UNIFIED_PER_SLOT",
+        "LLAMA_ARG_SLEEP_IDLE_SECONDS",
+    ];
 
     /// Reads the layout from the environment (`KEY=VALUE` entries), then the command line,
     /// which overrides it, as llama-server does. Unknown or malformed values are ignored.
@@ -49,6 +58,7 @@ impl KvLayout {
                 "--kv-unified-per-slot" => layout.per_slot = args.next().and_then(|v| v.parse().ok()),
                 "-kvu" | "--kv-unified" => layout.unified = Some(true),
                 "-no-kvu" | "--no-kv-unified" => layout.unified = Some(false),
+                "--sleep-idle-seconds" => layout.sleeps = args.next().and_then(|v| v.parse::<i64>().ok()) > Some(0),
                 _ => {}
             }
         }
@@ -60,6 +70,7 @@ impl KvLayout {
             "LLAMA_ARG_CTX_SIZE" => self.ctx_size = value.parse().ok(),
             "LLAMA_ARG_N_PARALLEL" => self.parallel = value.parse().ok(),
             "LLAMA_ARG_KV_UNIFIED_PER_SLOT" => self.per_slot = value.parse().ok(),
+            "LLAMA_ARG_SLEEP_IDLE_SECONDS" => self.sleeps = value.parse::<i64>().ok() > Some(0),
             "LLAMA_ARG_KV_UNIFIED" => {
                 self.unified = match value {
                     "on" | "enabled" | "true" | "1" => Some(true),
@@ -139,6 +150,16 @@ mod tests {
         assert_eq!(parse("llama-server", &env).capacity(&[16384, 16384]), Some(16384));
         assert_eq!(parse("llama-server -c 4096 --no-kv-unified", &env).capacity(&[2048, 2048]), Some(4096));
         assert_eq!(parse("llama-server --ctx_size 512", &[]).ctx_size, Some(512));
+    }
+
+    #[test]
+    fn a_server_that_sleeps_when_idle() {
+        assert!(parse("llama-server --sleep-idle-seconds 300", &[]).sleeps);
+        assert!(parse("llama-server", &["LLAMA_ARG_SLEEP_IDLE_SECONDS=60"]).sleeps);
+        assert!(!parse("llama-server --sleep-idle-seconds 0", &["LLAMA_ARG_SLEEP_IDLE_SECONDS=60"]).sleeps);
+        assert!(!parse("llama-server --sleep-idle-seconds -1", &[]).sleeps);
+        assert!(!parse("llama-server --sleep-idle-seconds", &[]).sleeps);
+        assert!(!parse("llama-server", &[]).sleeps);
     }
 
     #[test]

@@ -95,6 +95,19 @@ pub struct Reading {
     pub props: Option<String>,
 }
 
+/// When `/slots` may be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotsRead {
+    /// Unless `/props` says the server sleeps.
+    Awake,
+    /// Only while `/metrics` shows a request running or waiting: the server sleeps when idle
+    /// (`--sleep-idle-seconds`), and a `/slots` read counts as activity, so reading it when
+    /// idle would keep the model loaded for ever.
+    WhileBusy,
+    /// Never (a router says the model sleeps).
+    Never,
+}
+
 /// GETs `/metrics` (unless detection already did) and `/props` concurrently, then `/slots`
 /// unless `/props` says the server sleeps, each within `timeout`.
 ///
@@ -108,6 +121,18 @@ pub async fn read(
     timeout: Duration,
     metrics: Option<Vec<u8>>,
 ) -> Result<Reading, FetchError> {
+    read_with(fetcher, base, api_key, timeout, metrics, SlotsRead::Awake).await
+}
+
+/// [`read`], with `/slots` read as `when` says.
+pub async fn read_with(
+    fetcher: &Fetcher,
+    base: &Url,
+    api_key: Option<&str>,
+    timeout: Duration,
+    metrics: Option<Vec<u8>>,
+    when: SlotsRead,
+) -> Result<Reading, FetchError> {
     let get = |path: &'static str| fetcher.get_text(base, path, api_key, timeout);
     let metrics = async {
         match metrics {
@@ -117,13 +142,31 @@ pub async fn read(
     };
     let (metrics, props) = tokio::join!(metrics, get("props"));
     let (metrics, props) = (metrics?, optional(base, "props", props));
+    let read_slots = match when {
+        SlotsRead::Never => false,
+        SlotsRead::WhileBusy => busy(&metrics),
+        SlotsRead::Awake => true,
+    };
     let slots = match props.as_deref().and_then(is_sleeping) {
+        _ if !read_slots => None,
         Some(true) => None,
         // Many slots make a large body; it is read entry by entry (`parse_slots`), so it may
         // use the whole body cap rather than the smaller one of other JSON endpoints.
         _ => optional(base, "slots", fetcher.get_path(base, "slots", api_key, timeout).await.map(into_text)),
     };
     Ok(Reading { metrics, slots, props })
+}
+
+/// True when a `/metrics` body shows a request running or waiting.
+fn busy(metrics: &[u8]) -> bool {
+    let unwrapped = promtext::unwrap_json_string(metrics);
+    let body = unwrapped.as_ref().map_or(metrics, |text| text.as_bytes());
+    let wanted = ["llamacpp:requests_processing", "llamacpp:requests_deferred"];
+    let exposition = promtext::parse_selected(body, &mut |what| match what {
+        promtext::Wanted::Sample(name) => wanted.contains(&name),
+        promtext::Wanted::Family(_) => false,
+    });
+    wanted.iter().any(|name| exposition.family(name).is_some_and(|f| f.samples.iter().any(|s| s.value > 0.0)))
 }
 
 /// `/props` `is_sleeping`; `None` for builds without the field or a body that is not JSON.
@@ -143,6 +186,18 @@ pub fn shape_with_layout(
     server: &ServerConfig,
     reading: &Reading,
     layout: Option<&KvLayout>,
+) -> Result<Vec<Family>, String> {
+    shape_model(server, reading, layout, None)
+}
+
+/// [`shape_with_layout`] for one model of a router: `model` names it (the router's id), else
+/// the model is the one `/props` names. Every request, token, slot, context and KV series
+/// carries `model`, so `sum by (model)` works for single servers and routers alike.
+pub fn shape_model(
+    server: &ServerConfig,
+    reading: &Reading,
+    layout: Option<&KvLayout>,
+    model: Option<&str>,
 ) -> Result<Vec<Family>, String> {
     let unwrapped = promtext::unwrap_json_string(&reading.metrics);
     let body = unwrapped.as_ref().map_or(reading.metrics.as_slice(), |text| text.as_bytes());
@@ -165,7 +220,14 @@ pub fn shape_with_layout(
             exposition.error_count
         ));
     }
-    let base = labels([("server", &server.name), ("backend", "llamacpp")]);
+    let props = reading.props.as_deref().and_then(|b| serde_json::from_str::<Value>(b).ok());
+    let named = props.as_ref().map(model_name);
+    let server_labels = labels([("server", &server.name), ("backend", "llamacpp")]);
+    // No /props and no router id: the model is not known, and the label is left out.
+    let base = match model.or(named.as_deref()) {
+        Some(model) => with_labels(&server_labels, &[("model", model)]),
+        None => server_labels.clone(),
+    };
     let with = |extra: &[(&'static str, &str)]| with_labels(&base, extra);
     let mut out = Vec::new();
     for (from, to, kind, help) in TABLE {
@@ -175,11 +237,10 @@ pub fn shape_with_layout(
         }
     }
 
-    let props = reading.props.as_deref().and_then(|b| serde_json::from_str::<Value>(b).ok());
     let total_slots = props.as_ref().and_then(|p| p.get("total_slots")).and_then(Value::as_u64);
     let sleeping = props.as_ref().and_then(|p| p.get("is_sleeping")).and_then(Value::as_bool);
     if let Some(sleeping) = sleeping {
-        out.push(sleeping_family(base.clone(), sleeping));
+        out.push(sleeping_family(server_labels.clone(), sleeping));
     }
     // A sleeping server has unloaded its model: its slots hold nothing and run nothing.
     let slots = reading.slots.as_deref().filter(|_| sleeping != Some(true)).and_then(parse_slots);
@@ -222,11 +283,10 @@ pub fn shape_with_layout(
             }
         }
     }
-    if let Some(props) = &props {
-        let model = model_name(props);
+    if let (Some(props), Some(model)) = (&props, &named) {
         let version = props.get("build_info").and_then(Value::as_str).unwrap_or("");
         let info = Family::gauge("llm_server_info", "Model served and server version; always 1 (llama.cpp /props)");
-        out.push(info.with(with(&[("model", &model), ("version", version)]), 1.0));
+        out.push(info.with(with_labels(&server_labels, &[("model", model), ("version", version)]), 1.0));
     }
     Ok(out)
 }

@@ -18,7 +18,10 @@ use futures::future::{join_all, BoxFuture};
 
 use super::http::{FetchError, Fetcher};
 use super::process::LocalServer;
-use super::{detect, llama_server, normalize, ollama, sglang, tgi, vllm, CollectError, Collector, ScrapeContext};
+use super::{
+    detect, llama_router, llama_server, llama_swap, normalize, ollama, sglang, tgi, vllm, CollectError, Collector,
+    ScrapeContext,
+};
 use crate::config::{Backend, Config, ServerConfig};
 use crate::family::{labels, Family, Kind};
 use llama_server::KvLayout;
@@ -216,8 +219,18 @@ impl LlmCollector {
         let failed = |e| Failure::fetch("/metrics", e, deadline);
         match backend {
             Backend::Llamacpp => {
-                let reading = llama_server::read(fetcher, base, key, timeout, metrics).await.map_err(failed)?;
                 let layout = self.layouts.lock().ok().and_then(|l| l.get(&server.name).copied());
+                // A server that sleeps when idle stays awake as long as /slots is read.
+                let when = if layout.is_some_and(|l| l.sleeps) {
+                    llama_server::SlotsRead::WhileBusy
+                } else {
+                    llama_server::SlotsRead::Awake
+                };
+                let reading = match llama_server::read_with(fetcher, base, key, timeout, metrics, when).await {
+                    // A router answers a bare /metrics with 400: its models are read one by one.
+                    Err(e @ FetchError::Status(400)) => return self.scrape_router(server, deadline, e).await,
+                    other => other.map_err(failed)?,
+                };
                 llama_server::shape_with_layout(server, &reading, layout.as_ref()).map_err(Failure::mismatch)
             }
             Backend::Vllm => {
@@ -238,7 +251,28 @@ impl LlmCollector {
                     .map_err(|e| Failure::fetch("/api/version", e, deadline))?;
                 ollama::shape(server, &reading).map_err(Failure::mismatch)
             }
+            Backend::Llamaswap => match llama_swap::read(fetcher, base, key, timeout).await {
+                Ok(Some(reading)) => Ok(llama_swap::shape(server, &reading)),
+                Ok(None) => Err(Failure::mismatch("/running is not llama-swap's".into())),
+                Err(e) => Err(Failure::fetch("/running", e, deadline)),
+            },
             Backend::Auto => Err(Failure::mismatch("the backend is not known yet".into())),
+        }
+    }
+
+    /// Reads a llama.cpp router ([`llama_router`]); `bare` is what its bare `/metrics` said,
+    /// the failure reported when `/models` is not a router's list after all.
+    async fn scrape_router(
+        &self,
+        server: &ServerConfig,
+        deadline: Deadline,
+        bare: FetchError,
+    ) -> Result<Vec<Family>, Failure> {
+        let (base, key) = (&server.url, server.api_key.as_deref());
+        match llama_router::read(&self.fetcher, base, key, deadline.remaining()).await {
+            Ok(Some(reading)) => Ok(llama_router::shape(server, &reading)),
+            Ok(None) => Err(Failure::fetch("/metrics", bare, deadline)),
+            Err(e) => Err(Failure::fetch("/models", e, deadline)),
         }
     }
 
@@ -260,9 +294,22 @@ impl LlmCollector {
                 None => "/metrics has no llamacpp:, vllm:, sglang: or tgi_ series".to_string(),
             },
             Err(e @ FetchError::Status(404)) => Failure::fetch("/metrics", e, deadline).why,
+            // A llama.cpp router wants a model named on /metrics; /models tells it.
+            Err(e @ FetchError::Status(400)) => {
+                let models = self.fetcher.get_text(base, "models", key, deadline.remaining()).await;
+                if models.ok().and_then(|b| llama_router::parse_models(&b)).is_some() {
+                    return Ok((Backend::Llamacpp, Prefetched::Nothing, Vec::new()));
+                }
+                return Err(Failure::fetch("/metrics", e, deadline));
+            }
             Err(e) => return Err(Failure::fetch("/metrics", e, deadline)),
         };
         let failed = |why| Failure { why, mismatch: false, refused: false };
+        // llama-swap answers /api/version too: its /running goes first.
+        let running = self.fetcher.get_text(base, "running", key, deadline.remaining()).await;
+        if running.ok().and_then(|b| llama_swap::parse_running(&b, base)).is_some() {
+            return Ok((Backend::Llamaswap, Prefetched::Nothing, Vec::new()));
+        }
         match self.fetcher.get_text(base, "api/version", key, deadline.remaining()).await {
             Ok(body) if detect::is_ollama_version(&body) => {
                 Ok((Backend::Ollama, Prefetched::Version(body), Vec::new()))

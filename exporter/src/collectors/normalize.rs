@@ -246,6 +246,16 @@ pub fn no_series(prefix: &str, exposition: &promtext::Exposition<'_>, what: &str
     format!("/metrics has no {prefix} series ({} lines did not parse); is this a {what}?", exposition.error_count)
 }
 
+/// `base` plus `model`, unless the model is not known (empty): the labels of every request,
+/// token, context, KV and latency series, so `sum by (model)` works on every backend.
+pub fn with_model(base: &Labels, model: &str) -> Labels {
+    let mut labels = base.clone();
+    if !model.is_empty() {
+        labels.push((Cow::Borrowed("model"), model.to_string()));
+    }
+    labels
+}
+
 /// A model name fit for a label: a path is cut to its last component (a directory would leak
 /// into a label), and long names are cut.
 pub fn model_label(name: &str) -> String {

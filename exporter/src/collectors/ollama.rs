@@ -21,9 +21,12 @@ use crate::family::{labels, Family, Labels};
 pub struct Reading {
     pub version: String,
     pub ps: Option<String>,
+    /// `/api/tags`: every model pulled, loaded or not.
+    pub tags: Option<String>,
 }
 
-/// GETs `/api/version` (unless detection already did) and `/api/ps` concurrently.
+/// GETs `/api/version` (unless detection already did), `/api/ps` and `/api/tags`
+/// concurrently. None of them loads a model.
 pub async fn read(
     fetcher: &Fetcher,
     base: &Url,
@@ -37,8 +40,12 @@ pub async fn read(
             None => fetcher.get_text(base, "api/version", api_key, timeout).await,
         }
     };
-    let (version, ps) = tokio::join!(version, fetcher.get_text(base, "api/ps", api_key, timeout));
-    Ok(Reading { version: version?, ps: optional(base, "api/ps", ps) })
+    let (version, ps, tags) = tokio::join!(
+        version,
+        fetcher.get_text(base, "api/ps", api_key, timeout),
+        fetcher.get_text(base, "api/tags", api_key, timeout)
+    );
+    Ok(Reading { version: version?, ps: optional(base, "api/ps", ps), tags: optional(base, "api/tags", tags) })
 }
 
 /// One entry of `/api/ps`, reduced to what we export.
@@ -91,7 +98,10 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
         l.push(("model".into(), m.name.clone()));
         l
     };
-    let mut loaded = Family::gauge("llm_model_loaded", "1 for each model held in memory (Ollama /api/ps)");
+    let mut loaded = Family::gauge(
+        "llm_model_loaded",
+        "1 for each model held in memory (Ollama /api/ps), 0 for one pulled but not loaded (/api/tags)",
+    );
     let mut size = Family::gauge("llm_model_size_bytes", "Memory a loaded model takes, in bytes (Ollama /api/ps size)");
     let mut vram = Family::gauge(
         "llm_model_vram_bytes",
@@ -118,6 +128,16 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
                 family.push(model_labels(m), value);
             }
         }
+    }
+    // Pulled models that are not loaded (the same entry shape as /api/ps), within the cap.
+    let mut pulled = reading.tags.as_deref().and_then(parse_ps).unwrap_or_default();
+    pulled.retain(|t| !models.iter().any(|m| m.name == t.name));
+    pulled.sort_by(|a, b| a.name.cmp(&b.name));
+    pulled.dedup_by(|later, earlier| later.name == earlier.name);
+    let room = MAX_SERIES_PER_FAMILY.saturating_sub(models.len());
+    loaded.dropped += pulled.len().saturating_sub(room);
+    for m in pulled.iter().take(room) {
+        loaded.push(model_labels(m), 0.0);
     }
     // One info series per server, so joins on it stay one-to-one: the loaded models, joined.
     let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();

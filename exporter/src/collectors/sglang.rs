@@ -154,9 +154,6 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
     }
     let upstream = Upstream::new(&parsed.exposition, PREFIX);
     let base = labels([("server", &server.name), ("backend", "sglang")]);
-    let shared = if upstream.label_values("dp_rank").len() > 1 { ENGINE } else { &[] };
-    let mut out = normalize::apply(TABLE, &upstream, &base, shared, "SGLang");
-
     let info = reading.model_info.as_deref().and_then(|b| serde_json::from_str::<Value>(b).ok());
     let model = info
         .as_ref()
@@ -165,6 +162,9 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
         .or_else(|| upstream.label_values("model_name").into_iter().next())
         .map(normalize::model_label)
         .unwrap_or_default();
+    let series = normalize::with_model(&base, &model);
+    let shared = if upstream.label_values("dp_rank").len() > 1 { ENGINE } else { &[] };
+    let mut out = normalize::apply(TABLE, &upstream, &series, shared, "SGLang");
     let mut info_labels = base.clone();
     info_labels.extend([("model".into(), model), ("version".into(), String::new())]);
     out.push(

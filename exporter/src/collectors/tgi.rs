@@ -118,15 +118,16 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
     }
     let upstream = Upstream::new(&parsed.exposition, PREFIX);
     let base = labels([("server", &server.name), ("backend", "tgi")]);
-    let mut out = normalize::apply(TABLE, &upstream, &base, &[], "TGI");
-
     let info = reading.info.as_deref().and_then(|b| serde_json::from_str::<Value>(b).ok());
     let field = |key: &str| info.as_ref().and_then(|i| i.get(key));
+    let model = field("model_id").and_then(Value::as_str).map(normalize::model_label).unwrap_or_default();
+    let series = normalize::with_model(&base, &model);
+    let mut out = normalize::apply(TABLE, &upstream, &series, &[], "TGI");
+
     if let Some(total) = field("max_total_tokens").and_then(Value::as_u64) {
         let help = "Context window of one request, prompt plus generation, in tokens (TGI /info max_total_tokens)";
-        out.push(Family::new("llm_context_size_tokens", help, Kind::Gauge).with(base.clone(), total as f64));
+        out.push(Family::new("llm_context_size_tokens", help, Kind::Gauge).with(series.clone(), total as f64));
     }
-    let model = field("model_id").and_then(Value::as_str).map(normalize::model_label).unwrap_or_default();
     let version: String = field("version").and_then(Value::as_str).unwrap_or("").chars().take(64).collect();
     let mut info_labels = base.clone();
     info_labels.extend([("model".into(), model), ("version".into(), version)]);

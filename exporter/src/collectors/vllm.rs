@@ -208,21 +208,22 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
     }
     let upstream = Upstream::new(&parsed.exposition, PREFIX);
     let base = labels([("server", &server.name), ("backend", "vllm")]);
-    let shared = if upstream.label_values("engine").len() > 1 { ENGINE } else { &[] };
-    let mut out = normalize::apply(TABLE, &upstream, &base, shared, "vLLM");
-
     let models = reading.models.as_deref().and_then(|b| serde_json::from_str::<Value>(b).ok());
     let first = models.as_ref().and_then(|m| m.get("data")).and_then(Value::as_array).and_then(|d| d.first());
-    if let Some(len) = first.and_then(|m| m.get("max_model_len")).and_then(Value::as_u64) {
-        let help = "Context window of one sequence, in tokens (vLLM /v1/models max_model_len)";
-        out.push(Family::new("llm_context_size_tokens", help, Kind::Gauge).with(base.clone(), len as f64));
-    }
     let model = first
         .and_then(|m| m.get("id"))
         .and_then(Value::as_str)
         .or_else(|| upstream.label_values("model_name").into_iter().next())
         .map(normalize::model_label)
         .unwrap_or_default();
+    let series = normalize::with_model(&base, &model);
+    let shared = if upstream.label_values("engine").len() > 1 { ENGINE } else { &[] };
+    let mut out = normalize::apply(TABLE, &upstream, &series, shared, "vLLM");
+
+    if let Some(len) = first.and_then(|m| m.get("max_model_len")).and_then(Value::as_u64) {
+        let help = "Context window of one sequence, in tokens (vLLM /v1/models max_model_len)";
+        out.push(Family::new("llm_context_size_tokens", help, Kind::Gauge).with(series.clone(), len as f64));
+    }
     let version = reading
         .version
         .as_deref()

@@ -15,11 +15,13 @@ pub enum Backend {
     Sglang,
     Tgi,
     Ollama,
+    Llamaswap,
 }
 
 impl Backend {
     /// Every backend that can be scraped, in detection order.
-    pub const KNOWN: [Backend; 5] = [Backend::Llamacpp, Backend::Vllm, Backend::Sglang, Backend::Tgi, Backend::Ollama];
+    pub const KNOWN: [Backend; 6] =
+        [Backend::Llamacpp, Backend::Vllm, Backend::Sglang, Backend::Tgi, Backend::Ollama, Backend::Llamaswap];
 
     /// The `backend` label value (`auto` only names the setting; series carry the detected one).
     pub fn as_str(self) -> &'static str {
@@ -30,16 +32,16 @@ impl Backend {
             Backend::Sglang => "sglang",
             Backend::Tgi => "tgi",
             Backend::Ollama => "ollama",
+            Backend::Llamaswap => "llamaswap",
         }
     }
 
     pub fn parse(s: &str) -> Result<Backend, String> {
         match s {
             "auto" => Ok(Backend::Auto),
-            _ => Backend::KNOWN
-                .into_iter()
-                .find(|b| b.as_str() == s)
-                .ok_or_else(|| format!("unknown backend '{s}' (known: auto, llamacpp, vllm, sglang, tgi, ollama)")),
+            _ => Backend::KNOWN.into_iter().find(|b| b.as_str() == s).ok_or_else(|| {
+                format!("unknown backend '{s}' (known: auto, llamacpp, vllm, sglang, tgi, ollama, llamaswap)")
+            }),
         }
     }
 }

@@ -110,3 +110,107 @@ impl Drop for LlamaServer {
         let _ = signal(&["-KILL"]);
     }
 }
+
+/// A real llama-server in router mode (`--models-dir`) over copies of the tiny model, on a
+/// free loopback port. Dropping it stops the router and every child it started.
+pub struct LlamaRouter {
+    pub pid: u32,
+    pub url: String,
+    pub log: PathBuf,
+    pub dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+/// The pids whose parent is `pid`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let parent = |stat: &str| -> Option<u32> { stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat")).ok().as_deref().and_then(parent) == Some(pid)
+        })
+        .collect()
+}
+
+impl LlamaRouter {
+    /// Starts a router over `good` copies of the tiny model and `broken` files that are not
+    /// GGUF, or `None` when llama-server is not installed (see [`LlamaServer::start`]).
+    pub fn start(good: &[&str], broken: &[&str], args: &[&str]) -> Option<LlamaRouter> {
+        // The plain server makes the tiny model (and proves the install) first.
+        let plain = LlamaServer::start(&[], "")?;
+        drop(plain);
+        let tiny = venv().parent().expect("venv parent").join("tiny-llama.gguf");
+        let dir = tempfile::tempdir().expect("models dir");
+        for name in good {
+            std::fs::copy(&tiny, dir.path().join(format!("{name}.gguf"))).expect("copy model");
+        }
+        for name in broken {
+            std::fs::write(dir.path().join(format!("{name}.gguf")), "not a gguf file\n").expect("write");
+        }
+        let install = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/llama-server-install.sh");
+        let out = Command::new("bash").arg(install).arg(venv()).output().expect("llama-server-install.sh");
+        let bin = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = dir.path().join("router.log");
+        let file = std::fs::File::create(&log).expect("log");
+        let child = Command::new(bin)
+            .args(["--models-dir", dir.path().to_str().expect("utf-8 dir")])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--metrics",
+                "-c",
+                "2048",
+                "-np",
+                "2",
+                "-t",
+                "1",
+            ])
+            .args(args)
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file)
+            .spawn()
+            .expect("start the router");
+        let url = format!("http://127.0.0.1:{port}");
+        let router = LlamaRouter { pid: child.id(), url, log, dir, child };
+        for _ in 0..300 {
+            let ok = Command::new("curl").args(["-fsS", &format!("{}/health", router.url)]).output();
+            if ok.is_ok_and(|o| o.status.success()) {
+                return Some(router);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("the router did not answer /health: {}", router.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("URL with a port")
+    }
+}
+
+impl Drop for LlamaRouter {
+    /// SIGTERM to the router (which stops its children), SIGKILL after 5 s; then any child
+    /// still there is killed too.
+    fn drop(&mut self) {
+        let children = children_of(self.pid);
+        let _ = Command::new("kill").arg(self.pid.to_string()).stderr(Stdio::null()).status();
+        for _ in 0..50 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for pid in children {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
+        }
+    }
+}

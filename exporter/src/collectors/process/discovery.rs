@@ -20,6 +20,7 @@ use crate::config::{ProcessMatch, ServerConfig};
 /// Known server programs by `comm` or `argv[0]` base name, with the backend they speak.
 const PROGRAMS: &[(&str, &str)] = &[
     ("llama-server", "llamacpp"),
+    ("llama-swap", "llamaswap"),
     ("llamafile", "llamacpp"),
     ("koboldcpp", "koboldcpp"),
     ("ollama", "ollama"),
@@ -267,6 +268,20 @@ fn is_worker(parents: &HashMap<u32, u32>, pid: u32, candidates: &[u32]) -> bool 
     false
 }
 
+/// The model a llama-server child of a router (llama.cpp `--models-dir`, llama-swap) serves,
+/// from its command line: `--alias` (the router's model id), else the file name of `--model`.
+pub fn worker_model(args: &[String]) -> Option<String> {
+    let value = |names: &[&str]| {
+        let at = args.iter().skip(1).position(|a| names.contains(&a.as_str()))? + 2;
+        args.get(at).filter(|v| !v.is_empty())
+    };
+    let model = match value(&["-a", "--alias"]) {
+        Some(alias) => alias.as_str(),
+        None => value(&["-m", "--model"])?.rsplit(['/', '\\']).next()?,
+    };
+    Some(model.chars().take(128).collect())
+}
+
 /// The LISTEN sockets `pid` holds.
 fn listeners_of(root: &Path, sockets: &mut sys::SocketTables, pid: u32) -> Vec<sys::Listener> {
     let inodes = sys::socket_inodes(root, pid);
@@ -287,6 +302,19 @@ fn loopback_port(listening: &[sys::Listener]) -> Option<(u16, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_router_child_names_its_model() {
+        let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let child = "llama-server --host 127.0.0.1 --port 0 --alias alpha --model models/alpha.gguf";
+        assert_eq!(worker_model(&args(child)).as_deref(), Some("alpha"));
+        assert_eq!(
+            worker_model(&args("llama-server -m /srv/m/qwen-7b.gguf --port 0")).as_deref(),
+            Some("qwen-7b.gguf")
+        );
+        assert_eq!(worker_model(&args("llama-server --port 0")), None);
+        assert_eq!(worker_model(&args("llama-server --alias")), None);
+    }
 
     #[test]
     fn servers_by_name_and_by_command_line() {

@@ -122,6 +122,8 @@ impl Workload {
 pub struct Selected {
     pub raw: RawProcess,
     pub server: Option<String>,
+    /// The model a worker of a multi-model server serves (a llama.cpp router's child).
+    pub model: Option<String>,
     pub workload: Workload,
     pub gpus: Vec<GpuUse>,
 }
@@ -256,7 +258,11 @@ pub fn select(root: &std::path::Path, view: &LocalView) -> Vec<Selected> {
                 (None, Some(_)) => Workload::LlmInference,
                 (None, None) => shape::classify(&raw.comm, &sys::read_cmdline(root, pid), !gpus.is_empty()),
             };
-            Some(Selected { raw, server, workload, gpus })
+            // A router's child serves one model: its series say which.
+            let model = (server.is_some() && view.workers.contains(&pid) && raw.comm == "llama-server")
+                .then(|| discovery::worker_model(&linux::read_cmdline(root, pid)))
+                .flatten();
+            Some(Selected { raw, server, model, workload, gpus })
         })
         .collect()
 }

@@ -231,10 +231,16 @@ pub fn shape(selected: &[Selected], ticks_per_second: f64, boot_time: Option<f64
     ]
 }
 
-/// `server` (empty unless the process serves an LLM), `process` and `pid`.
+/// `server` (empty unless the process serves an LLM), `model` for a worker serving one model
+/// of a multi-model server (left out otherwise), `process` and `pid`.
 fn process_labels(s: &Selected) -> Labels {
     let pid = s.raw.pid.to_string();
-    labels([("server", s.server.as_deref().unwrap_or("")), ("process", &s.raw.comm), ("pid", &pid)])
+    let mut l = labels([("server", s.server.as_deref().unwrap_or(""))]);
+    if let Some(model) = &s.model {
+        l.push(("model".into(), model.clone()));
+    }
+    l.extend(labels([("process", &s.raw.comm), ("pid", &pid)]));
+    l
 }
 
 #[cfg(test)]
@@ -278,7 +284,8 @@ mod tests {
             GpuUse { gpu: 0, used_memory_bytes: Some(4 << 30), sm_utilization_ratio: Some(0.5) },
             GpuUse { gpu: 1, used_memory_bytes: Some(1 << 30), sm_utilization_ratio: None },
         ];
-        let selected = [Selected { raw, server: Some("chat".into()), workload: Workload::LlmInference, gpus }];
+        let selected =
+            [Selected { raw, server: Some("chat".into()), model: None, workload: Workload::LlmInference, gpus }];
         let text = encode_text(&crate::family::merge(shape(&selected, 100.0, Some(1.7e9))));
         let l = r#"server="chat",process="llama-server",pid="42""#;
         for want in [

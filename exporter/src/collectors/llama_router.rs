@@ -1,0 +1,275 @@
+//! llama.cpp's router mode (`llama-server --models-dir DIR` or `--models-preset FILE`): one
+//! server, each loaded model in a child llama-server on a port of its own. A bare `/metrics`
+//! answers 400 ("model name is missing from the request"); `/models` lists every model with a
+//! `status` object.
+//!
+//! Each scrape lists `/models`, exports `llm_model_state` and `llm_model_loaded` per model,
+//! and reads each loaded or sleeping model's `/metrics`, `/props` and `/slots` through the
+//! router with `?model=ID&autoload=false`, concurrently. `autoload=false` makes the router
+//! answer 400 for a model that is not loaded instead of loading it; `/slots` of a sleeping
+//! model is never read (it would wake it). GETs do not refresh a model's idle timer.
+use std::time::Duration;
+
+use futures::future::join_all;
+use reqwest::Url;
+use serde_json::Value;
+
+use super::http::{optional, FetchError, Fetcher};
+use super::llama_kv::KvLayout;
+use super::llama_server::{self, SlotsRead};
+use crate::config::ServerConfig;
+use crate::family::{labels, Family};
+
+/// At most this many models of one router are exported; the rest are counted as dropped
+/// series, so a directory of thousands of files cannot blow up cardinality.
+pub const MAX_MODELS: usize = 64;
+
+/// The states of `llm_model_state`, one series each. `failed` is a model whose last load
+/// failed (the router reports it `unloaded` with `failed: true`).
+pub const STATES: [&str; 5] = ["loaded", "loading", "sleeping", "unloaded", "failed"];
+
+/// One entry of `/models`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterModel {
+    pub id: String,
+    /// One of [`STATES`]; `None` for a status this version does not know (a newer router).
+    pub state: Option<&'static str>,
+    /// The child's arguments (`status.args`) include `--sleep-idle-seconds N`, N > 0.
+    pub sleeps: bool,
+}
+
+/// The models kept, and how many were left out past [`MAX_MODELS`] or repeating an id.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Models {
+    pub kept: Vec<RouterModel>,
+    pub left_out: usize,
+}
+
+/// Parses `/models`. `None` unless it is a router's list: `data` entries with a `status`
+/// object (a single-model server lists its one model without one).
+pub fn parse_models(body: &str) -> Option<Models> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    let data = value.get("data")?.as_array()?;
+    let mut models = Models::default();
+    let mut router = false;
+    for entry in data {
+        let (Some(id), Some(status)) = (entry.get("id").and_then(Value::as_str), entry.get("status")) else {
+            continue;
+        };
+        let Some(status) = status.as_object() else { continue };
+        router = true;
+        let failed = status.get("failed").and_then(Value::as_bool) == Some(true);
+        let value = status.get("value").and_then(Value::as_str).unwrap_or("");
+        let state = match value {
+            "unloaded" if failed => Some("failed"),
+            known => STATES.iter().copied().find(|s| *s == known),
+        };
+        let args = status
+            .get("args")
+            .and_then(Value::as_array)
+            .map(|args| args.iter().take(1000).filter_map(|a| a.as_str().map(String::from)).collect::<Vec<_>>());
+        let sleeps = args.is_some_and(|args| KvLayout::parse(&args, &[]).sleeps);
+        let id: String = id.chars().take(128).collect();
+        if models.kept.len() < MAX_MODELS && !models.kept.iter().any(|m| m.id == id) {
+            models.kept.push(RouterModel { id, state, sleeps });
+        } else {
+            models.left_out += 1;
+        }
+    }
+    router.then_some(models)
+}
+
+/// What one scrape of a router read.
+#[derive(Debug, Default)]
+pub struct Reading {
+    pub models: Models,
+    /// The router's own `/props` (`role: router`, `build_info`).
+    pub props: Option<String>,
+    /// Each loaded or sleeping model's reading, or why it failed.
+    pub per_model: Vec<(String, Result<llama_server::Reading, FetchError>)>,
+}
+
+/// `base` with `?model=ID&autoload=false`: every path below it asks the router about that
+/// model and forbids it to load one.
+pub fn model_base(base: &Url, id: &str) -> Url {
+    let mut url = base.clone();
+    url.query_pairs_mut().append_pair("model", id).append_pair("autoload", "false");
+    url
+}
+
+/// GETs `/models` and the router's `/props`, then every loaded or sleeping model's endpoints
+/// concurrently, all within `timeout`. `Ok(None)` when `/models` is not a router's list.
+pub async fn read(
+    fetcher: &Fetcher,
+    base: &Url,
+    api_key: Option<&str>,
+    timeout: Duration,
+) -> Result<Option<Reading>, FetchError> {
+    let (models, props) = tokio::join!(
+        fetcher.get_text(base, "models", api_key, timeout),
+        fetcher.get_text(base, "props", api_key, timeout)
+    );
+    let Some(models) = parse_models(&models?) else { return Ok(None) };
+    let props = optional(base, "props", props);
+    let running = models.kept.iter().filter(|m| matches!(m.state, Some("loaded" | "sleeping")));
+    let per_model = join_all(running.map(|m| async move {
+        let base = model_base(base, &m.id);
+        // A sleeping model's /slots would wake it, and an idle one's would keep it awake.
+        let when = match (m.state, m.sleeps) {
+            (Some("sleeping"), _) => SlotsRead::Never,
+            (_, true) => SlotsRead::WhileBusy,
+            (_, false) => SlotsRead::Awake,
+        };
+        (m.id.clone(), llama_server::read_with(fetcher, &base, api_key, timeout, None, when).await)
+    }))
+    .await;
+    Ok(Some(Reading { models, props, per_model }))
+}
+
+/// Shapes a router's reading: the per-model state, then each running model's series labelled
+/// with the router's `server` and the model's id. A model whose read failed (it stopped, or
+/// was unloaded between `/models` and its `/metrics`) costs only its own series.
+pub fn shape(server: &ServerConfig, reading: &Reading) -> Vec<Family> {
+    let mut state = Family::gauge(
+        "llm_model_state",
+        "Each model's state, one series per state, 1 for the current one (llama.cpp router /models status)",
+    );
+    let mut loaded = Family::gauge(
+        "llm_model_loaded",
+        "1 when the model is loaded (asleep included), else 0 (llama.cpp router /models status)",
+    );
+    let base = |model: &str| labels([("server", &server.name), ("backend", "llamacpp"), ("model", model)]);
+    for model in &reading.models.kept {
+        let Some(current) = model.state else { continue };
+        for s in STATES {
+            let mut l = base(&model.id);
+            l.push(("state".into(), s.to_string()));
+            state.push(l, if s == current { 1.0 } else { 0.0 });
+        }
+        loaded.push(base(&model.id), if matches!(current, "loaded" | "sleeping") { 1.0 } else { 0.0 });
+    }
+    loaded.dropped += reading.models.left_out;
+    let mut out = vec![state, loaded];
+    let mut running = Vec::new();
+    for (id, result) in &reading.per_model {
+        let families = match result {
+            Ok(r) => llama_server::shape_model(server, r, None, Some(id)),
+            Err(e) => Err(e.to_string()),
+        };
+        match families {
+            Ok(families) => {
+                running.push(id.as_str());
+                // The router reports the server's info and each model's sleep itself.
+                out.extend(
+                    families.into_iter().filter(|f| !matches!(&*f.name, "llm_server_info" | "llm_server_sleeping")),
+                );
+            }
+            Err(why) => log::debug!("server {} model {id}: no series this scrape: {why}", server.name),
+        }
+    }
+    let props = reading.props.as_deref().and_then(|b| serde_json::from_str::<Value>(b).ok());
+    let version = props.as_ref().and_then(|p| p.get("build_info")).and_then(Value::as_str).unwrap_or("");
+    let info = Family::gauge(
+        "llm_server_info",
+        "Models served (comma-joined for a router) and server version; always 1 (llama.cpp /props, router /models)",
+    );
+    let models = running.join(",");
+    out.push(info.with(
+        labels([("server", &server.name), ("backend", "llamacpp"), ("model", &models), ("version", version)]),
+        1.0,
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODELS: &str = r#"{"data":[
+        {"id":"alpha","aliases":[],"status":{"value":"loaded","args":["llama-server","--alias","alpha","--sleep-idle-seconds","60"]}},
+        {"id":"beta","status":{"value":"unloaded"}},
+        {"id":"broken","status":{"value":"unloaded","exit_code":1,"failed":true}},
+        {"id":"gamma","status":{"value":"sleeping"}},
+        {"id":"delta","status":{"value":"loading"}},
+        {"id":"future","status":{"value":"downloading"}},
+        {"id":"alpha","status":{"value":"loaded"}},
+        {"object":"model"}
+    ]}"#;
+
+    #[test]
+    fn models_and_their_states() {
+        let models = parse_models(MODELS).unwrap();
+        let got: Vec<(&str, Option<&str>)> = models.kept.iter().map(|m| (m.id.as_str(), m.state)).collect();
+        assert_eq!(
+            got,
+            [
+                ("alpha", Some("loaded")),
+                ("beta", Some("unloaded")),
+                ("broken", Some("failed")),
+                ("gamma", Some("sleeping")),
+                ("delta", Some("loading")),
+                ("future", None)
+            ]
+        );
+        assert_eq!(models.left_out, 1, "the repeated id");
+        let sleeps: Vec<bool> = models.kept.iter().map(|m| m.sleeps).collect();
+        assert_eq!(sleeps, [true, false, false, false, false, false], "from status.args");
+    }
+
+    #[test]
+    fn a_single_model_list_is_no_router() {
+        let plain = r#"{"object":"list","data":[{"id":"tiny.gguf","object":"model","meta":{"n_ctx_train":4096}}]}"#;
+        assert_eq!(parse_models(plain), None);
+        for body in ["", "[]", "{}", "{\"data\":{}}", "not json"] {
+            assert_eq!(parse_models(body), None, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn models_past_the_cap_are_counted() {
+        let entries: Vec<String> =
+            (0..MAX_MODELS + 3).map(|i| format!(r#"{{"id":"m{i}","status":{{"value":"unloaded"}}}}"#)).collect();
+        let models = parse_models(&format!("{{\"data\":[{}]}}", entries.join(","))).unwrap();
+        assert_eq!((models.kept.len(), models.left_out), (MAX_MODELS, 3));
+    }
+
+    #[test]
+    fn model_urls_never_autoload() {
+        let base = Url::parse("http://127.0.0.1:1/").unwrap();
+        let url = super::super::http::endpoint(&model_base(&base, "a b&c"), "metrics").unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:1/metrics?model=a+b%26c&autoload=false");
+    }
+
+    #[test]
+    fn every_model_gets_one_series_per_state_and_a_failed_model_its_own_series() {
+        let server = ServerConfig {
+            name: "r".into(),
+            url: Url::parse("http://127.0.0.1:1/").unwrap(),
+            backend: crate::config::Backend::Llamacpp,
+            api_key: None,
+            timeout: None,
+            kv_cache_tokens: None,
+        };
+        let metrics = b"llamacpp:tokens_predicted_total 8\nllamacpp:requests_processing 0\n".to_vec();
+        let alpha = llama_server::Reading { metrics, slots: None, props: None };
+        let reading = Reading {
+            models: parse_models(MODELS).unwrap(),
+            props: Some(r#"{"role":"router","build_info":"b1"}"#.into()),
+            per_model: vec![("alpha".into(), Ok(alpha)), ("gamma".into(), Err(FetchError::Status(400)))],
+        };
+        let text = crate::family::encode_text(&crate::family::merge(shape(&server, &reading)));
+        for line in [
+            r#"llm_model_state{server="r",backend="llamacpp",model="broken",state="failed"} 1"#,
+            r#"llm_model_state{server="r",backend="llamacpp",model="broken",state="unloaded"} 0"#,
+            r#"llm_model_state{server="r",backend="llamacpp",model="gamma",state="sleeping"} 1"#,
+            r#"llm_model_loaded{server="r",backend="llamacpp",model="gamma"} 1"#,
+            r#"llm_model_loaded{server="r",backend="llamacpp",model="beta"} 0"#,
+            r#"llm_generation_tokens_total{server="r",backend="llamacpp",model="alpha"} 8"#,
+            r#"llm_server_info{server="r",backend="llamacpp",model="alpha",version="b1"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+        }
+        assert!(!text.contains("model=\"future\""), "an unknown state is no series:\n{text}");
+        assert_eq!(text.matches("llm_model_state{").count(), 5 * 5);
+    }
+}

@@ -1,0 +1,154 @@
+//! Against a real llama-server in router mode (`--models-dir`, two tiny models and a file
+//! that is not GGUF): per-model series through the router, and no scrape ever loads, wakes
+//! or keeps alive a model.
+mod common;
+
+use std::time::Duration;
+
+use common::llama::{children_of, LlamaRouter};
+use common::*;
+
+async fn complete(url: &str, model: &str) -> u16 {
+    let body = serde_json::json!({"model": model, "prompt": "Hello there", "n_predict": 8, "ignore_eos": true});
+    let response = client()
+        .post(format!("{url}/completion"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("completion");
+    let status = response.status().as_u16();
+    response.text().await.unwrap();
+    status
+}
+
+/// Each model's status value as `/models` gives it (listing does not load anything).
+async fn statuses(url: &str) -> Vec<(String, String, bool)> {
+    let body = client().get(format!("{url}/models")).send().await.unwrap().text().await.unwrap();
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let data = value["data"].as_array().cloned().unwrap_or_default();
+    data.iter()
+        .map(|m| {
+            let id = m["id"].as_str().unwrap_or("").to_string();
+            (id, m["status"]["value"].as_str().unwrap_or("").to_string(), m["status"]["failed"] == true)
+        })
+        .collect()
+}
+
+async fn status(url: &str, id: &str) -> String {
+    statuses(url).await.into_iter().find(|(m, ..)| m == id).map(|(_, s, _)| s).unwrap_or_default()
+}
+
+/// The child's own value of `llamacpp:NAME`, through the router without autoload.
+async fn upstream(url: &str, model: &str, name: &str) -> f64 {
+    let url = format!("{url}/metrics?model={model}&autoload=false");
+    let body = client().get(url).send().await.unwrap().text().await.unwrap();
+    value(&body, &format!("llamacpp:{name}"), &[])
+}
+
+#[tokio::test]
+async fn each_loaded_model_is_scraped_through_the_router_and_none_is_loaded() {
+    let Some(router) = LlamaRouter::start(&["alpha", "beta"], &["broken"], &[]) else { return };
+    assert_eq!(complete(&router.url, "alpha").await, 200);
+    assert_eq!(status(&router.url, "alpha").await, "loaded");
+    let exporter = Exporter::start(&["--server", &format!("router={}", router.url)]);
+    let at = |model: &'static str| [("server", "router"), ("model", model)];
+    for _ in 0..20 {
+        let body = exporter.scrape().await;
+        assert_eq!(value(&body, "llm_server_up", &[("server", "router"), ("backend", "llamacpp")]), 1.0, "{body}");
+        assert_eq!(value(&body, "llm_model_loaded", &at("alpha")), 1.0);
+        assert_eq!(value(&body, "llm_model_loaded", &at("beta")), 0.0);
+        assert_eq!(value(&body, "llm_model_state", &[at("beta")[1], ("state", "unloaded")]), 1.0);
+        assert!(values(&body, "llm_generation_tokens_total", &at("beta")).is_empty());
+    }
+    assert_eq!(status(&router.url, "beta").await, "unloaded", "a scrape loaded beta: {}", router.log_text());
+    assert_eq!(status(&router.url, "broken").await, "unloaded");
+    assert!(!router.log_text().contains("name=beta"), "beta was loaded:\n{}", router.log_text());
+
+    // Per-model counters equal the child's own.
+    assert_eq!(complete(&router.url, "alpha").await, 200);
+    let body = exporter.scrape().await;
+    for (ours, theirs) in [
+        ("llm_generation_tokens_total", "tokens_predicted_total"),
+        ("llm_prompt_tokens_total", "prompt_tokens_total"),
+        ("llm_decode_calls_total", "n_decode_total"),
+    ] {
+        assert_eq!(value(&body, ours, &at("alpha")), upstream(&router.url, "alpha", theirs).await, "{ours}");
+    }
+    assert_eq!(value(&body, "llm_generation_tokens_total", &at("alpha")), 16.0);
+    assert_eq!(value(&body, "llm_slots", &[at("alpha")[1], ("state", "idle")]), 2.0, "-np 2");
+    assert_eq!(value(&body, "llm_context_size_tokens", &at("alpha")), 1024.0, "-c 2048 over 2 slots");
+    assert_eq!(value(&body, "llm_server_info", &[("server", "router"), ("model", "alpha")]), 1.0);
+
+    // A model that fails to load is `failed`.
+    assert_ne!(complete(&router.url, "broken").await, 200);
+    let body = exporter.scrape().await;
+    assert_eq!(value(&body, "llm_model_state", &[at("broken")[1], ("state", "failed")]), 1.0, "{body}");
+    assert_eq!(value(&body, "llm_model_loaded", &at("broken")), 0.0);
+
+    // A child killed between scrapes costs only its own model's series.
+    for child in children_of(router.pid) {
+        let _ = std::process::Command::new("kill").args(["-KILL", &child.to_string()]).status();
+    }
+    let body = exporter.scrape().await;
+    assert_eq!(value(&body, "llm_server_up", &[("server", "router")]), 1.0);
+    assert_eq!(value(&body, "llm_model_loaded", &at("beta")), 0.0);
+    assert!(values(&body, "llm_generation_tokens_total", &at("alpha")).is_empty(), "{body}");
+}
+
+#[tokio::test]
+async fn scrapes_neither_keep_a_model_awake_nor_wake_it() {
+    let Some(router) = LlamaRouter::start(&["alpha", "beta"], &[], &["--sleep-idle-seconds", "2"]) else { return };
+    assert_eq!(complete(&router.url, "alpha").await, 200);
+    let exporter = Exporter::start(&["--server", &format!("router={}", router.url)]);
+    // Scraped all the time, the model still falls asleep after 2 s idle (bounded wait).
+    let mut asleep = false;
+    for _ in 0..300 {
+        exporter.scrape().await;
+        if status(&router.url, "alpha").await == "sleeping" {
+            asleep = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(asleep, "alpha never fell asleep while scraped:\n{}", router.log_text());
+    for _ in 0..5 {
+        let body = exporter.scrape().await;
+        let alpha = [("server", "router"), ("model", "alpha")];
+        assert_eq!(value(&body, "llm_model_state", &[alpha[1], ("state", "sleeping")]), 1.0, "{body}");
+        assert_eq!(value(&body, "llm_model_loaded", &alpha), 1.0);
+        assert_eq!(value(&body, "llm_generation_tokens_total", &alpha), 8.0, "a sleeping child keeps its counters");
+    }
+    assert_eq!(status(&router.url, "alpha").await, "sleeping", "a scrape woke alpha");
+    assert_eq!(status(&router.url, "beta").await, "unloaded");
+    let log = router.log_text();
+    assert!(log.contains("entering sleeping state"), "{log}");
+    assert!(!log.contains("exiting sleeping state"), "a scrape woke alpha:\n{log}");
+}
+
+#[tokio::test]
+async fn a_child_belongs_to_its_router_and_is_no_server_of_its_own() {
+    let Some(router) = LlamaRouter::start(&["alpha", "beta"], &[], &[]) else { return };
+    assert_eq!(complete(&router.url, "alpha").await, 200);
+    let children = children_of(router.pid);
+    assert_eq!(children.len(), 1, "alpha's child");
+    let exporter = Exporter::start(&["--discovery", "--no-collector.nvml"]);
+    let body = exporter.scrape().await;
+    let name = format!("llama-server:{}", router.port());
+    let child = children[0].to_string();
+    let at = [("server", name.as_str()), ("model", "alpha"), ("pid", child.as_str())];
+    assert_eq!(value(&body, "llm_process_info", &at), 1.0, "{body}");
+    assert!(value(&body, "llm_process_resident_memory_bytes", &at) > 0.0);
+    let router_pid = router.pid.to_string();
+    let info = values(&body, "llm_process_info", &[("server", &name), ("pid", &router_pid)]);
+    assert_eq!(info, [1.0], "the router's own series");
+    // One server for the router; the child's ephemeral port is no server of its own.
+    let up: Vec<&str> = body.lines().filter(|l| l.starts_with("llm_server_up{")).collect();
+    let ours: Vec<&&str> = up.iter().filter(|l| l.contains(&format!("\"{name}\""))).collect();
+    assert_eq!(ours.len(), 1, "{up:?}");
+    let cmdline = std::fs::read_to_string(format!("/proc/{child}/cmdline")).unwrap_or_default();
+    let args: Vec<&str> = cmdline.split('\0').collect();
+    let port = args.iter().position(|a| *a == "--port").and_then(|i| args.get(i + 1)).expect("the child's --port");
+    assert!(!body.contains(&format!("server=\"llama-server:{port}\"")), "the child became a server: {up:?}");
+    assert_eq!(value(&body, "llm_model_loaded", &[("server", &name), ("model", "alpha")]), 1.0);
+}
