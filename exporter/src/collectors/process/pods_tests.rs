@@ -109,7 +109,7 @@ fn attribution_on_the_fixture_node() {
                 container: super::super::linux::container_id(&cgroup),
                 ..RawProcess::default()
             };
-            Selected { raw, server: None, workload: Workload::Other, gpus: Vec::new() }
+            Selected { raw, server: None, model: None, workload: Workload::Other, gpus: Vec::new() }
         })
         .collect();
     attribute(&proc_root, &rootfs, &mut selected);
@@ -144,7 +144,7 @@ fn attribution_on_the_fixture_node() {
 fn a_node_without_kubelet_folders_attributes_nothing() {
     let (proc_root, _) = node();
     let raw = RawProcess { pid: 101, container: "ec8207a3dde6".into(), ..RawProcess::default() };
-    let mut selected = [Selected { raw, server: None, workload: Workload::Other, gpus: Vec::new() }];
+    let mut selected = [Selected { raw, server: None, model: None, workload: Workload::Other, gpus: Vec::new() }];
     attribute(&proc_root, Path::new("/nonexistent/rootfs"), &mut selected);
     assert_eq!((selected[0].raw.namespace.as_str(), selected[0].raw.container.as_str()), ("", "ec8207a3dde6"));
 }

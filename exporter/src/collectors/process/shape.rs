@@ -323,7 +323,7 @@ mod tests {
             neural_footprint_bytes: Some(1 << 28),
             ..RawProcess::default()
         };
-        let selected = [Selected { raw, server: None, workload: Workload::Other, gpus: Vec::new() }];
+        let selected = [Selected { raw, server: None, model: None, workload: Workload::Other, gpus: Vec::new() }];
         let text = encode_text(&crate::family::merge(shape(&selected, 1e6, Some(0.0))));
         let l = r#"server="",process="llama-server",pid="7""#;
         for want in [
@@ -342,7 +342,8 @@ mod tests {
             assert!(!text.contains(absent), "{absent} should be absent in\n{text}");
         }
         let unread = RawProcess { pid: 8, no_cpu: true, no_threads_or_virtual: true, ..RawProcess::default() };
-        let selected = [Selected { raw: unread, server: None, workload: Workload::Other, gpus: Vec::new() }];
+        let selected =
+            [Selected { raw: unread, server: None, model: None, workload: Workload::Other, gpus: Vec::new() }];
         let text = encode_text(&crate::family::merge(shape(&selected, 1e6, Some(0.0))));
         assert!(!text.contains("llm_process_cpu_seconds_total"), "{text}");
     }
