@@ -260,7 +260,7 @@ pub fn select(root: &std::path::Path, view: &LocalView) -> Vec<Selected> {
             };
             // A router's child serves one model: its series say which.
             let model = (server.is_some() && view.workers.contains(&pid) && raw.comm == "llama-server")
-                .then(|| discovery::worker_model(&linux::read_cmdline(root, pid)))
+                .then(|| discovery::worker_model(&sys::read_cmdline(root, pid)))
                 .flatten();
             Some(Selected { raw, server, model, workload, gpus })
         })
