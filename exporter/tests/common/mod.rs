@@ -222,6 +222,13 @@ impl Exporter {
         let binary = std::env::var("EXPORTER_UNDER_TEST").unwrap_or_else(|_| env!("CARGO_BIN_EXE_llm-exporter").into());
         let program: Vec<&String> = wrapper.iter().chain([&binary]).collect();
         let mut command = Command::new(program[0]);
+        // The exporter reads LLM_EXPORTER_* settings: the test's own environment (a developer's
+        // settings, LLM_EXPORTER_REQUIRE_LLAMA) must not reach it, only what the test passes.
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(|n| n.starts_with("LLM_EXPORTER_")) {
+                command.env_remove(name);
+            }
+        }
         command
             .args(&program[1..])
             .args(["--web.listen-address", "127.0.0.1:0"])
