@@ -292,7 +292,7 @@ def main():
     parser.add_argument("--caption", default="live Prometheus of scripts/check-bundle",
                         help="where the data came from, shown in the title")
     args = parser.parse_args()
-    variables = {"job": ".*", "instance": ".*", "server": ".*", "gpu": ".*"}
+    variables = {"job": ".*", "instance": ".*", "server": ".*", "gpu": ".*", "model": ".*"}
     variables.update(v.split("=", 1) for v in args.var)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     for path in sorted((ROOT / "grafana/dashboards").glob("*.json")):
