@@ -1,24 +1,35 @@
 #!/usr/bin/env python3
-"""Writes the provisioned Grafana dashboards, grafana/dashboards/*.json.
+"""Writes the Grafana dashboards with Grafana's grafana-foundation-sdk (grafana/requirements.txt):
 
-The JSON files are checked in and are what Grafana loads; this script is their source.
-Edit the panels here, run it, and commit both:
+    grafana/dashboards/*.json    provisioned by grafana/provisioning (the datasource variable, no __inputs)
+    dist/grafana.com/*.json      the same dashboards for import from grafana.com (__inputs, __requires)
 
-    python3 grafana/generate.py           # rewrite grafana/dashboards/*.json
+The JSON files are checked in; this script is their source. Edit the panels here, run it, commit all:
+
+    python3 grafana/generate.py           # rewrite both sets
     python3 grafana/generate.py --check   # exit 1 if a file differs from what this writes
 
-Conventions (CONVENTIONS.md, Grafana): fixed uid `llm-exporter-<topic>`, "id": null, the
-`datasource` variable used by every panel and target, a unit on every panel, ratios as
-`percentunit` from 0 to 1, `[$__rate_interval]` in rate windows, no `__inputs`.
-Python 3 standard library only.
+Conventions (CONVENTIONS.md, Grafana): fixed uid `llm-exporter-<topic>`, "id": null, the `datasource`
+variable used by every panel and target, a unit on every panel, ratios as `percentunit` from 0 to 1,
+`[$__rate_interval]` in rate windows. scripts/check-bundle installs the SDK in a venv and runs --check.
 """
 import json
 import sys
 from pathlib import Path
 
-SCHEMA_VERSION = 41  # Grafana 12.0, the version docker-compose.yml pins
-OUT = Path(__file__).resolve().parent / "dashboards"
-DS = {"type": "prometheus", "uid": "${datasource}"}
+try:
+    from grafana_foundation_sdk.builders import bargauge, common as cb, dashboard as db, gauge, prometheus as prom
+    from grafana_foundation_sdk.builders import stat, statetimeline, table, timeseries
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models import common, dashboard as dm
+    from grafana_foundation_sdk.models.prometheus import PromQueryFormat, QueryEditorMode
+except ImportError:
+    sys.exit("grafana/generate.py: pip install -r grafana/requirements.txt (grafana-foundation-sdk)")
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT, DIST = ROOT / "grafana/dashboards", ROOT / "dist/grafana.com"
+GRAFANA = "12.0.0"  # the version docker-compose.yml pins; the SDK writes its schemaVersion, 41
+DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
 # Label selectors shared by the panels.
 SEL = 'job=~"$job", instance=~"$instance"'
@@ -29,178 +40,122 @@ RANGE = "[$__range]"
 # The model a server serves, to join onto per-server series: X * on (instance, job, server) group_left (model) MODEL
 MODEL = f"max by (instance, job, server, model) (llm_server_info{{{SSEL}}})"
 BY_MODEL = f" * on (instance, job, server) group_left (model) {MODEL}"
+TOKS = "suffix: tok/s"
 
 
 def t(expr, legend="", instant=False, fmt=None):
-    """A Prometheus target; refIds are given by panel()."""
-    out = {"datasource": DS, "editorMode": "code", "expr": expr, "legendFormat": legend or "__auto",
-           "range": not instant, "instant": instant}
-    if fmt:
-        out["format"] = fmt
-    return out
+    """A Prometheus target; refIds are given by Board.add()."""
+    q = prom.Dataquery().expr(expr).legend_format(legend or "__auto").datasource(DS).editor_mode(QueryEditorMode.CODE)
+    q = q.instant() if instant else q.range()
+    return q.format(PromQueryFormat.TABLE) if fmt else q
 
 
-def field_config(unit, minv=None, maxv=None, thresholds=None, custom=None, overrides=None, decimals=None):
-    defaults = {"unit": unit, "color": {"mode": "palette-classic"}}
-    if minv is not None:
-        defaults["min"] = minv
-    if maxv is not None:
-        defaults["max"] = maxv
-    if decimals is not None:
-        defaults["decimals"] = decimals
-    steps = [{"color": "green", "value": None}]
-    for value, color in thresholds or []:
-        steps.append({"color": color, "value": value})
-    defaults["thresholds"] = {"mode": "absolute", "steps": steps}
-    if custom:
-        defaults["custom"] = custom
-    return {"defaults": defaults, "overrides": overrides or []}
+def reduce(calcs=("lastNotNull",)):
+    return cb.ReduceDataOptions().calcs(list(calcs)).fields("").values(False)
+
+
+KINDS = {  # each panel type with the options every panel of that type shares
+    "timeseries": lambda: timeseries.Panel().legend(
+        cb.VizLegendOptions().display_mode(common.LegendDisplayMode.TABLE).placement(common.LegendPlacement.BOTTOM)
+        .show_legend(True).calcs(["mean", "max"])).tooltip(
+        cb.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING))
+    .draw_style(common.GraphDrawStyle.LINE).line_width(1).fill_opacity(10).show_points(common.VisibilityMode.NEVER)
+    .span_nulls(False).stacking(cb.StackingConfig().mode(common.StackingMode.NONE).group("A")),
+    "stat": lambda: stat.Panel().reduce_options(reduce()).orientation(common.VizOrientation.AUTO)
+    .color_mode(common.BigValueColorMode.VALUE).graph_mode(common.BigValueGraphMode.AREA)
+    .justify_mode(common.BigValueJustifyMode.AUTO).text_mode(common.BigValueTextMode.AUTO),
+    "gauge": lambda: gauge.Panel().reduce_options(reduce()).orientation(common.VizOrientation.AUTO)
+    .show_threshold_labels(False).show_threshold_markers(True),
+    "bargauge": lambda: bargauge.Panel().reduce_options(reduce()).display_mode(common.BarGaugeDisplayMode.GRADIENT)
+    .show_unfilled(True).orientation(common.VizOrientation.HORIZONTAL),
+    "table": lambda: table.Panel().show_header(True).cell_height(common.TableCellHeight.SM),
+    "state-timeline": lambda: statetimeline.Panel(),
+}
 
 
 class Board:
-    """Lays panels out left to right in rows 24 units wide."""
+    """Lays panels out left to right in rows 24 units wide; add() returns the SDK builder to refine."""
 
     def __init__(self):
         self.panels = []
         self.x = self.y = self.row_h = 0
 
-    def add(self, kind, title, targets, unit, w=12, h=8, description="", options=None, minv=None, maxv=None,
-            thresholds=None, custom=None, overrides=None, transformations=None, decimals=None):
+    def add(self, kind, title, targets, unit, w=12, h=8, description="", minv=None, maxv=None, thresholds=None,
+            overrides=(), transformations=None, text=None, calcs=None):
         if self.x + w > 24:
             self.x, self.y, self.row_h = 0, self.y + self.row_h, 0
-        for i, target in enumerate(targets):
-            target["refId"] = chr(ord("A") + i)
-        if kind in ("timeseries",) and custom is None:
-            custom = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never",
-                      "spanNulls": False, "stacking": {"mode": "none", "group": "A"}}
+        p = (KINDS[kind]().id(len(self.panels) + 1).title(title).description(description).datasource(DS)
+             .grid_pos(dm.GridPos(h=h, w=w, x=self.x, y=self.y)).unit(unit)
+             .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.PALETTE_CLASSIC))
+             .thresholds(db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps(
+                 [dm.Threshold(value=None, color="green")] + [dm.Threshold(value=v, color=c) for v, c in thresholds or []]))
+             .targets([target.ref_id(chr(ord("A") + i)) for i, target in enumerate(targets)]))
         if (unit == "percentunit" and kind != "table") or kind == "gauge":
             minv = 0 if minv is None else minv
         if unit == "percentunit" and maxv is None and kind != "table":
             maxv = 1
-        if maxv == "none":  # a ratio that can pass 1, such as CPU cores
-            maxv = None
-        panel = {
-            "id": len(self.panels) + 1,
-            "type": kind,
-            "title": title,
-            "description": description,
-            "datasource": DS,
-            "gridPos": {"x": self.x, "y": self.y, "w": w, "h": h},
-            "fieldConfig": field_config(unit, minv, maxv, thresholds, custom, overrides, decimals),
-            "options": options if options is not None else default_options(kind),
-            "targets": targets,
-        }
+        if minv is not None:
+            p.min(minv)
+        if maxv not in (None, "none"):  # "none": a ratio that can pass 1, such as CPU cores
+            p.max(maxv)
+        if text:
+            p.text_mode(common.BigValueTextMode(text))
+        if calcs:
+            p.reduce_options(reduce(calcs))
+        for matcher, pattern, props in overrides:
+            getattr(p, matcher)(pattern, [dm.DynamicConfigValue(id_val=k, value=v) for k, v in props.items()])
         if transformations:
-            panel["transformations"] = transformations
-        self.panels.append(panel)
+            p.transformations(transformations)
+        self.panels.append(p)
         self.x += w
         self.row_h = max(self.row_h, h)
-        return panel
-
-    def newline(self):
-        if self.x:
-            self.x, self.y, self.row_h = 0, self.y + self.row_h, 0
-
-
-def default_options(kind, calcs=("lastNotNull",), text_mode="auto"):
-    if kind == "timeseries":
-        return {"legend": {"displayMode": "table", "placement": "bottom", "showLegend": True,
-                           "calcs": ["mean", "max"]},
-                "tooltip": {"mode": "multi", "sort": "desc"}}
-    if kind in ("stat", "gauge", "bargauge"):
-        out = {"reduceOptions": {"calcs": list(calcs), "fields": "", "values": False},
-               "orientation": "auto"}
-        if kind == "stat":
-            out.update({"colorMode": "value", "graphMode": "area", "justifyMode": "auto", "textMode": text_mode})
-        if kind == "gauge":
-            out.update({"showThresholdLabels": False, "showThresholdMarkers": True})
-        if kind == "bargauge":
-            out.update({"displayMode": "gradient", "showUnfilled": True, "orientation": "horizontal"})
-        return out
-    if kind == "table":
-        return {"showHeader": True, "cellHeight": "sm", "footer": {"show": False, "reducer": ["sum"], "fields": ""}}
-    return {}
+        return p
 
 
 def table_transform(rename, hide=("Time", "job", "__name__")):
     """Merge instant queries into one row per label set, rename the value columns."""
-    return [
-        {"id": "merge", "options": {}},
-        {"id": "organize", "options": {"excludeByName": {name: True for name in hide},
-                                       "renameByName": rename, "indexByName": {}}},
-    ]
+    return [dm.DataTransformerConfig(id_val="merge", options={}), dm.DataTransformerConfig(
+        id_val="organize", options={"excludeByName": {name: True for name in hide}, "renameByName": rename,
+                                "indexByName": {}})]
 
 
 def unit_override(column, unit, minv=None, maxv=None):
-    props = [{"id": "unit", "value": unit}]
-    if minv is not None:
-        props.append({"id": "min", "value": minv})
-    if maxv is not None:
-        props.append({"id": "max", "value": maxv})
-    return {"matcher": {"id": "byName", "options": column}, "properties": props}
+    props = {"unit": unit, "min": minv, "max": maxv}
+    return "override_by_name", column, {k: v for k, v in props.items() if v is not None}
 
 
 def regex_override(pattern, unit):
-    return {"matcher": {"id": "byRegexp", "options": pattern}, "properties": [{"id": "unit", "value": unit}]}
+    return "override_by_regexp", pattern, {"unit": unit}
 
 
-# ---------------------------------------------------------------------------------------------
-# Variables
-
-def datasource_var():
-    return {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-            "current": {}, "hide": 0, "includeAll": False, "multi": False, "options": [], "refresh": 1,
-            "regex": "", "skipUrlSync": False}
-
-
-def query_var(name, label, query):
-    return {"name": name, "label": label, "type": "query", "datasource": DS, "query": query,
-            "definition": query, "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-            "hide": 0, "includeAll": True, "allValue": ".*", "multi": True, "options": [], "refresh": 2,
-            "regex": "", "skipUrlSync": False, "sort": 1}
-
-
-def variables(*names):
-    known = {
-        "job": ("Job", "label_values(llm_exporter_build_info, job)"),
-        "instance": ("Instance", 'label_values(llm_exporter_build_info{job=~"$job"}, instance)'),
-        "server": ("Server", 'label_values(llm_server_up{job=~"$job", instance=~"$instance"}, server)'),
-        "gpu": ("GPU", 'label_values(llm_gpu_info{job=~"$job", instance=~"$instance"}, gpu)'),
-        "model": ("Model", 'label_values(llm_generation_tokens_total{job=~"$job", instance=~"$instance", '
-                           'server=~"$server"}, model)'),
-    }
-    return [datasource_var()] + [query_var(n, *known[n]) for n in names]
+VARIABLES = {
+    "job": ("Job", "label_values(llm_exporter_build_info, job)"),
+    "instance": ("Instance", 'label_values(llm_exporter_build_info{job=~"$job"}, instance)'),
+    "server": ("Server", 'label_values(llm_server_up{job=~"$job", instance=~"$instance"}, server)'),
+    "gpu": ("GPU", 'label_values(llm_gpu_info{job=~"$job", instance=~"$instance"}, gpu)'),
+    "model": ("Model", 'label_values(llm_generation_tokens_total{job=~"$job", instance=~"$instance", '
+                       'server=~"$server"}, model)'),
+}
 
 
 def dashboard(uid, title, description, board, var_names):
-    return {
-        "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
-                                  "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
-                                  "name": "Annotations & Alerts", "type": "dashboard"}]},
-        "description": description,
-        "editable": True,
-        "fiscalYearStartMonth": 0,
-        "graphTooltip": 1,
-        "id": None,
-        "links": [{"asDropdown": True, "icon": "external link", "includeVars": True, "keepTime": True,
-                   "tags": ["llm-exporter"], "targetBlank": False, "title": "LLM dashboards",
-                   "type": "dashboards"}],
-        "panels": board.panels,
-        "refresh": "30s",
-        "schemaVersion": SCHEMA_VERSION,
-        "tags": ["llm-exporter"],
-        "templating": {"list": variables(*var_names)},
-        "time": {"from": "now-1h", "to": "now"},
-        "timepicker": {},
-        "timezone": "",
-        "title": title,
-        "uid": uid,
-        "version": 1,
-        "weekStart": "",
-    }
-
-
-TOKS = "suffix: tok/s"
+    d = (db.Dashboard(title).uid(uid).description(description).editable().tags(["llm-exporter"])
+         .tooltip(dm.DashboardCursorSync.CROSSHAIR).refresh("30s").time("now-1h", "now").timezone("").version(1)
+         .annotation(db.AnnotationQuery().name("Annotations & Alerts").built_in(1).enable(True).hide(True)
+                     .datasource(dm.DataSourceRef(type_val="grafana", uid="-- Grafana --")).type("dashboard")
+                     .icon_color("rgba(0, 211, 255, 1)"))
+         .link(db.DashboardLink("LLM dashboards").type(dm.DashboardLinkType.DASHBOARDS).tags(["llm-exporter"])
+               .as_dropdown(True).include_vars(True).keep_time(True).target_blank(False).icon("external link"))
+         .with_variable(db.DatasourceVariable("datasource").label("Data source").type("prometheus")))
+    for name in var_names:
+        label, query = VARIABLES[name]
+        d.with_variable(db.QueryVariable(name).label(label).query(query).datasource(DS).multi(True).include_all(True)
+                        .all_value(".*").refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+                        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+                        .current(dm.VariableOption(selected=True, text=["All"], value=["$__all"])))
+    for panel in board.panels:
+        d.with_panel(panel)
+    return d
 
 # ---------------------------------------------------------------------------------------------
 # LLM overview: every server on every host.
@@ -275,13 +230,13 @@ def server():
         b.add("stat", title, [target], unit, w=4, h=4, **kw)
 
     s("Model", t(f"llm_server_info{{{SSEL}}}", "{{model}}", instant=True), "none",
-      options=default_options("stat", text_mode="name"), description="The served model (llm_server_info).")
+      text="name", description="The served model (llm_server_info).")
     s("Tokens generated", t(f"sum(increase(llm_generation_tokens_total{{{SSEL}}}{RANGE}))", "tokens",
                             instant=True), "short", description="Tokens generated over the dashboard range.")
     s("Generation tokens/s", t(f"sum(rate(llm_generation_tokens_total{{{SSEL}}}{RI}))", "tokens/s"), TOKS,
-      options=default_options("stat", calcs=("mean",)), description="Mean over the dashboard range.")
+      calcs=("mean",), description="Mean over the dashboard range.")
     s("Prompt tokens/s", t(f"sum(rate(llm_prompt_tokens_total{{{SSEL}}}{RI}))", "tokens/s"), TOKS,
-      options=default_options("stat", calcs=("mean",)), description="Mean over the dashboard range.")
+      calcs=("mean",), description="Mean over the dashboard range.")
     s("Average time per generated token",
       t(f"sum(increase(llm_generation_seconds_total{{{SSEL}}}{RANGE})) / "
         f"sum(increase(llm_generation_tokens_total{{{SSEL}}}{RANGE}))", "per token", instant=True), "s",
@@ -350,8 +305,7 @@ def server():
     ], "percentunit", thresholds=[(0.8, "orange")])
     b.add("timeseries", "Slots busy and idle", [
         t(f"sum by (server, state) (llm_slots{{{SSEL}}})", "{{server}} {{state}}"),
-    ], "none", custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 60, "showPoints": "never",
-                       "stacking": {"mode": "normal", "group": "A"}})
+    ], "none").fill_opacity(60).stacking(cb.StackingConfig().mode(common.StackingMode.NORMAL).group("A"))
     b.add("timeseries", "Queue and sleep", [
         t(f"sum by (server) (llm_requests_running{{{SSEL}}})", "{{server}} running"),
         t(f"sum by (server) (llm_requests_waiting{{{SSEL}}})", "{{server}} waiting"),
@@ -402,8 +356,7 @@ def gpus():
             t(f"min_over_time(({expr}){RANGE[:-1]}:])", "min GPU {{gpu}} on {{instance}}", instant=True),
             t(f"avg_over_time(({expr}){RANGE[:-1]}:])", "avg GPU {{gpu}} on {{instance}}", instant=True),
             t(f"max_over_time(({expr}){RANGE[:-1]}:])", "max GPU {{gpu}} on {{instance}}", instant=True),
-        ], unit, w=8, h=6, thresholds=thresholds, maxv=maxv,
-            options=default_options("stat", text_mode="value_and_name"))
+        ], unit, w=8, h=6, thresholds=thresholds, maxv=maxv, text="value_and_name")
 
     now_and_range("Utilization", f"llm_gpu_utilization_ratio{{{GSEL}}}", "percentunit")
     now_and_range("Memory used", f"llm_gpu_memory_used_bytes{{{GSEL}}} / llm_gpu_memory_total_bytes{{{GSEL}}}",
@@ -433,20 +386,20 @@ def gpus():
     ], "hertz")
     b.add("timeseries", "Throttle reasons", [
         t(f"llm_gpu_throttled{{{GSEL}}} == 1", "GPU {{gpu}} on {{instance}} {{reason}}"),
-    ], "none", description="One line per active reason (1 = throttling for that reason).",
-        custom={"drawStyle": "points", "pointSize": 6, "showPoints": "always", "fillOpacity": 0})
+    ], "none", description="One line per active reason (1 = throttling for that reason).").draw_style(
+        common.GraphDrawStyle.POINTS).point_size(6).show_points(common.VisibilityMode.ALWAYS).fill_opacity(0)
     b.add("stat", "Energy over the range", [
         t(f"increase(llm_gpu_energy_joules_total{{{GSEL}}}{RANGE})", "GPU {{gpu}} on {{instance}}", instant=True),
-    ], "joule", w=8, h=6, options=default_options("stat", text_mode="value_and_name"))
+    ], "joule", w=8, h=6, text="value_and_name")
     b.add("stat", "Uncorrected ECC errors over the range", [
         t(f'increase(llm_gpu_ecc_errors_total{{{GSEL}, type="uncorrected"}}{RANGE})', "GPU {{gpu}} on {{instance}}",
           instant=True),
-    ], "short", w=8, h=6, thresholds=[(1, "red")], options=default_options("stat", text_mode="value_and_name"))
+    ], "short", w=8, h=6, thresholds=[(1, "red")], text="value_and_name")
     b.add("stat", "PCIe link", [
         t(f"llm_gpu_pcie_link_generation{{{GSEL}}}", "GPU {{gpu}} gen", instant=True),
         t(f"llm_gpu_pcie_link_width{{{GSEL}}}", "GPU {{gpu}} width", instant=True),
         t(f"llm_gpu_performance_state{{{GSEL}}}", "GPU {{gpu}} P-state", instant=True),
-    ], "none", w=8, h=6, options=default_options("stat", text_mode="value_and_name"))
+    ], "none", w=8, h=6, text="value_and_name")
     b.add("timeseries", "PCIe throughput", [
         t(f"rate(llm_gpu_pcie_bytes_total{{{GSEL}}}{RI})", "GPU {{gpu}} on {{instance}} {{direction}}"),
     ], "Bps", w=8)
@@ -504,7 +457,7 @@ def processes():
         t(f"llm_process_gpu_utilization_ratio{{{SSEL}}}", proc + " GPU {{gpu}}"),
     ], "percentunit")
     b.add("stat", "Uptime", [t(f"time() - llm_process_start_time_seconds{{{SSEL}}}", proc, instant=True)], "s",
-          w=12, options=default_options("stat", text_mode="value_and_name"))
+          w=12, text="value_and_name")
     b.add("table", "Processes", [t(f"llm_process_info{{{SSEL}}}", instant=True, fmt="table")], "none", w=24, h=6,
           description="Workload class and container of each selected process.",
           transformations=table_transform({}, hide=("Time", "job", "__name__", "Value")))
@@ -548,15 +501,12 @@ def models():
           f'max {pm} (llm_model_state{{{msel}, state="failed"}}) * 4', legend)], "none", w=24, h=6,
           description="Per model of a llama.cpp router or llama-swap: unloaded (0), loaded (1), sleeping (2), "
                       "loading (3), failed (4).",
-          custom={"fillOpacity": 70, "lineWidth": 0},
-          options={"mergeValues": True, "showValue": "never", "alignValue": "left", "rowHeight": 0.9,
-                   "legend": {"displayMode": "list", "placement": "bottom", "showLegend": False}},
-          overrides=[{"matcher": {"id": "byType", "options": "number"}, "properties": [{"id": "mappings", "value": [
-              {"type": "value", "options": {"0": {"text": "unloaded", "color": "text"},
-                                            "1": {"text": "loaded", "color": "green"},
-                                            "2": {"text": "sleeping", "color": "blue"},
-                                            "3": {"text": "loading", "color": "yellow"},
-                                            "4": {"text": "failed", "color": "red"}}}]}]}])
+          ).fill_opacity(70).line_width(0).merge_values(True).show_value(common.VisibilityMode.NEVER).align_value(
+        common.TimelineValueAlignment.LEFT).row_height(0.9).legend(cb.VizLegendOptions().show_legend(False).display_mode(
+            common.LegendDisplayMode.LIST).placement(common.LegendPlacement.BOTTOM)).mappings([dm.ValueMap(options={
+                str(i): dm.ValueMappingResult(text=text, color=color) for i, (text, color) in enumerate(
+                    (("unloaded", "text"), ("loaded", "green"), ("sleeping", "blue"), ("loading", "yellow"),
+                     ("failed", "red")))})])
     b.add("table", "Per model over the range", [
         t(f"sum {pm} (increase(llm_generation_tokens_total{{{msel}}}{RANGE})) / $__range_s", instant=True,
           fmt="table"),
@@ -643,22 +593,37 @@ DASHBOARDS = {"overview.json": overview, "server.json": server, "gpus.json": gpu
               "models.json": models}
 
 
-def render(build):
-    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+def provisioned(build):
+    out = json.loads(json.dumps(build().build(), cls=JSONEncoder))
+    out["id"] = None  # the SDK leaves unset fields out; a provisioned dashboard's id is null
+    return out
+
+
+def for_grafana_com(board):
+    """The "export externally" form. The SDK has no __inputs or __requires (they belong to Grafana's export, not
+    to the dashboard schema), so they are added here: the datasource variable defaults to the one chosen on import."""
+    kinds = sorted({p["type"] for p in board["panels"]})
+    board["templating"]["list"][0]["current"] = {"selected": False, "text": "${DS_PROMETHEUS}",
+                                                 "value": "${DS_PROMETHEUS}"}
+    return {"__inputs": [{"name": "DS_PROMETHEUS", "label": "Prometheus", "description": "", "type": "datasource",
+                          "pluginId": "prometheus", "pluginName": "Prometheus"}],
+            "__requires": [{"type": "grafana", "id": "grafana", "name": "Grafana", "version": GRAFANA},
+                           {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"}]
+            + [{"type": "panel", "id": k, "name": k, "version": ""} for k in kinds], **board}
 
 
 def main(argv):
     check = "--check" in argv
     stale = []
     for name, build in DASHBOARDS.items():
-        path = OUT / name
-        text = render(build)
-        if check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(name)
-        else:
-            OUT.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+        board = provisioned(build)
+        for path, out in ((OUT / name, board), (DIST / name, for_grafana_com(json.loads(json.dumps(board))))):
+            text = json.dumps(out, indent=2, ensure_ascii=False) + "\n"
+            if not check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+            elif not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path.relative_to(ROOT)))
     if stale:
         print("grafana/generate.py: out of date (run python3 grafana/generate.py): " + ", ".join(stale),
               file=sys.stderr)

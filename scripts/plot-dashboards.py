@@ -6,8 +6,10 @@ No Grafana is needed; the queries are the dashboards' own, with the template var
 $__rate_interval / $__range filled in.
 
 Usage: scripts/plot-dashboards.py --prometheus URL --start UNIX --end UNIX
-           [--var NAME=REGEX ...] [--out docs/img] [--scrape-interval 1]
-scripts/check-bundle --plot runs it against the Prometheus of its live test.
+           [--var NAME=REGEX ...] [--out docs/img] [--scrape-interval 1] [--only UID ...] [--skip UID ...]
+           [--caption "where the data came from"]
+scripts/check-bundle --plot runs it against the Prometheus of its live test (every dashboard but the
+GPUs one, which scripts/gpu-replay draws from recorded or simulated GPUs).
 Needs python3-matplotlib.
 """
 import argparse
@@ -232,7 +234,7 @@ def plot_dashboard(dash, args, variables):
     grid = GridSpec(rows, 24, figure=fig, left=0.04, right=0.99, top=1 - 1.0 / height, bottom=0.3 / height,
                     hspace=3.0, wspace=1.6)
     fig.suptitle(f"{dash['title']}  ({datetime.fromtimestamp(start):%Y-%m-%d %H:%M:%S} to "
-                 f"{datetime.fromtimestamp(end):%H:%M:%S}, live Prometheus of scripts/check-bundle)", fontsize=12,
+                 f"{datetime.fromtimestamp(end):%H:%M:%S}, {args.caption})", fontsize=12,
                  y=1 - 0.25 / height)
     for panel in panels:
         g = panel["gridPos"]
@@ -285,12 +287,18 @@ def main():
     parser.add_argument("--out", default=str(ROOT / "docs/img"))
     parser.add_argument("--scrape-interval", type=int, default=1)
     parser.add_argument("--dpi", type=int, default=72)
+    parser.add_argument("--only", action="append", default=[], help="draw only the dashboard with this uid")
+    parser.add_argument("--skip", action="append", default=[], help="do not draw the dashboard with this uid")
+    parser.add_argument("--caption", default="live Prometheus of scripts/check-bundle",
+                        help="where the data came from, shown in the title")
     args = parser.parse_args()
-    variables = {"job": ".*", "instance": ".*", "server": ".*", "gpu": ".*"}
+    variables = {"job": ".*", "instance": ".*", "server": ".*", "gpu": ".*", "model": ".*"}
     variables.update(v.split("=", 1) for v in args.var)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     for path in sorted((ROOT / "grafana/dashboards").glob("*.json")):
         dash = json.loads(path.read_text(encoding="utf-8"))
+        if (args.only and dash["uid"] not in args.only) or dash["uid"] in args.skip:
+            continue
         out = plot_dashboard(dash, args, variables).resolve()
         print(f"  wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
 
