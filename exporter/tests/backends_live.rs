@@ -332,3 +332,23 @@ async fn series_over_the_caps_are_dropped_and_counted_per_server() {
     let warnings = lines_with(&exporter.log(), "series over a cap dropped").len();
     assert_eq!(warnings, 1, "{:?}", exporter.log());
 }
+
+#[tokio::test]
+async fn an_mlx_server_is_up_from_its_model_list() {
+    let models = r#"{"object":"list","data":[{"id":"mlx-community/Qwen3-4B-4bit","object":"model","created":1}]}"#;
+    let mlx = FakeServer::start(vec![("/v1/models", Answer::Body(models.into()))], None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, format!("[[server]]\nname = \"mlx\"\nurl = \"{}\"\nbackend = \"mlx\"\n", mlx.url()))
+        .unwrap();
+    let exporter = Exporter::start(&["--config.file", config.to_str().unwrap()]);
+    let body = exporter.scrape().await;
+    assert_eq!(value(&body, "llm_server_up", &[("server", "mlx"), ("backend", "mlx")]), 1.0);
+    assert_eq!(value(&body, "llm_server_info", &[("server", "mlx"), ("model", "mlx-community/Qwen3-4B-4bit")]), 1.0);
+    assert_eq!(mlx.hits("/metrics"), 0, "nothing but the model list is asked");
+    let html = FakeServer::start(vec![("/v1/models", Answer::Body("<html></html>".into()))], None).await;
+    std::fs::write(&config, format!("[[server]]\nname = \"other\"\nurl = \"{}\"\nbackend = \"mlx\"\n", html.url()))
+        .unwrap();
+    let exporter = Exporter::start(&["--config.file", config.to_str().unwrap()]);
+    assert_eq!(value(&exporter.scrape().await, "llm_server_up", &[("server", "other"), ("backend", "mlx")]), 0.0);
+}

@@ -19,7 +19,7 @@ use futures::future::{join_all, BoxFuture};
 use super::http::{FetchError, Fetcher};
 use super::process::LocalServer;
 use super::{
-    detect, llama_router, llama_server, llama_swap, normalize, ollama, sglang, tgi, vllm, CollectError, Collector,
+    detect, llama_router, llama_server, llama_swap, mlx, normalize, ollama, sglang, tgi, vllm, CollectError, Collector,
     ScrapeContext,
 };
 use crate::config::{Backend, Config, ServerConfig};
@@ -256,6 +256,12 @@ impl LlmCollector {
                 Ok(None) => Err(Failure::mismatch("/running is not llama-swap's".into())),
                 Err(e) => Err(Failure::fetch("/running", e, deadline)),
             },
+            Backend::Mlx => {
+                let models = mlx::read(fetcher, base, key, timeout)
+                    .await
+                    .map_err(|e| Failure::fetch("/v1/models", e, deadline))?;
+                mlx::shape(server, &models).map_err(Failure::mismatch)
+            }
             Backend::Auto => Err(Failure::mismatch("the backend is not known yet".into())),
         }
     }

@@ -12,6 +12,7 @@ pub mod llama_server;
 pub mod llama_slots;
 pub mod llama_swap;
 pub mod llm;
+pub mod mlx;
 pub mod normalize;
 pub mod nvml;
 pub mod ollama;

@@ -155,7 +155,7 @@ fn file_errors_name_file_line_and_key() {
     assert_eq!(file_error("[[server]]\nname = \"a\"\n"), "FILE:1: key 'server.url': missing field `url`");
     assert_eq!(
         file_error("[[server]]\nname = \"a\"\nurl = \"http://x\"\nbackend = \"foo\"\n"),
-        "FILE:4: key 'server.backend': unknown backend 'foo' (known: auto, llamacpp, vllm, sglang, tgi, ollama, llamaswap)"
+        "FILE:4: key 'server.backend': unknown backend 'foo' (known: auto, llamacpp, vllm, sglang, tgi, ollama, llamaswap, mlx)"
     );
     assert_eq!(
         file_error("[collector]\nllm = \"yes\"\n"),

@@ -16,12 +16,20 @@ pub enum Backend {
     Tgi,
     Ollama,
     Llamaswap,
+    Mlx,
 }
 
 impl Backend {
     /// Every backend that can be scraped, in detection order.
-    pub const KNOWN: [Backend; 6] =
-        [Backend::Llamacpp, Backend::Vllm, Backend::Sglang, Backend::Tgi, Backend::Ollama, Backend::Llamaswap];
+    pub const KNOWN: [Backend; 7] = [
+        Backend::Llamacpp,
+        Backend::Vllm,
+        Backend::Sglang,
+        Backend::Tgi,
+        Backend::Ollama,
+        Backend::Llamaswap,
+        Backend::Mlx,
+    ];
 
     /// The `backend` label value (`auto` only names the setting; series carry the detected one).
     pub fn as_str(self) -> &'static str {
@@ -33,6 +41,7 @@ impl Backend {
             Backend::Tgi => "tgi",
             Backend::Ollama => "ollama",
             Backend::Llamaswap => "llamaswap",
+            Backend::Mlx => "mlx",
         }
     }
 
@@ -40,7 +49,7 @@ impl Backend {
         match s {
             "auto" => Ok(Backend::Auto),
             _ => Backend::KNOWN.into_iter().find(|b| b.as_str() == s).ok_or_else(|| {
-                format!("unknown backend '{s}' (known: auto, llamacpp, vllm, sglang, tgi, ollama, llamaswap)")
+                format!("unknown backend '{s}' (known: auto, llamacpp, vllm, sglang, tgi, ollama, llamaswap, mlx)")
             }),
         }
     }
