@@ -130,42 +130,27 @@ pub async fn read(
 /// with the router's `server` and the model's id. A model whose read failed (it stopped, or
 /// was unloaded between `/models` and its `/metrics`) costs only its own series.
 pub fn shape(server: &ServerConfig, reading: &Reading) -> Vec<Family> {
-    let mut state = Family::gauge(
-        "llm_model_state",
-        "Each model's state, one series per state, 1 for the current one (llama.cpp router /models status)",
+    let models = reading.models.kept.iter().filter_map(|m| {
+        let current = m.state?;
+        Some((m.id.as_str(), current, matches!(current, "loaded" | "sleeping")))
+    });
+    let (state, mut loaded) = model_states(
+        server,
+        "llamacpp",
+        &STATES,
+        [
+            "Each model's state, one series per state, 1 for the current one (llama.cpp router /models status)",
+            "1 when the model is loaded (asleep included), else 0 (llama.cpp router /models status)",
+        ],
+        models,
     );
-    let mut loaded = Family::gauge(
-        "llm_model_loaded",
-        "1 when the model is loaded (asleep included), else 0 (llama.cpp router /models status)",
-    );
-    let base = |model: &str| labels([("server", &server.name), ("backend", "llamacpp"), ("model", model)]);
-    for model in &reading.models.kept {
-        let Some(current) = model.state else { continue };
-        for s in STATES {
-            let mut l = base(&model.id);
-            l.push(("state".into(), s.to_string()));
-            state.push(l, if s == current { 1.0 } else { 0.0 });
-        }
-        loaded.push(base(&model.id), if matches!(current, "loaded" | "sleeping") { 1.0 } else { 0.0 });
-    }
     loaded.dropped += reading.models.left_out;
     let mut out = vec![state, loaded];
     let mut running = Vec::new();
-    for (id, result) in &reading.per_model {
-        let families = match result {
-            Ok(r) => llama_server::shape_model(server, r, None, Some(id)),
-            Err(e) => Err(e.to_string()),
-        };
-        match families {
-            Ok(families) => {
-                running.push(id.as_str());
-                // The router reports the server's info and each model's sleep itself.
-                out.extend(
-                    families.into_iter().filter(|f| !matches!(&*f.name, "llm_server_info" | "llm_server_sleeping")),
-                );
-            }
-            Err(why) => log::debug!("server {} model {id}: no series this scrape: {why}", server.name),
-        }
+    for (id, families) in running_models(server, &reading.per_model) {
+        running.push(id);
+        // The router reports the server's info and each model's sleep itself.
+        out.extend(families.into_iter().filter(|f| !matches!(&*f.name, "llm_server_info" | "llm_server_sleeping")));
     }
     let props = reading.props.as_deref().and_then(|b| serde_json::from_str::<Value>(b).ok());
     let version = props.as_ref().and_then(|p| p.get("build_info")).and_then(Value::as_str).unwrap_or("");
@@ -179,6 +164,55 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Vec<Family> {
         1.0,
     ));
     out
+}
+
+/// `llm_model_state` (one series per state of `states`, 1 for the current one) and
+/// `llm_model_loaded` for each `(model, current state, loaded)`, under the server's `server`
+/// and `backend`; `help` holds the two families' HELP texts. Shared by the router and llama-swap.
+pub(crate) fn model_states<'m>(
+    server: &ServerConfig,
+    backend: &str,
+    states: &[&str],
+    help: [&'static str; 2],
+    models: impl IntoIterator<Item = (&'m str, &'m str, bool)>,
+) -> (Family, Family) {
+    let mut state = Family::gauge("llm_model_state", help[0]);
+    let mut loaded = Family::gauge("llm_model_loaded", help[1]);
+    let base = |model: &str| labels([("server", &server.name), ("backend", backend), ("model", model)]);
+    for (model, current, is_loaded) in models {
+        for s in states {
+            let mut l = base(model);
+            l.push(("state".into(), s.to_string()));
+            state.push(l, if *s == current { 1.0 } else { 0.0 });
+        }
+        loaded.push(base(model), if is_loaded { 1.0 } else { 0.0 });
+    }
+    (state, loaded)
+}
+
+/// The llama-server series of each model read on its own, with the model's id; a model whose
+/// read or shaping failed (it stopped, or was unloaded between the listing and its `/metrics`)
+/// costs only its own series and a debug line. Shared by the router and llama-swap.
+pub(crate) fn running_models<'r>(
+    server: &ServerConfig,
+    per_model: &'r [(String, Result<llama_server::Reading, FetchError>)],
+) -> Vec<(&'r str, Vec<Family>)> {
+    per_model
+        .iter()
+        .filter_map(|(id, result)| {
+            let families = match result {
+                Ok(r) => llama_server::shape_model(server, r, None, Some(id)),
+                Err(e) => Err(e.to_string()),
+            };
+            match families {
+                Ok(families) => Some((id.as_str(), families)),
+                Err(why) => {
+                    log::debug!("server {} model {id}: no series this scrape: {why}", server.name);
+                    None
+                }
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

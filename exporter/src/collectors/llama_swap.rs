@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::http::{optional, FetchError, Fetcher};
 use super::llama_kv::KvLayout;
-use super::llama_router::MAX_MODELS;
+use super::llama_router::{model_states, running_models, MAX_MODELS};
 use super::llama_server::{self, SlotsRead};
 use crate::config::ServerConfig;
 use crate::family::{labels, Family};
@@ -122,47 +122,39 @@ pub async fn read(
 /// Shapes llama-swap's reading: each configured model `loaded` or `unloaded`, and each running
 /// model's llama-server series labelled with llama-swap's `server` and the model's id.
 pub fn shape(server: &ServerConfig, reading: &Reading) -> Vec<Family> {
-    let mut state = Family::gauge(
-        "llm_model_state",
-        "Each model's state, one series per state, 1 for the current one (llama-swap /running, /v1/models)",
-    );
-    let mut loaded = Family::gauge("llm_model_loaded", "1 when the model is running, else 0 (llama-swap /running)");
-    let base = |model: &str| labels([("server", &server.name), ("backend", "llamaswap"), ("model", model)]);
     let (mut ids, left_out) = reading.models.clone().unwrap_or_default();
     for r in &reading.running {
         if !ids.contains(&r.id) && ids.len() < MAX_MODELS {
             ids.push(r.id.clone());
         }
     }
-    for id in &ids {
+    let models = ids.iter().map(|id| {
         let running = reading.running.iter().any(|r| &r.id == id);
-        for s in ["loaded", "unloaded"] {
-            let mut l = base(id);
-            l.push(("state".into(), s.to_string()));
-            state.push(l, if (s == "loaded") == running { 1.0 } else { 0.0 });
-        }
-        loaded.push(base(id), if running { 1.0 } else { 0.0 });
-    }
+        (id.as_str(), if running { "loaded" } else { "unloaded" }, running)
+    });
+    let (state, mut loaded) = model_states(
+        server,
+        "llamaswap",
+        &["loaded", "unloaded"],
+        [
+            "Each model's state, one series per state, 1 for the current one (llama-swap /running, /v1/models)",
+            "1 when the model is running, else 0 (llama-swap /running)",
+        ],
+        models,
+    );
     loaded.dropped += left_out;
     let mut out = vec![state, loaded];
-    for (id, result) in &reading.per_model {
-        let families = match result {
-            Ok(r) => llama_server::shape_model(server, r, None, Some(id)),
-            Err(e) => Err(e.to_string()),
-        };
-        match families {
-            Ok(families) => out.extend(families.into_iter().filter(|f| f.name != "llm_server_info").map(|mut f| {
-                for s in &mut f.samples {
-                    for (k, v) in &mut s.labels {
-                        if k == "backend" {
-                            *v = "llamaswap".into();
-                        }
+    for (_, families) in running_models(server, &reading.per_model) {
+        out.extend(families.into_iter().filter(|f| f.name != "llm_server_info").map(|mut f| {
+            for s in &mut f.samples {
+                for (k, v) in &mut s.labels {
+                    if k == "backend" {
+                        *v = "llamaswap".into();
                     }
                 }
-                f
-            })),
-            Err(why) => log::debug!("server {} model {id}: no series this scrape: {why}", server.name),
-        }
+            }
+            f
+        }));
     }
     let names: Vec<&str> = reading.running.iter().map(|r| r.id.as_str()).collect();
     let info = Family::gauge("llm_server_info", "Models running (comma-joined); always 1 (llama-swap /running)");
