@@ -1,6 +1,6 @@
 //! vLLM, SGLang, TGI and Ollama shaping on fixtures: exact values for every series each
 //! backend fills, the labels it keeps, and what it leaves out.
-use llm_exporter::collectors::{ollama, sglang, tgi, vllm};
+use llm_exporter::collectors::llm::{ollama, sglang, tgi, vllm};
 use llm_exporter::config::{Backend, ServerConfig};
 use llm_exporter::family::{Family, Kind, Sample};
 
@@ -489,7 +489,7 @@ mod ollama_backend {
 /// whatever the bytes, and never more series than the caps allow.
 #[test]
 fn hostile_bodies_never_panic() {
-    use llm_exporter::collectors::{detect, normalize};
+    use llm_exporter::collectors::llm::{detect, normalize};
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
         state ^= state << 13;

@@ -1,5 +1,7 @@
 //! llama.cpp shaping on captured bodies: every llama.cpp sample, exact values.
-use llm_exporter::collectors::llama_server::{parse_slots, shape, shape_with_layout, KvLayout, Reading, MAX_SLOTS};
+use llm_exporter::collectors::llm::llama_server::{
+    parse_slots, shape, shape_with_layout, KvLayout, Reading, MAX_SLOTS,
+};
 use llm_exporter::config::{Backend, ServerConfig};
 use llm_exporter::family::{Family, Kind};
 

@@ -2,7 +2,7 @@
 //! it must never panic, whatever the JSON.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use llm_exporter::collectors::llama_server::{self, Reading};
+use llm_exporter::collectors::llm::llama_server::{self, Reading};
 use llm_exporter::config::{Backend, ServerConfig};
 
 const METRICS: &str = "# TYPE llamacpp:prompt_tokens_total counter\nllamacpp:prompt_tokens_total 10\n\

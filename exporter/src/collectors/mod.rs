@@ -4,22 +4,9 @@
 //! own health. The scrape runner (`scrape.rs`) times each one, applies its deadline, and emits
 //! `llm_exporter_collector_success` and `_duration_seconds` for it.
 pub mod apple_gpu;
-pub mod detect;
-pub mod http;
-pub mod llama_kv;
-pub mod llama_router;
-pub mod llama_server;
-pub mod llama_slots;
-pub mod llama_swap;
 pub mod llm;
-pub mod mlx;
-pub mod normalize;
 pub mod nvml;
-pub mod ollama;
 pub mod process;
-pub mod sglang;
-pub mod tgi;
-pub mod vllm;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::{netns, sys, Workload};
-use crate::collectors::llama_kv::KvLayout;
+use crate::collectors::llm::llama_kv::KvLayout;
 use crate::config::{ProcessMatch, ServerConfig};
 
 /// Known server programs by `comm` or `argv[0]` base name, with the backend they speak.

@@ -4,7 +4,7 @@
 //! only its own series; the collector itself fails only when the scrape budget runs out.
 //!
 //! A server whose backend the config does not name is detected on first contact
-//! ([`super::detect`]: metric prefixes on `/metrics`, else, when `/metrics` is missing or
+//! ([`detect`]: metric prefixes on `/metrics`, else, when `/metrics` is missing or
 //! foreign, Ollama's `/api/version`). The result
 //! is kept for as long as the target is scraped and its answers keep matching: when the
 //! remembered backend's endpoint answers 404, or its `/metrics` no longer has that backend's
@@ -16,14 +16,25 @@ use std::time::{Duration, Instant};
 
 use futures::future::{join_all, BoxFuture};
 
-use super::http::{FetchError, Fetcher};
+pub mod detect;
+pub mod http;
+pub mod llama_kv;
+pub mod llama_router;
+pub mod llama_server;
+pub mod llama_slots;
+pub mod llama_swap;
+pub mod mlx;
+pub mod normalize;
+pub mod ollama;
+pub mod sglang;
+pub mod tgi;
+pub mod vllm;
+
 use super::process::LocalServer;
-use super::{
-    detect, llama_router, llama_server, llama_swap, mlx, normalize, ollama, sglang, tgi, vllm, CollectError, Collector,
-    ScrapeContext,
-};
+use super::{CollectError, Collector, ScrapeContext};
 use crate::config::{Backend, Config, ServerConfig};
 use crate::family::{labels, Family, Kind};
+use http::{FetchError, Fetcher};
 use llama_server::KvLayout;
 
 /// Targets get this share of the scrape budget, so a slow one is reported down before the
