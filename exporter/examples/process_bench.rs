@@ -113,7 +113,7 @@ mod bench {
             return eprintln!("cannot write the synthetic tree: {e}");
         }
         let root = dir.path();
-        let view = discovery::scan(root, &[], &[]);
+        let view = discovery::scan(root, &[], &[], true);
         assert_eq!(view.servers.len(), SERVERS as usize, "the tree holds {SERVERS} servers");
         let pids: Vec<u32> = view.servers.iter().map(|s| s.pid).collect();
 
@@ -121,7 +121,7 @@ mod bench {
             black_box(linux::list_pids(root));
         });
         let scan = median(|| {
-            black_box(discovery::scan(root, &[], &[]));
+            black_box(discovery::scan(root, &[], &[], true));
         });
         let comm_floor = median(|| {
             for pid in linux::list_pids(root) {
@@ -152,7 +152,7 @@ mod bench {
         let real = Path::new("/proc");
         let real_count = linux::list_pids(real).len() as u32;
         let real_scan = median(|| {
-            black_box(discovery::scan(real, &[], &[]));
+            black_box(discovery::scan(real, &[], &[], true));
         });
         let per = |d: Duration, n: u32| format!("{:.1}", d.as_secs_f64() * 1e6 / n as f64);
         println!("process collector, synthetic proc tree: {PROCESSES} processes, {SERVERS} servers, median of {ROUNDS} rounds\n");

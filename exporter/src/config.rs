@@ -53,6 +53,9 @@ pub struct Config {
     pub collectors: Collectors,
     /// Find LLM servers listening on this machine (`--[no-]discovery`).
     pub discovery: bool,
+    /// Reach discovered servers of other network namespaces at their own addresses
+    /// (`--[no-]discovery.namespaces`).
+    pub discovery_namespaces: bool,
     /// The proc filesystem to read (`--path.procfs`), so containers and tests can point
     /// at another tree.
     pub procfs: PathBuf,
@@ -187,6 +190,7 @@ struct Layer {
     collector_nvml: Option<bool>,
     collector_process: Option<bool>,
     discovery: Option<bool>,
+    discovery_namespaces: Option<bool>,
     procfs: Option<PathBuf>,
     rootfs: Option<PathBuf>,
     nvml_library: Option<PathBuf>,
@@ -216,6 +220,7 @@ impl Layer {
             collector_nvml: self.collector_nvml.or(lower.collector_nvml),
             collector_process: self.collector_process.or(lower.collector_process),
             discovery: self.discovery.or(lower.discovery),
+            discovery_namespaces: self.discovery_namespaces.or(lower.discovery_namespaces),
             procfs: self.procfs.or(lower.procfs),
             rootfs: self.rootfs.or(lower.rootfs),
             nvml_library: self.nvml_library.or(lower.nvml_library),
@@ -244,6 +249,7 @@ impl Layer {
                 process: self.collector_process.unwrap_or(true),
             },
             discovery: self.discovery.unwrap_or(true),
+            discovery_namespaces: self.discovery_namespaces.unwrap_or(true),
             procfs: self.procfs.unwrap_or_else(|| PathBuf::from("/proc")),
             rootfs: self.rootfs.unwrap_or_else(|| PathBuf::from("/")),
             nvml_library: self.nvml_library,

@@ -98,9 +98,54 @@ async fn servers_in_another_network_namespace_are_not_scraped_at_our_loopback() 
             assert_eq!(value(&body, "llm_process_info", &[("pid", &pid), ("server", "llama-server")]), 1.0);
         }
     }
-    let twin_line = format!("(pid {}) runs in another network namespace", twin.pid);
+    let twin_line = format!("(pid {}) listens only on the loopback of its own network namespace", twin.pid);
     let log = exporter.log_with(&twin_line);
     assert_eq!(log.matches(&twin_line).count(), 1, "logged once: {log}");
+}
+
+#[tokio::test]
+async fn servers_in_another_network_namespace_are_scraped_at_its_own_address() {
+    // The exporter's "node" and a "pod" joined by a veth pair, and an "island" namespace with
+    // no link: all private to this test, so the addresses clash with nothing.
+    let (Some(node), Some(pod), Some(island)) = (Netns::new(&[]), Netns::new(&[]), Netns::new(&[])) else { return };
+    node.link(&pod, "198.51.100.1/24", "198.51.100.2/24").unwrap_or_else(|e| panic!("{e}"));
+    let (open_port, private_port, alone_port) = (free_port(), free_port(), free_port());
+    let launch = |port, netns, host| Launch { port: Some(port), netns: Some(netns), env: host, ..Launch::default() };
+    let any = &[("HOST", "0.0.0.0")][..];
+    let Some(open) = LlamaServer::launch(&[], launch(open_port, &pod, any)) else { return };
+    let Some(private) = LlamaServer::launch(&[], launch(private_port, &pod, &[])) else { return };
+    let Some(alone) = LlamaServer::launch(&[], launch(alone_port, &island, any)) else { return };
+    let request = r#"{"prompt": "Hi", "n_predict": 4, "ignore_eos": true}"#;
+    pod.run(&["curl", "-fsS", "-d", request, &format!("http://127.0.0.1:{open_port}/completion")])
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let exporter = Exporter::start_wrapped(&node.prefix(), &["--discovery", "--log.level=debug"], &[]);
+    let name = format!("llama-server@198.51.100.2:{open_port}");
+    for _ in 0..2 {
+        let body = node.get(&exporter.url("/metrics"));
+        assert_unique_series(&body);
+        assert_eq!(value(&body, "llm_server_up", &[("server", &name)]), 1.0, "{body}");
+        assert_eq!(value(&body, "llm_generation_tokens_total", &[("server", &name)]), 4.0, "the pod's own values");
+        assert_eq!(values(&body, "llm_server_up", &[]).len(), 1, "no false down for the unreachable ones");
+        assert_eq!(value(&body, "llm_process_info", &[("server", &name), ("pid", &open.pid.to_string())]), 1.0);
+        for pid in [private.pid, alone.pid] {
+            assert_eq!(value(&body, "llm_process_info", &[("server", "llama-server"), ("pid", &pid.to_string())]), 1.0);
+        }
+    }
+    for (pid, why) in [
+        (private.pid, "listens only on the loopback of its own network namespace"),
+        (alone.pid, "in another network namespace, at no address this exporter has a route to"),
+    ] {
+        let line = format!("(pid {pid}) ");
+        let log = exporter.log_with(&line);
+        assert_eq!(log.lines().filter(|l| l.contains(&line) && l.contains(why)).count(), 1, "logged once: {log}");
+    }
+
+    // Turned off, the pod's server is a process only.
+    let off = Exporter::start_wrapped(&node.prefix(), &["--discovery", "--no-discovery.namespaces"], &[]);
+    let body = node.get(&off.url("/metrics"));
+    assert!(values(&body, "llm_server_up", &[]).is_empty(), "{body}");
+    assert_eq!(value(&body, "llm_process_info", &[("server", "llama-server"), ("pid", &open.pid.to_string())]), 1.0);
 }
 
 async fn complete_once(url: &str) {

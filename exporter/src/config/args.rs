@@ -44,6 +44,11 @@ const FLAGS: &[(&str, Arity, &str)] = &[
     ("collector.nvml", Arity::Switch, "GPU series through NVML (default on)"),
     ("collector.process", Arity::Switch, "per-process series of LLM servers and GPU users (default on)"),
     ("discovery", Arity::Switch, "find LLM servers listening on this machine's loopback (default on)"),
+    (
+        "discovery.namespaces",
+        Arity::Switch,
+        "also scrape discovered servers of other network namespaces (containers, pods) at their own addresses (default on)",
+    ),
     ("path.procfs", Arity::Value, "proc filesystem to read (default /proc)"),
     (
         "path.rootfs",
@@ -221,6 +226,7 @@ fn set(layer: &mut Layer, name: &str, value: &str) -> Result<(), String> {
         "collector.nvml" => layer.collector_nvml = Some(parse_bool(value)?),
         "collector.process" => layer.collector_process = Some(parse_bool(value)?),
         "discovery" => layer.discovery = Some(parse_bool(value)?),
+        "discovery.namespaces" => layer.discovery_namespaces = Some(parse_bool(value)?),
         "path.procfs" => layer.procfs = Some(PathBuf::from(value)),
         "path.rootfs" => layer.rootfs = Some(PathBuf::from(value)),
         "nvml.library" => layer.nvml_library = Some(PathBuf::from(value)),

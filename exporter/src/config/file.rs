@@ -96,6 +96,7 @@ struct Collector {
 #[serde(deny_unknown_fields)]
 struct Discovery {
     enabled: Option<bool>,
+    namespaces: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -188,7 +189,10 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
     if let Some(c) = file.collector {
         (layer.collector_llm, layer.collector_nvml, layer.collector_process) = (c.llm, c.nvml, c.process);
     }
-    layer.discovery = file.discovery.and_then(|d| d.enabled);
+    if let Some(d) = file.discovery {
+        layer.discovery = d.enabled;
+        layer.discovery_namespaces = d.namespaces;
+    }
     if let Some(p) = file.path {
         layer.procfs = p.procfs.map(PathBuf::from);
         layer.rootfs = p.rootfs.map(PathBuf::from);

@@ -324,3 +324,18 @@ fn rootfs_from_flag_env_and_file() {
     let c = run_with(&["--path.rootfs=/flag"], &[("LLM_EXPORTER_PATH_ROOTFS", "/node")]).unwrap();
     assert_eq!(c.rootfs.to_str(), Some("/flag"));
 }
+
+#[test]
+fn namespaces_discovery_from_flag_env_and_file() {
+    let c = run_with(&[], &[]).unwrap();
+    assert!(c.discovery && c.discovery_namespaces, "both on by default");
+    let f = config_file("[discovery]\nnamespaces = false\n");
+    let file = f.path().to_str().unwrap();
+    let c = run_with(&["--config.file", file], &[]).unwrap();
+    assert!(c.discovery && !c.discovery_namespaces, "the file turns only namespaces off");
+    let c = run_with(&["--config.file", file], &[("LLM_EXPORTER_DISCOVERY_NAMESPACES", "true")]).unwrap();
+    assert!(c.discovery_namespaces);
+    let c = run_with(&["--no-discovery.namespaces"], &[("LLM_EXPORTER_DISCOVERY_NAMESPACES", "true")]).unwrap();
+    assert!(!c.discovery_namespaces);
+    assert!(file_error("[discovery]\nnamespaces = \"no\"\n").contains("discovery.namespaces"));
+}

@@ -40,6 +40,19 @@ impl Netns {
         self.holder.id()
     }
 
+    /// Joins this namespace and `other` with a veth pair, `here` (`198.51.100.1/24`) on this
+    /// end and `there` on the other: `other` is then routed from here, as a pod is from its
+    /// node. Both ends go when the namespaces do.
+    pub fn link(&self, other: &Netns, here: &str, there: &str) -> Result<(), String> {
+        let (near, far) = (format!("vh{}", other.pid()), format!("vp{}", other.pid()));
+        let to = other.pid().to_string();
+        self.run(&["ip", "link", "add", &near, "type", "veth", "peer", "name", &far, "netns", &to])?;
+        self.run(&["ip", "addr", "add", here, "dev", &near])?;
+        self.run(&["ip", "link", "set", &near, "up"])?;
+        other.run(&["ip", "addr", "add", there, "dev", &far])?;
+        other.run(&["ip", "link", "set", &far, "up"]).map(drop)
+    }
+
     /// `nsenter` into this namespace: put it before a command to run that command inside.
     pub fn prefix(&self) -> Vec<String> {
         vec!["nsenter".into(), format!("--net=/proc/{}/ns/net", self.pid()), "--".into()]

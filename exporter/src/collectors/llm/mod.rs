@@ -427,8 +427,7 @@ pub fn discovered_targets(local: &[LocalServer]) -> Vec<(ServerConfig, Backend)>
 /// detection.
 fn discovered_target(server: &LocalServer) -> Option<(ServerConfig, Backend)> {
     let hint = Backend::parse(server.backend).ok()?;
-    let host = if server.ipv6_only { "[::1]" } else { "127.0.0.1" };
-    let url = format!("http://{host}:{}/", server.port?).parse().ok()?;
+    let url = format!("http://{}/", server.target?).parse().ok()?;
     let target = ServerConfig {
         name: server.name.clone(),
         url,
@@ -507,7 +506,7 @@ mod tests {
             process: name.into(),
             backend,
             port,
-            ipv6_only: false,
+            target: port.map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p))),
             name: format!("{name}:{}", port.unwrap_or(0)),
             configured: false,
             kv: None,

@@ -1,12 +1,13 @@
 //! Finds the LLM servers running on this machine, from the proc filesystem alone.
 //!
 //! A process is a server when its `comm` or the base name of its `argv[0]` is a known server
-//! (or, for interpreters, when its command line runs a known server module); its port is the
-//! lowest of its listening TCP sockets that loopback reaches (socket inodes from `fd/` matched
-//! to the LISTEN sockets of its network namespace), and only when it shares the exporter's
-//! network namespace (`netns.rs`). Only loopback is ever probed, so discovery cannot be turned
-//! into a scanner; a configured server lends its name to the process listening on its address,
-//! loopback or not. A server process whose ancestor is also a server (an Ollama model runner,
+//! (or, for interpreters, when its command line runs a known server module). Its sockets are
+//! the socket inodes of its `fd/` matched to the LISTEN sockets of its network namespace. In
+//! the exporter's own namespace it is scraped at loopback, on its lowest port that loopback
+//! reaches; in another (a container, a pod) at an address of that namespace which this one
+//! routes to, on its lowest port listening there (`netns.rs`). Only addresses of local
+//! processes' namespaces are ever probed, so discovery cannot be turned into a scanner; a
+//! configured server lends its name to the process listening on its address. A server process whose ancestor is also a server (an Ollama model runner,
 //! a vLLM engine core) is a worker of that server, not a server of its own. Nothing is kept
 //! between scrapes.
 use std::collections::HashMap;
@@ -52,10 +53,11 @@ pub struct LocalServer {
     pub process: String,
     /// The backend its program speaks (`llamacpp`, `vllm`, …), judged from its name.
     pub backend: &'static str,
-    /// The listening port loopback reaches, if any.
+    /// The port it is scraped at, if any: the one discovery found, or a configured server's.
     pub port: Option<u16>,
-    /// True when it listens on IPv6 only, so the target is `[::1]`.
-    pub ipv6_only: bool,
+    /// Where discovery scrapes it: loopback for a server of the exporter's network namespace,
+    /// an address of its own for another's; `None` when configured or not reachable.
+    pub target: Option<std::net::SocketAddr>,
     /// The `server` label: a configured server's name when one points at this port, else
     /// `PROCESS:PORT` (or the bare process name without a port).
     pub name: String,
@@ -162,8 +164,9 @@ pub fn rule_matches(rule: &ProcessMatch, root: &Path, pid: u32, comm: &str) -> b
 }
 
 /// Scans the proc root for LLM servers and for the processes `rules` select. `configured`
-/// servers on loopback that point at a found server's port lend it their name.
-pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) -> LocalView {
+/// servers that point at a found server's socket lend it their name. Servers of other network
+/// namespaces are reached at their own addresses when `other_namespaces` is set.
+pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch], other_namespaces: bool) -> LocalView {
     let mut view = LocalView::default();
     let mut candidates = Vec::new();
     for pid in sys::list_pids(root) {
@@ -198,32 +201,35 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
     });
     let candidate_pids: Vec<u32> = candidates.iter().map(|c| c.0).collect();
     let mut sockets = sys::SocketTables::new(root);
-    let own_netns = netns::OwnNetns::new(root);
-    // Read only when a configured URL names an address a wildcard socket may take.
-    let mut local_addresses: Option<Vec<IpAddr>> = None;
-    let mut is_local = |a: IpAddr| local_addresses.get_or_insert_with(netns::local_addresses).contains(&a);
+    let mut namespaces = netns::Namespaces::new(root);
     // `base` names the server: the process name, or the name of the rule that matched it.
     for (pid, base, comm, backend) in candidates {
         if is_worker(&view.parents, pid, &candidate_pids) {
             view.workers.push(pid);
             continue;
         }
-        // Another namespace has a loopback of its own: the same port there is another server.
-        // Its sockets are not even read (`net/tcp` of another namespace costs milliseconds).
-        let ours = own_netns.contains(pid);
-        let listening = if ours { listeners_of(root, &mut sockets, pid) } else { Vec::new() };
-        let reached = loopback_port(&listening);
-        let configured_server = configured.iter().find(|s| netns::serves(&s.url, &listening, &mut is_local));
-        if !ours || (reached.is_none() && configured_server.is_none() && !listening.is_empty()) {
-            view.skipped.push(Skipped { pid, why: why_unreached(&comm, pid, &listening, ours) });
+        // Another namespace has a loopback of its own: the same port there is another server,
+        // so such a server is reached at an address of its namespace, or not at all.
+        let ours = namespaces.is_own(pid);
+        let listening = if ours || other_namespaces { listeners_of(root, &mut sockets, pid) } else { Vec::new() };
+        let theirs = if ours { Vec::new() } else { namespaces.reachable(pid) };
+        let mut is_theirs = |a: IpAddr| if ours { namespaces.is_own_address(a) } else { theirs.contains(&a) };
+        let configured_server = configured.iter().find(|s| netns::serves(&s.url, &listening, &mut is_theirs));
+        let reached = match ours {
+            true => netns::loopback_target(&listening),
+            false => netns::reachable_target(&listening, &theirs),
+        };
+        if reached.is_none() && configured_server.is_none() && (!listening.is_empty() || !(ours || other_namespaces)) {
+            view.skipped.push(Skipped { pid, why: why_unreached(&comm, pid, &listening, ours, other_namespaces) });
         }
-        let port = reached.map(|(port, _)| port).or_else(|| configured_server?.url.port_or_known_default());
-        let name = match (configured_server, port) {
+        let port = reached.map(|t| t.port()).or_else(|| configured_server?.url.port_or_known_default());
+        let name = match (configured_server, reached) {
             (Some(server), _) => server.name.clone(),
-            (None, Some(port)) => format!("{base}:{port}"),
+            (None, Some(target)) if !ours => format!("{base}@{target}"),
+            (None, Some(target)) => format!("{base}:{}", target.port()),
             (None, None) => base,
         };
-        let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "_.:-".contains(*c)).collect();
+        let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "_.:-@[]".contains(*c)).collect();
         let kv = (backend == "llamacpp" && port.is_some())
             .then(|| KvLayout::parse(&sys::read_cmdline(root, pid), &sys::read_environ(root, pid, &KvLayout::ENV)));
         view.servers.push(LocalServer {
@@ -231,7 +237,7 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
             process: comm,
             backend,
             port,
-            ipv6_only: reached.is_some_and(|(_, v6)| v6),
+            target: reached.filter(|_| configured_server.is_none()),
             name,
             configured: configured_server.is_some(),
             kv,
@@ -241,18 +247,25 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch]) ->
 }
 
 /// Why a server that listens is not scraped, for the debug log.
-fn why_unreached(comm: &str, pid: u32, listening: &[sys::Listener], ours: bool) -> String {
-    if !ours {
-        return format!(
-            "{comm} (pid {pid}) runs in another network namespace, whose loopback this exporter does not reach: not scraped"
-        );
+fn why_unreached(comm: &str, pid: u32, listening: &[sys::Listener], ours: bool, other_namespaces: bool) -> String {
+    let who = format!("{comm} (pid {pid})");
+    if !ours && !other_namespaces {
+        return format!("{who} runs in another network namespace and --no-discovery.namespaces is set: not scraped");
     }
     let sockets: Vec<String> =
         listening.iter().map(|l| std::net::SocketAddr::new(l.address, l.port).to_string()).collect();
-    format!(
-        "{comm} (pid {pid}) listens on {}, none of them on loopback: not scraped (configure a --server with its address to scrape it)",
-        sockets.join(", ")
-    )
+    let sockets = sockets.join(", ");
+    match ours {
+        true => format!(
+            "{who} listens on {sockets}, none of them on loopback: not scraped (configure a --server with its address to scrape it)"
+        ),
+        false if listening.iter().all(|l| l.reaches_loopback() && !l.address.is_unspecified()) => format!(
+            "{who} listens only on the loopback of its own network namespace ({sockets}), which this exporter cannot reach: not scraped"
+        ),
+        false => format!(
+            "{who} listens on {sockets} in another network namespace, at no address this exporter has a route to: not scraped"
+        ),
+    }
 }
 
 /// True when an ancestor of `pid` is also a candidate server.
@@ -289,14 +302,6 @@ fn listeners_of(root: &Path, sockets: &mut sys::SocketTables, pid: u32) -> Vec<s
         return Vec::new();
     }
     sockets.listeners(pid).iter().filter(|l| inodes.contains(&l.inode)).copied().collect()
-}
-
-/// The lowest of the ports that loopback reaches, and whether only IPv6 does.
-fn loopback_port(listening: &[sys::Listener]) -> Option<(u16, bool)> {
-    let reached: Vec<&sys::Listener> = listening.iter().filter(|l| l.reaches_loopback()).collect();
-    let port = reached.iter().map(|l| l.port).min()?;
-    let ipv6_only = reached.iter().filter(|l| l.port == port).all(|l| l.ipv6);
-    Some((port, ipv6_only))
 }
 
 #[cfg(test)]
@@ -360,9 +365,12 @@ mod tests {
     #[test]
     fn scan_of_a_fixture_tree() {
         let configured: Vec<ServerConfig> = Vec::new();
-        let view = scan(&fixture(), &configured, &[]);
-        let found: Vec<(u32, &str, &str, Option<u16>, bool)> =
-            view.servers.iter().map(|s| (s.pid, s.name.as_str(), s.backend, s.port, s.ipv6_only)).collect();
+        let view = scan(&fixture(), &configured, &[], true);
+        let found: Vec<(u32, &str, &str, Option<u16>, bool)> = view
+            .servers
+            .iter()
+            .map(|s| (s.pid, s.name.as_str(), s.backend, s.port, s.target.is_some_and(|t| t.is_ipv6())))
+            .collect();
         // 201 is ollama's runner (a worker), 500 a zombie, 600 gone before its stat was read.
         assert_eq!(
             found,
@@ -401,7 +409,7 @@ mod tests {
             ..rule("shell")
         };
         let by_cmdline = ProcessMatch { cmdline: Some(regex::Regex::new("--iters 100$").unwrap()), ..rule("job") };
-        let view = scan(&fixture(), &configured, &[by_exe, as_server, by_cmdline]);
+        let view = scan(&fixture(), &configured, &[by_exe, as_server, by_cmdline], true);
         let names: Vec<(&str, bool)> = view.servers.iter().map(|s| (s.name.as_str(), s.configured)).collect();
         assert_eq!(names, [("chat", true), ("ollama:11434", false), ("vllm:8000", false), ("shell", false)]);
         let mut matched: Vec<_> = view.matched.into_iter().collect();

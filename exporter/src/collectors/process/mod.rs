@@ -16,6 +16,7 @@ pub mod macos;
 #[cfg(any(target_os = "macos", test))]
 pub mod macos_shape;
 pub mod netns;
+pub mod ns_addresses;
 pub mod pods;
 pub mod shape;
 #[cfg(target_os = "linux")]
@@ -136,6 +137,8 @@ pub struct LocalScanner {
     rootfs: PathBuf,
     configured: Vec<ServerConfig>,
     rules: Vec<ProcessMatch>,
+    /// Reach servers of other network namespaces at their own addresses.
+    other_namespaces: bool,
     /// The GPU users come from NVML when that collector is on.
     gpus: Option<Arc<Gpus>>,
     permit: Arc<Semaphore>,
@@ -150,6 +153,8 @@ impl LocalScanner {
             rootfs: config.rootfs.clone(),
             configured: config.servers.clone(),
             rules: config.process_matches.clone(),
+            // Reading another namespace's sockets costs milliseconds: only when they are scraped.
+            other_namespaces: config.discovery && config.discovery_namespaces && config.collectors.llm,
             gpus,
             permit: Arc::new(Semaphore::new(1)),
             skipped: std::sync::Mutex::default(),
@@ -187,10 +192,11 @@ impl LocalScanner {
             return LocalView::default();
         };
         let (root, configured, rules) = (self.root.clone(), self.configured.clone(), self.rules.clone());
+        let other_namespaces = self.other_namespaces;
         let rootfs = self.rootfs.clone();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let mut view = scan_local(&root, &configured, &rules);
+            let mut view = scan_local(&root, &configured, &rules, other_namespaces);
             pods::name_servers(&root, &rootfs, &mut view);
             view
         });
@@ -213,12 +219,12 @@ impl LocalScanner {
 }
 
 #[cfg(any(target_os = "linux", target_os = "macos"))]
-fn scan_local(root: &std::path::Path, configured: &[ServerConfig], rules: &[ProcessMatch]) -> LocalView {
-    discovery::scan(root, configured, rules)
+fn scan_local(root: &std::path::Path, configured: &[ServerConfig], rules: &[ProcessMatch], others: bool) -> LocalView {
+    discovery::scan(root, configured, rules, others)
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-fn scan_local(_: &std::path::Path, _: &[ServerConfig], _: &[ProcessMatch]) -> LocalView {
+fn scan_local(_: &std::path::Path, _: &[ServerConfig], _: &[ProcessMatch], _: bool) -> LocalView {
     LocalView::default()
 }
 

@@ -1,45 +1,121 @@
-//! Which local server a URL reaches: network namespaces and local addresses.
+//! Which local server a URL reaches, and where a server of another network namespace can be
+//! reached: namespaces, their addresses, and the routes of ours.
 //!
 //! A server found through its process is reachable at this exporter's loopback only when its
 //! socket is in the exporter's own network namespace: another namespace (a container, a pod,
-//! `unshare -n`) has a loopback of its own, and the same port there is another server. The
-//! namespaces are compared through the proc root (`ns/net` links of `self` and of the PID),
-//! so `--path.procfs` trees work the same way.
-use std::net::IpAddr;
+//! `unshare -n`) has a loopback of its own, and the same port there is another server. Such a
+//! server is scraped at an address of its own namespace instead, when it listens there and
+//! this namespace has a route of its own to it (a pod IP on this node, a container bridge
+//! address), never through the default route, which could lead to another machine with the
+//! same address. The namespaces are compared through the proc root (`ns/net` links of `self`
+//! and of the PID), so `--path.procfs` trees work the same way.
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use reqwest::Url;
 
 use super::listener::Listener;
+use super::ns_addresses::{namespace_addresses, Routes};
 
-/// The exporter's own network namespace, as its proc root names it.
-pub struct OwnNetns {
+/// The network namespaces one discovery scan meets: the exporter's own, with its addresses
+/// and routes, and the reachable addresses of each other one, each read once.
+pub struct Namespaces {
     root: PathBuf,
     own: Option<PathBuf>,
+    own_addresses: Option<Vec<IpAddr>>,
+    routes: Option<Routes>,
+    theirs: HashMap<PathBuf, Vec<IpAddr>>,
 }
 
-impl OwnNetns {
-    pub fn new(root: &Path) -> OwnNetns {
-        OwnNetns { root: root.to_path_buf(), own: std::fs::read_link(root.join("self/ns/net")).ok() }
+impl Namespaces {
+    pub fn new(root: &Path) -> Namespaces {
+        Namespaces {
+            root: root.to_path_buf(),
+            own: std::fs::read_link(root.join("self/ns/net")).ok(),
+            own_addresses: None,
+            routes: None,
+            theirs: HashMap::new(),
+        }
+    }
+
+    fn link(&self, pid: u32) -> Option<PathBuf> {
+        std::fs::read_link(self.root.join(pid.to_string()).join("ns/net")).ok()
     }
 
     /// True when `pid` shares the exporter's network namespace, or when that cannot be told (a
     /// fixture tree, another user's process: then its sockets cannot be read either).
-    pub fn contains(&self, pid: u32) -> bool {
-        let theirs = std::fs::read_link(self.root.join(pid.to_string()).join("ns/net")).ok();
-        match (&self.own, theirs) {
+    pub fn is_own(&self, pid: u32) -> bool {
+        match (&self.own, self.link(pid)) {
             (Some(own), Some(theirs)) => *own == theirs,
             _ => true,
         }
     }
+
+    /// True when a connection to `address` from here stays in the exporter's namespace:
+    /// loopback or one of its addresses.
+    pub fn is_own_address(&mut self, address: IpAddr) -> bool {
+        let address = canonical(address);
+        address.is_loopback() || self.own_addresses.get_or_insert_with(local_addresses).contains(&address)
+    }
+
+    /// The addresses of `pid`'s namespace (another one) that a connection from here reaches:
+    /// not loopback or link-local, not also an address of ours, and routed here by a route
+    /// of its own.
+    pub fn reachable(&mut self, pid: u32) -> Vec<IpAddr> {
+        let key = self.link(pid).unwrap_or_else(|| PathBuf::from(format!("pid {pid}")));
+        if let Some(found) = self.theirs.get(&key) {
+            return found.clone();
+        }
+        let candidates = namespace_addresses(&self.root.join(pid.to_string()).join("net"));
+        let root = self.root.clone();
+        let mut found = Vec::new();
+        for address in candidates {
+            let routed = self.routes.get_or_insert_with(|| Routes::read(&root.join("self/net"))).reach(address);
+            if routed && !self.is_own_address(address) {
+                found.push(address);
+            }
+        }
+        self.theirs.insert(key, found.clone());
+        found
+    }
 }
 
-/// True when a server at `url` is the process listening on `listeners` (sockets of the
-/// exporter's own namespace). The URL's host must be an IP address or `localhost`; a socket
-/// bound to that address, or a wildcard socket of the same family (`::` also takes IPv4)
-/// on the same port, serves it, the wildcard only when `is_local` says the address is one
-/// of this machine's.
-pub fn serves(url: &Url, listeners: &[Listener], is_local: &mut dyn FnMut(IpAddr) -> bool) -> bool {
+/// Where a server of another namespace is scraped: its lowest port that listens on one of
+/// `reachable` (its namespace's addresses this exporter reaches), at that address. A wildcard
+/// socket takes the first address of its family (`::` also takes IPv4, preferred when the
+/// namespace has one, as most pods have only IPv4).
+pub fn reachable_target(listening: &[Listener], reachable: &[IpAddr]) -> Option<SocketAddr> {
+    let first = |v4: bool| reachable.iter().copied().find(|a| a.is_ipv4() == v4);
+    listening
+        .iter()
+        .filter_map(|l| {
+            let address = match l.address {
+                bound if bound.is_unspecified() && !l.ipv6 => first(true),
+                bound if bound.is_unspecified() => first(true).or_else(|| first(false)),
+                bound => Some(canonical(bound)).filter(|b| reachable.contains(b)),
+            }?;
+            Some(SocketAddr::new(address, l.port))
+        })
+        .min_by_key(|target| target.port())
+}
+
+/// Where a server of the exporter's own namespace is scraped: its lowest port that loopback
+/// reaches, at `127.0.0.1`, or at `[::1]` when only IPv6 sockets listen on that port.
+pub fn loopback_target(listening: &[Listener]) -> Option<SocketAddr> {
+    let reached: Vec<&Listener> = listening.iter().filter(|l| l.reaches_loopback()).collect();
+    let port = reached.iter().map(|l| l.port).min()?;
+    let ipv6_only = reached.iter().filter(|l| l.port == port).all(|l| l.ipv6);
+    let address: IpAddr = if ipv6_only { Ipv6Addr::LOCALHOST.into() } else { [127, 0, 0, 1].into() };
+    Some(SocketAddr::new(address, port))
+}
+
+/// True when a server at `url` is the process listening on `listeners`. The URL's host must be
+/// an IP address or `localhost`, one that `is_theirs` says reaches the listeners' namespace
+/// (loopback and this machine's addresses for our own; the reachable addresses for another);
+/// a socket bound to that address, or a wildcard socket of the same family (`::` also takes
+/// IPv4) on the same port, serves it.
+pub fn serves(url: &Url, listeners: &[Listener], is_theirs: &mut dyn FnMut(IpAddr) -> bool) -> bool {
     let Some(port) = url.port_or_known_default() else { return false };
     let host = url.host_str().unwrap_or("");
     let addresses: Vec<IpAddr> = match host.trim_start_matches('[').trim_end_matches(']').parse() {
@@ -48,11 +124,12 @@ pub fn serves(url: &Url, listeners: &[Listener], is_local: &mut dyn FnMut(IpAddr
         Err(_) => return false,
     };
     listeners.iter().filter(|l| l.port == port).any(|l| {
-        addresses.iter().any(|&address| match l.address {
-            bound if bound.is_unspecified() => {
-                (l.ipv6 || address.is_ipv4()) && (address.is_loopback() || is_local(address))
-            }
-            bound => canonical(bound) == canonical(address),
+        addresses.iter().any(|&address| {
+            let bound = match l.address {
+                bound if bound.is_unspecified() => l.ipv6 || address.is_ipv4(),
+                bound => canonical(bound) == canonical(address),
+            };
+            bound && is_theirs(address)
         })
     })
 }
@@ -115,7 +192,7 @@ mod tests {
 
     #[test]
     fn configured_urls_match_their_listener() {
-        let mut local = |a: IpAddr| a == "192.0.2.2".parse::<IpAddr>().unwrap();
+        let mut local = |a: IpAddr| a.is_loopback() || canonical(a) == "192.0.2.2".parse::<IpAddr>().unwrap();
         let specific = [listener("192.0.2.2", 8080)];
         assert!(serves(&url("http://192.0.2.2:8080/"), &specific, &mut local));
         assert!(!serves(&url("http://192.0.2.2:8081/"), &specific, &mut local));
@@ -132,13 +209,48 @@ mod tests {
         assert!(serves(&url("http://192.0.2.2:8080/"), &mapped, &mut local));
         assert!(!serves(&url("http://gpu-box:8080/"), &wildcard, &mut local), "names are not resolved");
         assert!(serves(&url("http://127.0.0.1/"), &[listener("127.0.0.1", 80)], &mut local));
+
+        // Another namespace: only its reachable addresses, never our loopback.
+        let mut pod = |a: IpAddr| a == "198.51.100.2".parse::<IpAddr>().unwrap();
+        assert!(serves(&url("http://198.51.100.2:8080/"), &wildcard, &mut pod));
+        assert!(!serves(&url("http://localhost:8080/"), &wildcard, &mut pod));
+        assert!(!serves(&url("http://127.0.0.1:8080/"), &[listener("127.0.0.1", 8080)], &mut pod));
+    }
+
+    #[test]
+    fn targets_in_our_namespace_and_in_another() {
+        assert_eq!(loopback_target(&[listener("0.0.0.0", 9000), listener("::", 8080)]), Some(addr("[::1]:8080")));
+        assert_eq!(loopback_target(&[listener("0.0.0.0", 8080), listener("::", 8080)]), Some(addr("127.0.0.1:8080")));
+        assert_eq!(loopback_target(&[listener("::1", 8080)]), Some(addr("[::1]:8080")));
+        assert_eq!(loopback_target(&[listener("192.0.2.2", 8080)]), None);
+
+        let reachable: Vec<IpAddr> = vec!["2001:db8::2".parse().unwrap(), "198.51.100.2".parse().unwrap()];
+        let target = |l: &[Listener]| reachable_target(l, &reachable);
+        assert_eq!(target(&[listener("0.0.0.0", 8000)]), Some(addr("198.51.100.2:8000")));
+        assert_eq!(target(&[listener("::", 8000)]), Some(addr("198.51.100.2:8000")), "IPv4 first");
+        assert_eq!(reachable_target(&[listener("::", 8000)], &reachable[..1]), Some(addr("[2001:db8::2]:8000")));
+        assert_eq!(reachable_target(&[listener("0.0.0.0", 8000)], &reachable[..1]), None, "no IPv4 address");
+        assert_eq!(target(&[listener("127.0.0.1", 8000), listener("::1", 8001)]), None, "their loopback");
+        assert_eq!(target(&[listener("198.51.100.9", 8000)]), None, "not an address of theirs we reach");
+        assert_eq!(
+            target(&[listener("::ffff:198.51.100.2", 9000), listener("2001:db8::2", 8001)]),
+            Some(addr("[2001:db8::2]:8001"))
+        );
+        assert_eq!(target(&[]), None);
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
     }
 
     #[test]
     fn our_namespace_and_addresses() {
-        let own = OwnNetns::new(Path::new("/proc"));
-        assert!(own.contains(std::process::id()));
-        assert!(OwnNetns::new(Path::new("/nonexistent")).contains(1), "unknown counts as ours");
+        let mut own = Namespaces::new(Path::new("/proc"));
+        assert!(own.is_own(std::process::id()));
+        assert!(own.is_own_address("127.0.0.2".parse().unwrap()));
+        assert!(own.is_own_address("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!own.is_own_address("198.51.100.77".parse().unwrap()));
+        assert!(Namespaces::new(Path::new("/nonexistent")).is_own(1), "unknown counts as ours");
         let addresses = local_addresses();
         assert!(addresses.contains(&IpAddr::from([127, 0, 0, 1])), "{addresses:?}");
     }

@@ -157,7 +157,7 @@ fn discovered_servers_in_pods_are_named_namespace_dot_pod() {
         process: "llama-server".into(),
         backend: "llamacpp",
         port,
-        ipv6_only: false,
+        target: None,
         name: name.into(),
         configured,
         kv: None,
