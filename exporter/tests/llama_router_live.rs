@@ -1,6 +1,6 @@
 //! Against a real llama-server in router mode (`--models-dir`, two tiny models and a file
-//! that is not GGUF): per-model series through the router, and no scrape ever loads, wakes
-//! or keeps alive a model.
+//! that is not GGUF; `--models-preset` with a model loaded at startup): per-model series
+//! through the router, and no scrape ever loads, wakes or keeps alive a model.
 mod common;
 
 use std::time::Duration;
@@ -151,4 +151,34 @@ async fn a_child_belongs_to_its_router_and_is_no_server_of_its_own() {
     let port = args.iter().position(|a| *a == "--port").and_then(|i| args.get(i + 1)).expect("the child's --port");
     assert!(!body.contains(&format!("server=\"llama-server:{port}\"")), "the child became a server: {up:?}");
     assert_eq!(value(&body, "llm_model_loaded", &[("server", &name), ("model", "alpha")]), 1.0);
+}
+
+#[tokio::test]
+async fn a_preset_router_is_read_the_same_and_its_startup_load_is_seen() {
+    let preset = |tiny: &str| {
+        format!("version = 1\n\n[*]\nn-predict = 8\n\n[gamma]\nmodel = {tiny}\nload-on-startup = true\n\n[delta]\nmodel = {tiny}\n")
+    };
+    let Some(router) = LlamaRouter::start_preset(preset, &[]) else { return };
+    for _ in 0..300 {
+        if status(&router.url, "gamma").await == "loaded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status(&router.url, "gamma").await, "loaded", "{}", router.log_text());
+    let exporter = Exporter::start(&["--discovery", "--no-collector.nvml"]);
+    let name = format!("llama-server:{}", router.port());
+    let (gamma, delta) =
+        ([("server", name.as_str()), ("model", "gamma")], [("server", name.as_str()), ("model", "delta")]);
+    for _ in 0..5 {
+        let body = exporter.scrape().await;
+        assert_eq!(value(&body, "llm_model_loaded", &gamma), 1.0, "{body}");
+        assert_eq!(value(&body, "llm_model_loaded", &delta), 0.0);
+        assert_eq!(value(&body, "llm_slots", &[gamma[0], gamma[1], ("state", "idle")]), 2.0, "-np 2");
+        let child = children_of(router.pid);
+        assert_eq!(child.len(), 1, "gamma's child only");
+        let pid = child[0].to_string();
+        assert_eq!(value(&body, "llm_process_info", &[gamma[0], gamma[1], ("pid", &pid)]), 1.0);
+    }
+    assert_eq!(status(&router.url, "delta").await, "unloaded", "a scrape loaded delta");
 }

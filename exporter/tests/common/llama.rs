@@ -121,6 +121,13 @@ pub struct LlamaRouter {
     child: std::process::Child,
 }
 
+/// The tiny model the plain server makes (which also proves the install), or `None` when
+/// llama-server is not installed.
+fn tiny_model() -> Option<PathBuf> {
+    drop(LlamaServer::start(&[], "")?);
+    Some(venv().parent().expect("venv parent").join("tiny-llama.gguf"))
+}
+
 /// The pids whose parent is `pid`.
 pub fn children_of(pid: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
@@ -137,10 +144,7 @@ impl LlamaRouter {
     /// Starts a router over `good` copies of the tiny model and `broken` files that are not
     /// GGUF, or `None` when llama-server is not installed (see [`LlamaServer::start`]).
     pub fn start(good: &[&str], broken: &[&str], args: &[&str]) -> Option<LlamaRouter> {
-        // The plain server makes the tiny model (and proves the install) first.
-        let plain = LlamaServer::start(&[], "")?;
-        drop(plain);
-        let tiny = venv().parent().expect("venv parent").join("tiny-llama.gguf");
+        let tiny = tiny_model()?;
         let dir = tempfile::tempdir().expect("models dir");
         for name in good {
             std::fs::copy(&tiny, dir.path().join(format!("{name}.gguf"))).expect("copy model");
@@ -148,6 +152,22 @@ impl LlamaRouter {
         for name in broken {
             std::fs::write(dir.path().join(format!("{name}.gguf")), "not a gguf file\n").expect("write");
         }
+        let source = ["--models-dir".to_string(), dir.path().to_str().expect("utf-8 dir").to_string()];
+        Some(LlamaRouter::spawn(dir, &source, args))
+    }
+
+    /// Starts a router whose models come from a `--models-preset` INI file, which `preset`
+    /// writes given the tiny model's path.
+    pub fn start_preset(preset: impl FnOnce(&str) -> String, args: &[&str]) -> Option<LlamaRouter> {
+        let tiny = tiny_model()?;
+        let dir = tempfile::tempdir().expect("preset dir");
+        let file = dir.path().join("models.ini");
+        std::fs::write(&file, preset(tiny.to_str().expect("utf-8 path"))).expect("write the preset");
+        let source = ["--models-preset".to_string(), file.to_str().expect("utf-8 dir").to_string()];
+        Some(LlamaRouter::spawn(dir, &source, args))
+    }
+
+    fn spawn(dir: tempfile::TempDir, source: &[String], args: &[&str]) -> LlamaRouter {
         let install = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/llama-server-install.sh");
         let out = Command::new("bash").arg(install).arg(venv()).output().expect("llama-server-install.sh");
         let bin = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -155,7 +175,7 @@ impl LlamaRouter {
         let log = dir.path().join("router.log");
         let file = std::fs::File::create(&log).expect("log");
         let child = Command::new(bin)
-            .args(["--models-dir", dir.path().to_str().expect("utf-8 dir")])
+            .args(source)
             .args([
                 "--host",
                 "127.0.0.1",
@@ -179,7 +199,7 @@ impl LlamaRouter {
         for _ in 0..300 {
             let ok = Command::new("curl").args(["-fsS", &format!("{}/health", router.url)]).output();
             if ok.is_ok_and(|o| o.status.success()) {
-                return Some(router);
+                return router;
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
