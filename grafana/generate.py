@@ -244,11 +244,11 @@ def server():
     s("Busy slots", t(f'sum(llm_slots{{{SSEL}, state="busy"}})', "busy", instant=True), "none")
     s("Context used", t(f"sum(llm_slot_context_used_tokens{{{SSEL}}})", "tokens", instant=True), "short",
       description="Tokens the slots' sequences hold now.")
-    s("Context total", t(f"sum(llm_context_size_tokens{{{SSEL}}} * on (instance, job, server, backend) "
+    s("Context total", t(f"sum(llm_context_size_tokens{{{SSEL}}} * on (instance, job, server, backend, model) "
                          f"sum without (state) (llm_slots{{{SSEL}}}))", "tokens", instant=True), "short",
       description="Context window per slot times the number of slots.")
     s("Context used %", t(f"sum(llm_slot_context_used_tokens{{{SSEL}}}) / sum(llm_context_size_tokens{{{SSEL}}} "
-                          f"* on (instance, job, server, backend) sum without (state) (llm_slots{{{SSEL}}}))",
+                          f"* on (instance, job, server, backend, model) sum without (state) (llm_slots{{{SSEL}}}))",
                           "used", instant=True), "percentunit", thresholds=[(0.8, "orange")])
     s("KV cache use", t(f"max(llm_kv_cache_usage_ratio{{{SSEL}}})", "KV cache", instant=True), "percentunit",
       thresholds=[(0.8, "orange")])

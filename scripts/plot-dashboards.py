@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Draws each Grafana dashboard of grafana/dashboards/ from a live Prometheus, one PNG per
 dashboard (docs/img/dashboard-<uid>.png), with the panels where the dashboard puts them:
-time series as lines, stat/gauge/bar gauge panels as labelled bars, tables as tables.
+time series as lines, stat/gauge/bar gauge panels as labelled bars, tables as tables, state
+timelines as bands coloured by their value mappings.
 No Grafana is needed; the queries are the dashboards' own, with the template variables and
 $__rate_interval / $__range filled in.
 
@@ -25,6 +26,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.dates  # noqa: E402
+import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 from matplotlib.gridspec import GridSpec  # noqa: E402
@@ -125,6 +127,46 @@ def draw_timeseries(ax, panel, results, unit):
     return drawn
 
 
+# Grafana's named colours, as value mappings use them.
+COLORS = {"green": "#73bf69", "blue": "#5794f2", "yellow": "#fade2a", "red": "#f2495c", "orange": "#ff9830",
+          "purple": "#b877d9", "text": "#c7c7c7"}
+
+
+def draw_state_timeline(ax, panel, results, unit, step):
+    """State timelines: one band per series, coloured by the panel's value mappings."""
+    mapping = {}
+    for m in panel["fieldConfig"]["defaults"].get("mappings", []):
+        if m.get("type") == "value":
+            mapping.update({float(k): v for k, v in m["options"].items()})
+    rows = []
+    for target, series_list in results:
+        for series in series_list:
+            points = [(float(t), float(v)) for t, v in series["values"] if math.isfinite(float(v))]
+            if points:
+                rows.append((legend(target.get("legendFormat"), series["metric"])[:60], points))
+    rows.sort()
+    seen = {}
+    for i, (_, points) in enumerate(rows):
+        for j, (t, v) in enumerate(points):
+            following = points[j + 1][0] if j + 1 < len(points) else t + step
+            width = min(following - t, step)  # a missing sample leaves a gap
+            state = mapping.get(v, {"text": fmt_value(v, unit), "color": "text"})
+            color = COLORS.get(state.get("color"), state.get("color") or COLORS["text"])
+            seen.setdefault(state["text"], color)
+            ax.barh(i, width / 86400, left=matplotlib.dates.date2num(datetime.fromtimestamp(t)), height=0.8,
+                    color=color, edgecolor=color, linewidth=0, align="center")
+    if not rows:
+        return 0
+    ax.set_yticks(range(len(rows)), [label for label, _ in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.xaxis_date()
+    ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%H:%M:%S"))
+    ax.tick_params(axis="x", labelsize=6)
+    handles = [matplotlib.patches.Patch(color=c, label=text) for text, c in seen.items()]
+    ax.legend(handles=handles, fontsize=6, loc="upper right", ncols=len(handles))
+    return len(rows)
+
+
 def value_rows(results):
     rows = []
     for target, series_list in results:
@@ -187,6 +229,13 @@ def draw_table(ax, panel, results, unit):
     for ov in panel["fieldConfig"].get("overrides", []):
         unit_prop = next((p["value"] for p in ov["properties"] if p["id"] == "unit"), None)
         column_units[(ov["matcher"]["id"], ov["matcher"]["options"])] = unit_prop
+    # A server's rows merge whether or not a query carries its model (or version), unless a query
+    # returns rows that differ in model alone (a router's models): then each model is a row.
+    loose = ("model", "version")
+    for _, series_list in results:
+        keys = [tuple(sorted((k, v) for k, v in s["metric"].items() if k not in loose)) for s in series_list]
+        if len(set(keys)) < len(keys):
+            loose = ("version",)
     rows = {}
     value_cols = []
     for target, series_list in results:
@@ -195,7 +244,7 @@ def draw_table(ax, panel, results, unit):
             value_cols.append(col)
         for series in series_list:
             labels = {k: v for k, v in series["metric"].items() if k not in hidden and k != "__name__"}
-            key = tuple(sorted((k, v) for k, v in labels.items() if k not in ("model", "version")))
+            key = tuple(sorted((k, v) for k, v in labels.items() if k not in loose))
             row = rows.setdefault(key, {})
             row.update(labels)
             row[col] = float(series["value"][1])
@@ -247,6 +296,8 @@ def plot_dashboard(dash, args, variables):
             results.append((target, query(args.prometheus, expr, instant, start, end, args.scrape_interval)))
         if panel["type"] == "timeseries":
             drawn = draw_timeseries(ax, panel, results, unit)
+        elif panel["type"] == "state-timeline":
+            drawn = draw_state_timeline(ax, panel, results, unit, args.scrape_interval)
         elif panel["type"] == "table":
             drawn = draw_table(ax, panel, results, unit)
         else:
