@@ -295,13 +295,13 @@ def server():
           f"sum by (server) (rate(llm_prompt_tokens_total{{{SSEL}}}{RI})))", "{{server}}"),
     ], "percentunit")
     b.add("timeseries", "Context used per slot", [
-        t(f"llm_slot_context_used_tokens{{{SSEL}}}", "{{server}} slot {{slot}}"),
-        t(f"max by (server) (llm_context_size_tokens{{{SSEL}}})", "{{server}} window per slot"),
+        t(f"llm_slot_context_used_tokens{{{SSEL}}}", "{{server}} {{model}} slot {{slot}}"),
+        t(f"max by (server, model) (llm_context_size_tokens{{{SSEL}}})", "{{server}} {{model}} window per slot"),
         t(f"max by (server) (llm_context_peak_tokens{{{SSEL}}})", "{{server}} peak"),
     ], "short")
     b.add("timeseries", "Context used per slot %", [
         t(f"llm_slot_context_used_tokens{{{SSEL}}} / ignoring (slot) group_left () "
-          f"llm_context_size_tokens{{{SSEL}}}", "{{server}} slot {{slot}}"),
+          f"llm_context_size_tokens{{{SSEL}}}", "{{server}} {{model}} slot {{slot}}"),
     ], "percentunit", thresholds=[(0.8, "orange")])
     b.add("timeseries", "Slots busy and idle", [
         t(f"sum by (server, state) (llm_slots{{{SSEL}}})", "{{server}} {{state}}"),
