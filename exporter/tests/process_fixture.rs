@@ -1,6 +1,7 @@
 //! The process collector and discovery on a fixture proc tree (`tests/fixtures/proc/basic`,
 //! written by `make-basic.py` beside it): exact series for servers, workers, a zombie, a PID
-//! that vanished, unreadable files, a kernel thread and a config rule.
+//! that vanished, unreadable files, a kernel thread, a config rule, and Ollama's runners named
+//! after the models its manifests give their blobs.
 mod common;
 
 use common::*;
@@ -40,6 +41,32 @@ async fn fixture_tree_gives_exactly_the_expected_series() {
     }
     let want = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(want == got, "process series differ (UPDATE_GOLDEN=1 rewrites them):\n--- want\n{want}\n--- got\n{got}");
+}
+
+#[tokio::test]
+async fn ollama_runners_carry_their_server_and_the_model_of_their_blob() {
+    let exporter = Exporter::start(&["--path.procfs", &proc_root(), "--no-collector.nvml", "--no-collector.llm"]);
+    let body = exporter.scrape().await;
+    let info: Vec<&str> = body.lines().filter(|l| l.starts_with("llm_process_info{server=\"ollama:11434\"")).collect();
+    let tail = r#"workload="llm_inference",container="",namespace="",pod=""} 1"#;
+    assert_eq!(
+        info,
+        [
+            format!(r#"llm_process_info{{server="ollama:11434",process="ollama",pid="200",{tail}"#),
+            // `ollama runner`: two tags share its blob, and `latest` is the one kept.
+            format!(
+                r#"llm_process_info{{server="ollama:11434",model="llama3.2:latest",process="ollama",pid="201",{tail}"#
+            ),
+            // llama.cpp's llama-server started by a newer Ollama: a model of another namespace.
+            format!(
+                r#"llm_process_info{{server="ollama:11434",model="team/llama3.2-tuned:v1",process="llama-server",pid="202",{tail}"#
+            ),
+        ]
+    );
+    // Per-model memory of one server in one query.
+    let by_model =
+        |model| value(&body, "llm_process_resident_memory_bytes", &[("server", "ollama:11434"), ("model", model)]);
+    assert_eq!((by_model("llama3.2:latest"), by_model("team/llama3.2-tuned:v1")), (9216000000.0, 2048000000.0));
 }
 
 #[tokio::test]

@@ -187,3 +187,60 @@ async fn a_configured_server_on_a_local_non_loopback_address_keeps_its_name_for_
     let log = plain.log_with(&why);
     assert_eq!(log.matches(&why).count(), 1, "{log}");
 }
+
+/// A process group this test started, killed (by its id) when dropped.
+struct Group(std::process::Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Ok(pgid) = i32::try_from(self.0.id()) {
+            // SAFETY: kill has no memory preconditions; the group is the one this test started.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn an_ollama_runner_on_this_machine_is_named_from_the_manifests_its_root_shows() {
+    use std::os::unix::process::CommandExt;
+    // A stand-in Ollama: a shell copied as `ollama` (so `comm` says ollama) that starts a child
+    // `ollama … runner --model MODELS/blobs/sha256-HEX`, as Ollama starts its runners.
+    let dir = tempfile::tempdir().unwrap();
+    let ollama = dir.path().join("ollama");
+    std::fs::copy("/bin/sh", &ollama).unwrap();
+    let models = dir.path().join("models");
+    let tag = models.join("manifests/registry.ollama.ai/library/tiny/latest");
+    std::fs::create_dir_all(tag.parent().unwrap()).unwrap();
+    let digest = "5e".repeat(32);
+    let layer = format!(r#"{{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:{digest}"}}"#);
+    std::fs::write(&tag, format!(r#"{{"schemaVersion":2,"layers":[{layer}]}}"#)).unwrap();
+    let blob = models.join(format!("blobs/sha256-{digest}"));
+    let script = r#""$0" -c 'sleep 30; :' runner --model "$1" --port 0 & wait"#;
+    let server = std::process::Command::new(&ollama)
+        .args(["-c", script, ollama.to_str().unwrap(), blob.to_str().unwrap()])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let server_pid = server.id().to_string();
+    let _group = Group(server);
+
+    let exporter = Exporter::start(&["--discovery", "--no-collector.llm"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let body = exporter.scrape().await;
+        let runner: Vec<&str> = body
+            .lines()
+            .filter(|l| l.starts_with("llm_process_info{") && l.contains(r#"model="tiny:latest""#))
+            .collect();
+        if let [line] = runner.as_slice() {
+            assert!(line.starts_with(r#"llm_process_info{server="ollama",model="tiny:latest",process="ollama",pid=""#));
+            assert!(!line.contains(&format!(r#"pid="{server_pid}""#)), "the runner, not the server: {line}");
+            let server = [("server", "ollama"), ("pid", server_pid.as_str())];
+            assert_eq!(value(&body, "llm_process_info", &server), 1.0, "the server itself has no model");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no runner named tiny:latest in:\n{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -25,6 +25,8 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("llamafile", "llamacpp"),
     ("koboldcpp", "koboldcpp"),
     ("ollama", "ollama"),
+    // Ollama's model runner before 0.5.2 (a worker of its `ollama`; `comm` is cut to 15 bytes).
+    ("ollama_llama_server", "ollama"),
     ("vllm", "vllm"),
     ("text-generation-launcher", "tgi"),
     ("text-generation-router", "tgi"),
@@ -371,7 +373,7 @@ mod tests {
             .iter()
             .map(|s| (s.pid, s.name.as_str(), s.backend, s.port, s.target.is_some_and(|t| t.is_ipv6())))
             .collect();
-        // 201 is ollama's runner (a worker), 500 a zombie, 600 gone before its stat was read.
+        // 201 and 202 are ollama's runners (workers), 500 a zombie, 600 gone before its stat was read.
         assert_eq!(
             found,
             [
@@ -380,10 +382,11 @@ mod tests {
                 (300, "vllm:8000", "vllm", Some(8000), false),
             ]
         );
-        assert_eq!(view.workers, [201]);
+        assert_eq!(view.workers, [201, 202]);
         assert!(view.matched.is_empty());
         let mut cache = HashMap::new();
         assert_eq!(view.server_of(&fixture(), 201, &mut cache).map(|s| s.pid), Some(200));
+        assert_eq!(view.server_of(&fixture(), 202, &mut cache).map(|s| s.pid), Some(200));
         assert_eq!(view.server_of(&fixture(), 400, &mut cache), None);
     }
 

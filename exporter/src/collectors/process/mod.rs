@@ -6,7 +6,9 @@
 //! the scan finds the servers (`discovery.rs`), which the `llm` collector also scrapes. This
 //! collector then reads only the selected processes (`linux.rs`) and shapes them (`shape.rs`).
 //! On macOS, libproc takes the place of the proc filesystem (`macos.rs`, shaped by
-//! `macos_shape.rs`); `sys.rs` picks one of the two for the code above it.
+//! `macos_shape.rs`); `sys.rs` picks one of the two for the code above it. The worker of a
+//! multi-model server gets a `model`: from its command line (`discovery.rs`), or for an Ollama
+//! runner from Ollama's manifests (`ollama_models.rs`).
 pub mod discovery;
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -17,6 +19,8 @@ pub mod macos;
 pub mod macos_shape;
 pub mod netns;
 pub mod ns_addresses;
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub mod ollama_models;
 pub mod pods;
 pub mod shape;
 #[cfg(target_os = "linux")]
@@ -123,7 +127,8 @@ impl Workload {
 pub struct Selected {
     pub raw: RawProcess,
     pub server: Option<String>,
-    /// The model a worker of a multi-model server serves (a llama.cpp router's child).
+    /// The model a worker of a multi-model server serves (a llama.cpp router's or llama-swap's
+    /// child, an Ollama runner).
     pub model: Option<String>,
     pub workload: Workload,
     pub gpus: Vec<GpuUse>,
@@ -254,23 +259,42 @@ pub fn select(root: &std::path::Path, view: &LocalView) -> Vec<Selected> {
     pids.sort_unstable();
     pids.dedup();
     let mut parents = HashMap::new();
+    let mut ollama_names = ollama_models::ModelNames::default();
     pids.into_iter()
         .filter_map(|pid| {
             let raw = sys::read_process(root, pid)?;
-            let server = view.server_of(root, pid, &mut parents).map(|s| s.name.clone());
+            let owner = view.server_of(root, pid, &mut parents);
+            let server = owner.map(|s| s.name.clone());
             let gpus = view.gpu_users.get(&pid).cloned().unwrap_or_default();
             let workload = match (view.matched.get(&pid).copied().flatten(), &server) {
                 (Some(rule), _) => rule,
                 (None, Some(_)) => Workload::LlmInference,
                 (None, None) => shape::classify(&raw.comm, &sys::read_cmdline(root, pid), !gpus.is_empty()),
             };
-            // A router's child serves one model: its series say which.
-            let model = (server.is_some() && view.workers.contains(&pid) && raw.comm == "llama-server")
-                .then(|| discovery::worker_model(&sys::read_cmdline(root, pid)))
-                .flatten();
+            // A worker serves one model of its server: its series say which.
+            let model = owner
+                .filter(|_| view.workers.contains(&pid))
+                .and_then(|owner| worker_model(root, pid, &raw.comm, owner, &mut ollama_names));
             Some(Selected { raw, server, model, workload, gpus })
         })
         .collect()
+}
+
+/// The model the worker `pid` of `owner` serves: for an Ollama runner (whatever its program),
+/// the name Ollama's manifests give its model file; for a llama-server child of a llama.cpp
+/// router or llama-swap, what its command line says.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+fn worker_model(
+    root: &std::path::Path,
+    pid: u32,
+    comm: &str,
+    owner: &LocalServer,
+    ollama_names: &mut ollama_models::ModelNames,
+) -> Option<String> {
+    if owner.backend == "ollama" {
+        return ollama_names.model_of(root, pid, owner.pid, &sys::read_cmdline(root, pid));
+    }
+    (comm == "llama-server").then(|| discovery::worker_model(&sys::read_cmdline(root, pid))).flatten()
 }
 
 #[cfg(target_os = "linux")]

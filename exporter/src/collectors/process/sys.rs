@@ -14,6 +14,7 @@
 //! | `read_process(root, pid)` | everything the series need ([`super::RawProcess`]) |
 //! | `socket_inodes(root, pid)` | ids of the process's sockets |
 //! | `SocketTables::new(root).listeners(pid)` | the LISTEN sockets [`Listener`] that process sees |
+//! | `process_root(root, pid)` | the directory where the process's own `/` is read |
 #[cfg(target_os = "linux")]
 pub use super::linux::{
     list_pids, parse_stat, read_cmdline, read_comm, read_environ, read_exe, read_process, socket_inodes, Listener,
@@ -31,4 +32,17 @@ pub use super::macos_shape::{Listener, Stat};
 #[cfg(target_os = "linux")]
 pub fn read_stat(root: &std::path::Path, pid: u32) -> Option<Stat> {
     parse_stat(&std::fs::read_to_string(root.join(pid.to_string()).join("stat")).ok()?)
+}
+
+/// Where the files `pid` sees are read, so that a process in a container is looked up in its
+/// own files: `/proc/PID/root` (a plain directory in a fixture tree).
+#[cfg(target_os = "linux")]
+pub fn process_root(root: &std::path::Path, pid: u32) -> std::path::PathBuf {
+    root.join(pid.to_string()).join("root")
+}
+
+/// Where the files `pid` sees are read: macOS has no per-process root to go through.
+#[cfg(target_os = "macos")]
+pub fn process_root(_root: &std::path::Path, _pid: u32) -> std::path::PathBuf {
+    std::path::PathBuf::from("/")
 }

@@ -1,0 +1,268 @@
+//! The model an Ollama runner serves, for the `model` label of its process series, read from
+//! Ollama's manifests on disk.
+//!
+//! Ollama starts one child per loaded model and names the model's file on its command line:
+//! `ollama_llama_server --model BLOB …` before 0.5.2, `ollama runner [--ollama-engine] --model
+//! BLOB --port N` from 0.5.2, and llama.cpp's own `llama-server --model BLOB …` from 0.30; its
+//! MLX engine (`ollama runner --mlx-engine --model NAME`, from 0.16.2) is given the name itself. BLOB is `MODELS/blobs/sha256-HEX`, the model layer
+//! (`application/vnd.ollama.image.model`) of every manifest that uses it, and each manifest is
+//! `MODELS/manifests/HOST/NAMESPACE/MODEL/TAG`. The name `/api/ps` shows is the shortest form of
+//! that path (Ollama's `DisplayShortest`): `registry.ollama.ai/library/llama3/8b` is `llama3:8b`,
+//! another namespace keeps it (`team/llama3:8b`), another host keeps both
+//! (`hf.co/org/model:Q4_K_M`).
+//!
+//! `/api/ps` has a `digest` as well, but it is the SHA-256 of the manifest file, not of the blob
+//! the runner loads, and this collector reads no HTTP: the blob on the command line is the only
+//! key needed. Ollama keeps one runner per blob, so tags that share a blob (`llama3:latest` and
+//! `llama3:8b`, or an `ollama cp`) share a runner, which `/api/ps` names after the tag whose
+//! request loaded it; only `/api/ps` knows which, so here the pick is fixed: a `latest` tag (what
+//! a name typed without a tag means), else the lexically first name.
+//!
+//! Files are read through the runner's own root (`/proc/PID/root` on Linux, `/` on macOS), so a
+//! runner in a container is looked up in its own files. The walk is bounded: the fixed depth of
+//! Ollama's layout, [`MAX_ENTRIES`] directory entries and [`MAX_MANIFESTS`] manifests, each read
+//! up to [`MANIFEST_CAP`] bytes; symbolic links inside the models directory are not followed
+//! (through `/proc/PID/root` an absolute one would lead into the exporter's own files), nor are
+//! names Ollama itself would refuse. Whatever cannot be read or parsed only costs the label.
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::sys;
+use crate::collectors::llm::normalize::model_label;
+
+/// Directory entries looked at in one walk of a models directory, every level together.
+pub const MAX_ENTRIES: usize = 16_384;
+/// Manifests read in one walk.
+pub const MAX_MANIFESTS: usize = 4_096;
+/// Bytes read of one manifest; a longer file is skipped (Ollama's are about 1 KiB).
+pub const MANIFEST_CAP: u64 = 64 * 1024;
+
+const MODEL_LAYER: &str = "application/vnd.ollama.image.model";
+const DEFAULT_HOST: &str = "registry.ollama.ai";
+const DEFAULT_NAMESPACE: &str = "library";
+
+/// What a runner's command line says about its model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunnerModel {
+    /// A model layer: the models directory (the parent of `blobs/`) and the blob's hex digest.
+    Blob { models: PathBuf, digest: String },
+    /// The name itself (the MLX engine).
+    Name(String),
+}
+
+/// The model a runner's arguments name: `--model` as a blob path, or as a name for the MLX
+/// engine. `None` for anything else, a path with `..` in it among them.
+pub fn runner_model(args: &[String]) -> Option<RunnerModel> {
+    let value = args.iter().skip(1).enumerate().find_map(|(i, arg)| match arg.strip_prefix("--model") {
+        Some("") => args.get(i + 2).map(String::as_str),
+        Some(rest) => rest.strip_prefix('='),
+        None => None,
+    })?;
+    if let Some((models, digest)) = blob_path(value) {
+        return Some(RunnerModel::Blob { models, digest });
+    }
+    let mlx = args.get(1).is_some_and(|a| a == "runner") && args.iter().any(|a| a == "--mlx-engine");
+    (mlx && is_short_name(value)).then(|| RunnerModel::Name(model_label(value)))
+}
+
+/// `MODELS/blobs/sha256-HEX` split into MODELS and the lower-case HEX; the path must be absolute,
+/// without `..`. Releases before spring 2024 named blobs `sha256:HEX`.
+fn blob_path(value: &str) -> Option<(PathBuf, String)> {
+    let path = Path::new(value);
+    if !path.is_absolute() || path.components().any(|c| !matches!(c, Component::RootDir | Component::Normal(_))) {
+        return None;
+    }
+    let file = path.file_name()?.to_str()?;
+    let hex = file.strip_prefix("sha256-").or_else(|| file.strip_prefix("sha256:"))?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let blobs = path.parent()?;
+    if blobs.file_name()? != "blobs" {
+        return None;
+    }
+    Some((blobs.parent()?.to_path_buf(), hex.to_ascii_lowercase()))
+}
+
+/// True for a name in Ollama's short form: `[[HOST/]NAMESPACE/]MODEL[:TAG]`, valid parts only.
+fn is_short_name(name: &str) -> bool {
+    let (rest, tag) = match name.rsplit_once(':') {
+        Some((rest, tag)) if !tag.contains('/') => (rest, Some(tag)),
+        _ => (name, None),
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    let kinds: &[Part] = match parts.len() {
+        1 => &[Part::Model],
+        2 => &[Part::Namespace, Part::Model],
+        3 => &[Part::Host, Part::Namespace, Part::Model],
+        _ => return false,
+    };
+    parts.iter().zip(kinds).all(|(p, k)| valid_part(*k, p)) && tag.is_none_or(|t| valid_part(Part::Tag, t))
+}
+
+/// The parts of a model name, in the order of the manifests tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Host,
+    Namespace,
+    Model,
+    Tag,
+}
+
+const PARTS: [Part; 4] = [Part::Host, Part::Namespace, Part::Model, Part::Tag];
+
+/// Ollama's rule for a part of a name: 1 to 80 bytes (350 for a host), starting with a letter,
+/// digit or `_`, then those or `-`, `.` (not in a namespace) and `:` (only in a host, a port).
+fn valid_part(kind: Part, s: &str) -> bool {
+    let max = if kind == Part::Host { 350 } else { 80 };
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let bytes = s.as_bytes();
+    (1..=max).contains(&bytes.len())
+        && word(bytes[0])
+        && bytes[1..].iter().all(|&b| {
+            word(b) || b == b'-' || (b == b'.' && kind != Part::Namespace) || (b == b':' && kind == Part::Host)
+        })
+}
+
+/// The name `/api/ps` shows for a manifest path: the default host and namespace left out.
+pub fn display_name(host: &str, namespace: &str, model: &str, tag: &str) -> String {
+    if !host.eq_ignore_ascii_case(DEFAULT_HOST) {
+        format!("{host}/{namespace}/{model}:{tag}")
+    } else if !namespace.eq_ignore_ascii_case(DEFAULT_NAMESPACE) {
+        format!("{namespace}/{model}:{tag}")
+    } else {
+        format!("{model}:{tag}")
+    }
+}
+
+/// A name found for a blob, ordered so that the one kept is the smallest: `latest` tags first,
+/// then by name.
+type Candidate = (bool, String);
+
+/// Walks budget, spent across the whole walk.
+struct Budget {
+    entries: usize,
+    manifests: usize,
+}
+
+/// For each blob some manifest under `models/manifests` uses as its model layer, the name kept
+/// for it (see the module doc); `None` when `manifests` cannot be listed (the runner is gone, or
+/// its files are not readable to this exporter).
+pub fn names_by_blob(models: &Path) -> Option<HashMap<String, String>> {
+    let manifests = fs::read_dir(models.join("manifests")).ok()?;
+    let mut found = HashMap::new();
+    let mut budget = Budget { entries: MAX_ENTRIES, manifests: MAX_MANIFESTS };
+    walk(manifests, &mut Vec::new(), &mut budget, &mut found);
+    Some(found.into_iter().map(|(digest, (_, name))| (digest, model_label(&name))).collect())
+}
+
+/// One level of `manifests/HOST/NAMESPACE/MODEL/TAG`; `parts` holds the levels above.
+fn walk(entries: fs::ReadDir, parts: &mut Vec<String>, budget: &mut Budget, found: &mut HashMap<String, Candidate>) {
+    let Some(&kind) = PARTS.get(parts.len()) else { return };
+    for entry in entries {
+        if budget.entries == 0 {
+            return;
+        }
+        budget.entries -= 1;
+        let Ok(entry) = entry else { continue };
+        // `file_type` does not follow a link: a link is neither a directory nor a file here.
+        let Ok(file_type) = entry.file_type() else { continue };
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        if !valid_part(kind, &name) {
+            continue;
+        }
+        if kind != Part::Tag {
+            if let Some(below) = file_type.is_dir().then(|| fs::read_dir(entry.path()).ok()).flatten() {
+                parts.push(name);
+                walk(below, parts, budget, found);
+                parts.pop();
+            }
+            continue;
+        }
+        if !file_type.is_file() || budget.manifests == 0 {
+            continue;
+        }
+        budget.manifests -= 1;
+        let Some(digest) = model_layer(&entry.path()) else { continue };
+        let [host, namespace, model] = parts.as_slice() else { continue };
+        let candidate = (name != "latest", display_name(host, namespace, model, &name));
+        match found.entry(digest) {
+            Entry::Occupied(mut kept) if candidate < *kept.get() => {
+                kept.insert(candidate);
+            }
+            Entry::Occupied(_) => {}
+            Entry::Vacant(slot) => {
+                slot.insert(candidate);
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    #[serde(default)]
+    layers: Vec<Layer>,
+}
+
+#[derive(Deserialize)]
+struct Layer {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    #[serde(default)]
+    digest: String,
+}
+
+/// The hex digest of a manifest's model layer (the last one, as Ollama takes it), or `None`
+/// for a file that is not a regular file, too long, not a manifest or without a model.
+fn model_layer(path: &Path) -> Option<String> {
+    // No following a link that replaced the file, and no waiting on a FIFO.
+    let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(MANIFEST_CAP + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > MANIFEST_CAP {
+        return None;
+    }
+    let manifest: Manifest = serde_json::from_slice(&bytes).ok()?;
+    let layer = manifest.layers.iter().rev().find(|l| l.media_type == MODEL_LAYER)?;
+    let hex = layer.digest.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| hex.to_ascii_lowercase())
+}
+
+/// The names found during one scrape, per server and models directory: runners of one server
+/// share its files, so each directory is walked once however many runners use it.
+#[derive(Debug, Default)]
+pub struct ModelNames {
+    walked: HashMap<(u32, PathBuf), HashMap<String, String>>,
+}
+
+impl ModelNames {
+    /// The model the runner `pid` of the Ollama server `server` serves, given its arguments;
+    /// `None` when they name none or no manifest uses its blob.
+    pub fn model_of(&mut self, root: &Path, pid: u32, server: u32, args: &[String]) -> Option<String> {
+        let (models, digest) = match runner_model(args)? {
+            RunnerModel::Name(name) => return Some(name),
+            RunnerModel::Blob { models, digest } => (models, digest),
+        };
+        let key = (server, models);
+        if !self.walked.contains_key(&key) {
+            let inside = key.1.strip_prefix("/").ok()?;
+            // A directory that cannot be listed through this runner may be through another one.
+            let names = names_by_blob(&sys::process_root(root, pid).join(inside))?;
+            self.walked.insert(key.clone(), names);
+        }
+        self.walked.get(&key)?.get(&digest).cloned()
+    }
+}
+
+#[cfg(test)]
+#[path = "ollama_models_tests.rs"]
+mod tests;
