@@ -214,7 +214,7 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch], ot
         // so such a server is reached at an address of its namespace, or not at all.
         let ours = namespaces.is_own(pid);
         let listening = if ours || other_namespaces { listeners_of(root, &mut sockets, pid) } else { Vec::new() };
-        let theirs = if ours { Vec::new() } else { namespaces.reachable(pid) };
+        let theirs = if ours || !other_namespaces { Vec::new() } else { namespaces.reachable(pid) };
         let mut is_theirs = |a: IpAddr| if ours { namespaces.is_own_address(a) } else { theirs.contains(&a) };
         let configured_server = configured.iter().find(|s| netns::serves(&s.url, &listening, &mut is_theirs));
         let reached = match ours {
