@@ -105,19 +105,28 @@ async fn servers_in_another_network_namespace_are_not_scraped_at_our_loopback() 
 
 #[tokio::test]
 async fn servers_in_another_network_namespace_are_scraped_at_its_own_address() {
-    // The exporter's "node" and a "pod" joined by a veth pair, and an "island" namespace with
-    // no link: all private to this test, so the addresses clash with nothing.
+    // The exporter's "node"; a "pod" joined to it by a veth pair; a "rootless" namespace, made
+    // in a user namespace of its own, joined the same way; an "island" with no link. All are
+    // private to this test: no address or route is added where other tests run.
     let (Some(node), Some(pod), Some(island)) = (Netns::new(&[]), Netns::new(&[]), Netns::new(&[])) else { return };
+    let Some(rootless) = Netns::in_own_user_namespace() else { return };
     node.link(&pod, "198.51.100.1/24", "198.51.100.2/24").unwrap_or_else(|e| panic!("{e}"));
-    let (open_port, private_port, alone_port) = (free_port(), free_port(), free_port());
+    node.link(&rootless, "198.51.101.1/24", "198.51.101.2/24").unwrap_or_else(|e| panic!("{e}"));
+    let [open_port, private_port, alone_port, rootless_port] = free_ports();
     let launch = |port, netns, host| Launch { port: Some(port), netns: Some(netns), env: host, ..Launch::default() };
     let any = &[("HOST", "0.0.0.0")][..];
     let Some(open) = LlamaServer::launch(&[], launch(open_port, &pod, any)) else { return };
     let Some(private) = LlamaServer::launch(&[], launch(private_port, &pod, &[])) else { return };
     let Some(alone) = LlamaServer::launch(&[], launch(alone_port, &island, any)) else { return };
+    let Some(claimed) = LlamaServer::launch(&[], launch(rootless_port, &rootless, any)) else { return };
     let request = r#"{"prompt": "Hi", "n_predict": 4, "ignore_eos": true}"#;
     pod.run(&["curl", "-fsS", "-d", request, &format!("http://127.0.0.1:{open_port}/completion")])
         .unwrap_or_else(|e| panic!("{e}"));
+    // Other tests' servers may run beside these: only this test's ports are looked at.
+    let scraped_at = |body: &str, port: u16| -> Vec<String> {
+        let needle = format!(":{port}\"");
+        body.lines().filter(|l| l.starts_with("llm_server_up{") && l.contains(&needle)).map(String::from).collect()
+    };
 
     let exporter = Exporter::start_wrapped(&node.prefix(), &["--discovery", "--log.level=debug"], &[]);
     let name = format!("llama-server@198.51.100.2:{open_port}");
@@ -126,15 +135,16 @@ async fn servers_in_another_network_namespace_are_scraped_at_its_own_address() {
         assert_unique_series(&body);
         assert_eq!(value(&body, "llm_server_up", &[("server", &name)]), 1.0, "{body}");
         assert_eq!(value(&body, "llm_generation_tokens_total", &[("server", &name)]), 4.0, "the pod's own values");
-        assert_eq!(values(&body, "llm_server_up", &[]).len(), 1, "no false down for the unreachable ones");
         assert_eq!(value(&body, "llm_process_info", &[("server", &name), ("pid", &open.pid.to_string())]), 1.0);
-        for pid in [private.pid, alone.pid] {
+        for (pid, port) in [(private.pid, private_port), (alone.pid, alone_port), (claimed.pid, rootless_port)] {
+            assert_eq!(scraped_at(&body, port), Vec::<String>::new(), "not a target, so no false down");
             assert_eq!(value(&body, "llm_process_info", &[("server", "llama-server"), ("pid", &pid.to_string())]), 1.0);
         }
     }
     for (pid, why) in [
         (private.pid, "listens only on the loopback of its own network namespace"),
-        (alone.pid, "in another network namespace, at no address this exporter has a route to"),
+        (alone.pid, "at no address on a link of this machine to local containers"),
+        (claimed.pid, "in a network namespace of another user namespace"),
     ] {
         let line = format!("(pid {pid}) ");
         let log = exporter.log_with(&line);
@@ -144,8 +154,15 @@ async fn servers_in_another_network_namespace_are_scraped_at_its_own_address() {
     // Turned off, the pod's server is a process only.
     let off = Exporter::start_wrapped(&node.prefix(), &["--discovery", "--no-discovery.namespaces"], &[]);
     let body = node.get(&off.url("/metrics"));
-    assert!(values(&body, "llm_server_up", &[]).is_empty(), "{body}");
+    assert_eq!(scraped_at(&body, open_port), Vec::<String>::new());
     assert_eq!(value(&body, "llm_process_info", &[("server", "llama-server"), ("pid", &open.pid.to_string())]), 1.0);
+}
+
+/// Ports free on this machine's loopback now, all different.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> =
+        (0..N).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 async fn complete_once(url: &str) {

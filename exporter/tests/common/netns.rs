@@ -1,21 +1,36 @@
 //! A private network namespace for one test, held open by a `sleep` process and gone when
-//! dropped: its own loopback (up), and the addresses a test puts on it.
+//! dropped: its own loopback (up), and the addresses a test puts on it. Where namespaces cannot
+//! be made (not root) the test is skipped, unless `LLM_EXPORTER_REQUIRE_NETNS` is set
+//! (`scripts/test` sets it for root), which makes that a failure.
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub struct Netns {
     holder: Child,
+    /// Made in a user namespace of its own, as a rootless container is.
+    own_user_namespace: bool,
 }
 
 impl Netns {
     /// A new namespace with `addresses` (`192.0.2.2`) on its loopback, or `None` where this
     /// machine does not allow it (not root, no `unshare`): the test is then skipped.
     pub fn new(addresses: &[&str]) -> Option<Netns> {
-        let holder = match Command::new("unshare").args(["-n", "sleep", "900"]).stderr(Stdio::null()).spawn() {
+        Netns::make(addresses, false)
+    }
+
+    /// A namespace made in a user namespace of its own (`unshare -r -n`, a rootless container);
+    /// what runs in it runs in that user namespace too.
+    pub fn in_own_user_namespace() -> Option<Netns> {
+        Netns::make(&[], true)
+    }
+
+    fn make(addresses: &[&str], own_user_namespace: bool) -> Option<Netns> {
+        let flags: &[&str] = if own_user_namespace { &["--user", "--map-root-user", "--net"] } else { &["--net"] };
+        let holder = match Command::new("unshare").args(flags).args(["sleep", "900"]).stderr(Stdio::null()).spawn() {
             Ok(child) => child,
             Err(e) => return skipped(&format!("unshare: {e}")),
         };
-        let netns = Netns { holder };
+        let netns = Netns { holder, own_user_namespace };
         // unshare execs sleep once the namespace exists: until then the link is still ours.
         let own = std::fs::read_link("/proc/self/ns/net").ok();
         for _ in 0..250 {
@@ -55,7 +70,12 @@ impl Netns {
 
     /// `nsenter` into this namespace: put it before a command to run that command inside.
     pub fn prefix(&self) -> Vec<String> {
-        vec!["nsenter".into(), format!("--net=/proc/{}/ns/net", self.pid()), "--".into()]
+        let mut prefix = vec!["nsenter".to_string()];
+        if self.own_user_namespace {
+            prefix.push(format!("--user=/proc/{}/ns/user", self.pid()));
+        }
+        prefix.extend([format!("--net=/proc/{}/ns/net", self.pid()), "--".into()]);
+        prefix
     }
 
     /// Runs a command inside and returns its stdout, or why it failed.
@@ -79,6 +99,8 @@ impl Netns {
 }
 
 fn skipped(why: &str) -> Option<Netns> {
+    let required = std::env::var_os("LLM_EXPORTER_REQUIRE_NETNS").is_some_and(|v| !v.is_empty());
+    assert!(!required, "no private network namespace: {why}");
     eprintln!("skipped: no private network namespace ({why})");
     None
 }

@@ -4,12 +4,13 @@
 //! (or, for interpreters, when its command line runs a known server module). Its sockets are
 //! the socket inodes of its `fd/` matched to the LISTEN sockets of its network namespace. In
 //! the exporter's own namespace it is scraped at loopback, on its lowest port that loopback
-//! reaches; in another (a container, a pod) at an address of that namespace which this one
-//! routes to, on its lowest port listening there (`netns.rs`). Only addresses of local
-//! processes' namespaces are ever probed, so discovery cannot be turned into a scanner; a
-//! configured server lends its name to the process listening on its address. A server process whose ancestor is also a server (an Ollama model runner,
-//! a vLLM engine core) is a worker of that server, not a server of its own. Nothing is kept
-//! between scrapes.
+//! reaches; in another (a container, a pod) at an address of that namespace on a link of this
+//! machine to local containers, on its lowest port listening there (`netns.rs` says which
+//! namespaces and addresses are believed). Only such addresses are ever probed, never one the
+//! exporter's uplink or a router leads to. A configured server lends its name to the process
+//! listening on its address. A server process whose ancestor is also a server (an Ollama
+//! model runner, a vLLM engine core) is a worker of that server, not a server of its own.
+//! Nothing is kept between scrapes.
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
@@ -204,6 +205,8 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch], ot
     let candidate_pids: Vec<u32> = candidates.iter().map(|c| c.0).collect();
     let mut sockets = sys::SocketTables::new(root);
     let mut namespaces = netns::Namespaces::new(root);
+    // Servers reached at an address of another namespace: (index in `view.servers`, base name).
+    let mut elsewhere: Vec<(usize, String)> = Vec::new();
     // `base` names the server: the process name, or the name of the rule that matched it.
     for (pid, base, comm, backend) in candidates {
         if is_worker(&view.parents, pid, &candidate_pids) {
@@ -213,18 +216,30 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch], ot
         // Another namespace has a loopback of its own: the same port there is another server,
         // so such a server is reached at an address of its namespace, or not at all.
         let ours = namespaces.is_own(pid);
-        let listening = if ours || other_namespaces { listeners_of(root, &mut sockets, pid) } else { Vec::new() };
-        let theirs = if ours || !other_namespaces { Vec::new() } else { namespaces.reachable(pid) };
+        let place = match (ours, other_namespaces, ours || namespaces.is_trusted(pid)) {
+            (true, ..) => Place::Own,
+            (false, false, _) => Place::NotEntered,
+            (false, true, false) => Place::Untrusted,
+            (false, true, true) => Place::Other,
+        };
+        let listening = match place {
+            Place::NotEntered => Vec::new(),
+            _ => listeners_of(root, &mut sockets, pid),
+        };
+        let theirs = if place == Place::Other { namespaces.reachable(pid) } else { Vec::new() };
         let mut is_theirs = |a: IpAddr| if ours { namespaces.is_own_address(a) } else { theirs.contains(&a) };
         let configured_server = configured.iter().find(|s| netns::serves(&s.url, &listening, &mut is_theirs));
         let reached = match ours {
             true => netns::loopback_target(&listening),
             false => netns::reachable_target(&listening, &theirs),
         };
-        if reached.is_none() && configured_server.is_none() && (!listening.is_empty() || !(ours || other_namespaces)) {
-            view.skipped.push(Skipped { pid, why: why_unreached(&comm, pid, &listening, ours, other_namespaces) });
+        if reached.is_none() && configured_server.is_none() && (!listening.is_empty() || place == Place::NotEntered) {
+            view.skipped.push(Skipped { pid, why: why_unreached(&comm, pid, &listening, place) });
         }
         let port = reached.map(|t| t.port()).or_else(|| configured_server?.url.port_or_known_default());
+        if configured_server.is_none() && reached.is_some() && !ours {
+            elsewhere.push((view.servers.len(), base.clone()));
+        }
         let name = match (configured_server, reached) {
             (Some(server), _) => server.name.clone(),
             (None, Some(target)) if !ours => format!("{base}@{target}"),
@@ -245,27 +260,67 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch], ot
             kv,
         });
     }
+    drop_ambiguous(&mut view, &elsewhere);
     view
 }
 
-/// Why a server that listens is not scraped, for the debug log.
-fn why_unreached(comm: &str, pid: u32, listening: &[sys::Listener], ours: bool, other_namespaces: bool) -> String {
-    let who = format!("{comm} (pid {pid})");
-    if !ours && !other_namespaces {
-        return format!("{who} runs in another network namespace and --no-discovery.namespaces is set: not scraped");
+/// Where a server process runs, as discovery sees its network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// The exporter's own network namespace.
+    Own,
+    /// Another one, which discovery does not look into (`--no-discovery.namespaces`).
+    NotEntered,
+    /// Another one, made in another user namespace: its addresses are not believed.
+    Untrusted,
+    /// Another one, reached at its own addresses.
+    Other,
+}
+
+/// Two namespaces that claim one address: which of them a connection reaches is not known, so
+/// neither is scraped (both keep their process series).
+fn drop_ambiguous(view: &mut LocalView, elsewhere: &[(usize, String)]) {
+    let target = |i: usize| view.servers.get(i).and_then(|s| s.target);
+    let shared: Vec<(usize, String)> = elsewhere
+        .iter()
+        .filter(|(i, _)| elsewhere.iter().filter(|(j, _)| target(*j) == target(*i)).count() > 1)
+        .cloned()
+        .collect();
+    for (i, base) in shared {
+        let Some(server) = view.servers.get_mut(i) else { continue };
+        let Some(at) = server.target.take() else { continue };
+        view.skipped.push(Skipped {
+            pid: server.pid,
+            why: format!(
+                "{} (pid {}) listens at {at}, an address another network namespace's server claims too: not scraped",
+                server.process, server.pid
+            ),
+        });
+        (server.name, server.port, server.kv) = (base, None, None);
     }
+}
+
+/// Why a server that listens is not scraped, for the debug log.
+fn why_unreached(comm: &str, pid: u32, listening: &[sys::Listener], place: Place) -> String {
+    let who = format!("{comm} (pid {pid})");
     let sockets: Vec<String> =
         listening.iter().map(|l| std::net::SocketAddr::new(l.address, l.port).to_string()).collect();
     let sockets = sockets.join(", ");
-    match ours {
-        true => format!(
-            "{who} listens on {sockets}, none of them on loopback: not scraped (configure a --server with its address to scrape it)"
+    let to_scrape = "configure a --server with its address to scrape it";
+    match place {
+        Place::Own => format!("{who} listens on {sockets}, none of them on loopback: not scraped ({to_scrape})"),
+        Place::NotEntered => {
+            format!("{who} runs in another network namespace and --no-discovery.namespaces is set: not scraped")
+        }
+        Place::Untrusted => format!(
+            "{who} listens on {sockets} in a network namespace of another user namespace (a rootless container, \
+             unshare -r), whose addresses are not believed: not scraped ({to_scrape})"
         ),
-        false if listening.iter().all(|l| l.reaches_loopback() && !l.address.is_unspecified()) => format!(
+        Place::Other if listening.iter().all(|l| l.reaches_loopback() && !l.address.is_unspecified()) => format!(
             "{who} listens only on the loopback of its own network namespace ({sockets}), which this exporter cannot reach: not scraped"
         ),
-        false => format!(
-            "{who} listens on {sockets} in another network namespace, at no address this exporter has a route to: not scraped"
+        Place::Other => format!(
+            "{who} listens on {sockets} in another network namespace, at no address on a link of this machine to local containers: not scraped"
         ),
     }
 }

@@ -8,7 +8,7 @@
 //! series out.
 use std::collections::HashMap;
 use std::fs;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -239,15 +239,22 @@ impl<'a> SocketTables<'a> {
 }
 
 /// LISTEN rows of the `tcp` and `tcp6` tables of a `net/` directory.
+///
+/// The kernel (4.4 and later) writes the listening sockets first, then the others: reading stops at the first
+/// row that is not LISTEN, so a namespace with many connections costs no more than one with
+/// none (the table is made as it is read), and at [`MAX_LISTEN_ROWS`] rows.
 pub fn listeners_from_files(net: &Path) -> Vec<Listener> {
     let mut found = Vec::new();
     for (file, ipv6) in [("tcp", false), ("tcp6", true)] {
-        if let Ok(text) = fs::read_to_string(net.join(file)) {
-            found.extend(text.lines().skip(1).filter_map(|l| parse_tcp_listen_row(l, ipv6)));
-        }
+        let Ok(file) = fs::File::open(net.join(file)) else { continue };
+        let rows = BufReader::new(file).lines().skip(1).map_while(Result::ok).take(MAX_LISTEN_ROWS);
+        found.extend(rows.map_while(|row| parse_tcp_listen_row(&row, ipv6)));
     }
     found
 }
+
+/// LISTEN rows read from one table at most.
+pub const MAX_LISTEN_ROWS: usize = 65_536;
 
 /// One row of `/proc/net/tcp{,6}`; `None` unless it is a LISTEN socket (state `0A`).
 pub fn parse_tcp_listen_row(row: &str, ipv6: bool) -> Option<Listener> {
@@ -327,6 +334,19 @@ mod tests {
         assert!(!doc.reaches_loopback());
         assert_eq!(parse_tcp_listen_row("garbage", false), None);
         assert_eq!(parse_tcp_listen_row(&v4.replace("0100007F", "0100007Fé"), false), None);
+    }
+
+    #[test]
+    fn listen_rows_are_read_until_the_first_other_row() {
+        let net = tempfile::tempdir().unwrap();
+        let row = |i: u32, port: &str, state: &str| {
+            format!("{i:4}: 0100007F:{port} 00000000:0000 {state} 00000000:00000000 00:00000000 00000000 0 0 {i} 1\n")
+        };
+        let table =
+            format!("  sl  local_address\n{}{}{}", row(1, "1F90", "0A"), row(2, "1F91", "01"), row(3, "1F92", "0A"));
+        std::fs::write(net.path().join("tcp"), table).unwrap();
+        let ports: Vec<u16> = listeners_from_files(net.path()).iter().map(|l| l.port).collect();
+        assert_eq!(ports, [8080], "the kernel lists no LISTEN socket after another one");
     }
 
     #[test]

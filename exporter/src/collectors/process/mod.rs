@@ -149,6 +149,8 @@ pub struct LocalScanner {
     permit: Arc<Semaphore>,
     /// The skipped servers already logged, so each is logged once while it stays skipped.
     skipped: std::sync::Mutex<Vec<discovery::Skipped>>,
+    /// Whether discovered servers are scraped at all: when not, why one is not is no news.
+    scrapes_discovered: bool,
 }
 
 impl LocalScanner {
@@ -159,15 +161,19 @@ impl LocalScanner {
             configured: config.servers.clone(),
             rules: config.process_matches.clone(),
             // Reading another namespace's sockets costs milliseconds: only when they are scraped.
-            other_namespaces: config.discovery && config.discovery_namespaces && config.collectors.llm,
+            other_namespaces: config.discovery && config.collectors.llm && config.discovery_namespaces,
             gpus,
             permit: Arc::new(Semaphore::new(1)),
             skipped: std::sync::Mutex::default(),
+            scrapes_discovered: config.discovery && config.collectors.llm,
         }
     }
 
     /// Logs, at debug, each server that this scan skipped and the previous one did not.
     fn log_skipped(&self, now: &[discovery::Skipped]) {
+        if !self.scrapes_discovered {
+            return;
+        }
         let mut logged = self.skipped.lock().unwrap_or_else(|p| p.into_inner());
         for skipped in now.iter().filter(|s| !logged.contains(s)) {
             log::debug!("discovery: {}", skipped.why);

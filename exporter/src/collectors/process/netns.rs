@@ -5,10 +5,16 @@
 //! socket is in the exporter's own network namespace: another namespace (a container, a pod,
 //! `unshare -n`) has a loopback of its own, and the same port there is another server. Such a
 //! server is scraped at an address of its own namespace instead, when it listens there and
-//! this namespace has a route of its own to it (a pod IP on this node, a container bridge
-//! address), never through the default route, which could lead to another machine with the
-//! same address. The namespaces are compared through the proc root (`ns/net` links of `self`
-//! and of the PID), so `--path.procfs` trees work the same way.
+//! that address is on a link of this machine that leads to local containers (a pod IP on this
+//! node, a container bridge address; see [`Routes::reach`]): never through a router or the
+//! uplink, where the same address could be another machine's.
+//!
+//! A namespace's addresses are whatever its owner put there. Only a namespace of the
+//! exporter's own user namespace is believed: one made by root (a container runtime, the
+//! kubelet), not by an unprivileged user in a user namespace of their own (`unshare -rn`, a
+//! rootless container), who could give it the address of another machine on a link of this
+//! one. The namespaces are compared through the proc root (`ns/net` and `ns/user` links of
+//! `self` and of the PID), so `--path.procfs` trees work the same way.
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -23,6 +29,7 @@ use super::ns_addresses::{namespace_addresses, Routes};
 pub struct Namespaces {
     root: PathBuf,
     own: Option<PathBuf>,
+    own_user: Option<PathBuf>,
     own_addresses: Option<Vec<IpAddr>>,
     routes: Option<Routes>,
     theirs: HashMap<PathBuf, Vec<IpAddr>>,
@@ -33,6 +40,7 @@ impl Namespaces {
         Namespaces {
             root: root.to_path_buf(),
             own: std::fs::read_link(root.join("self/ns/net")).ok(),
+            own_user: std::fs::read_link(root.join("self/ns/user")).ok(),
             own_addresses: None,
             routes: None,
             theirs: HashMap::new(),
@@ -41,6 +49,13 @@ impl Namespaces {
 
     fn link(&self, pid: u32) -> Option<PathBuf> {
         std::fs::read_link(self.root.join(pid.to_string()).join("ns/net")).ok()
+    }
+
+    /// True when `pid`'s namespaces were made in the exporter's own user namespace, so its
+    /// network namespace's addresses are believed (see the module doc).
+    pub fn is_trusted(&self, pid: u32) -> bool {
+        let theirs = std::fs::read_link(self.root.join(pid.to_string()).join("ns/user")).ok();
+        theirs.is_some() && theirs == self.own_user
     }
 
     /// True when `pid` shares the exporter's network namespace, or when that cannot be told (a
@@ -70,12 +85,13 @@ impl Namespaces {
         let candidates = namespace_addresses(&self.root.join(pid.to_string()).join("net"));
         let root = self.root.clone();
         let mut found = Vec::new();
+        let routes = self.routes.take().unwrap_or_else(|| Routes::read(&root.join("self/net")));
         for address in candidates {
-            let routed = self.routes.get_or_insert_with(|| Routes::read(&root.join("self/net"))).reach(address);
-            if routed && !self.is_own_address(address) {
+            if !self.is_own_address(address) && routes.reach(address, &mut |a| self.is_own_address(a)) {
                 found.push(address);
             }
         }
+        self.routes = Some(routes);
         self.theirs.insert(key, found.clone());
         found
     }
@@ -83,8 +99,8 @@ impl Namespaces {
 
 /// Where a server of another namespace is scraped: its lowest port that listens on one of
 /// `reachable` (its namespace's addresses this exporter reaches), at that address. A wildcard
-/// socket takes the first address of its family (`::` also takes IPv4, preferred when the
-/// namespace has one, as most pods have only IPv4).
+/// socket takes the first address of its family; `::` takes IPv4 only when the namespace has
+/// no IPv6 address (most pods), as the socket may be IPv6-only.
 pub fn reachable_target(listening: &[Listener], reachable: &[IpAddr]) -> Option<SocketAddr> {
     let first = |v4: bool| reachable.iter().copied().find(|a| a.is_ipv4() == v4);
     listening
@@ -92,7 +108,7 @@ pub fn reachable_target(listening: &[Listener], reachable: &[IpAddr]) -> Option<
         .filter_map(|l| {
             let address = match l.address {
                 bound if bound.is_unspecified() && !l.ipv6 => first(true),
-                bound if bound.is_unspecified() => first(true).or_else(|| first(false)),
+                bound if bound.is_unspecified() => first(false).or_else(|| first(true)),
                 bound => Some(canonical(bound)).filter(|b| reachable.contains(b)),
             }?;
             Some(SocketAddr::new(address, l.port))
@@ -227,8 +243,8 @@ mod tests {
         let reachable: Vec<IpAddr> = vec!["2001:db8::2".parse().unwrap(), "198.51.100.2".parse().unwrap()];
         let target = |l: &[Listener]| reachable_target(l, &reachable);
         assert_eq!(target(&[listener("0.0.0.0", 8000)]), Some(addr("198.51.100.2:8000")));
-        assert_eq!(target(&[listener("::", 8000)]), Some(addr("198.51.100.2:8000")), "IPv4 first");
-        assert_eq!(reachable_target(&[listener("::", 8000)], &reachable[..1]), Some(addr("[2001:db8::2]:8000")));
+        assert_eq!(target(&[listener("::", 8000)]), Some(addr("[2001:db8::2]:8000")), "IPv6 first");
+        assert_eq!(reachable_target(&[listener("::", 8000)], &reachable[1..]), Some(addr("198.51.100.2:8000")));
         assert_eq!(reachable_target(&[listener("0.0.0.0", 8000)], &reachable[..1]), None, "no IPv4 address");
         assert_eq!(target(&[listener("127.0.0.1", 8000), listener("::1", 8001)]), None, "their loopback");
         assert_eq!(target(&[listener("198.51.100.9", 8000)]), None, "not an address of theirs we reach");
@@ -251,6 +267,8 @@ mod tests {
         assert!(own.is_own_address("::ffff:127.0.0.1".parse().unwrap()));
         assert!(!own.is_own_address("198.51.100.77".parse().unwrap()));
         assert!(Namespaces::new(Path::new("/nonexistent")).is_own(1), "unknown counts as ours");
+        assert!(own.is_trusted(std::process::id()));
+        assert!(!Namespaces::new(Path::new("/nonexistent")).is_trusted(1), "unknown is not believed");
         let addresses = local_addresses();
         assert!(addresses.contains(&IpAddr::from([127, 0, 0, 1])), "{addresses:?}");
     }

@@ -8,10 +8,11 @@
 //!   loopback for it (an address put on `lo` is reachable from nowhere else);
 //! - `if_inet6`: its IPv6 addresses with their scope, flags and interface;
 //! - `route`, `ipv6_route`: the main route tables, read for the exporter's own namespace to
-//!   tell whether an address is routed here by a route of its own.
+//!   tell whether an address is on a link of this machine that is not its uplink (see
+//!   [`Routes::reach`]).
 //!
-//! Every file is read up to [`MAX_FILE_BYTES`]; a table cut there lacks its last entries, so
-//! an address may be missed, never invented.
+//! Every file is read up to [`MAX_FILE_BYTES`], and a line cut there is dropped: a table cut
+//! there lacks its last entries, so an address may be missed, never invented.
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
@@ -22,6 +23,8 @@ pub const MAX_FILE_BYTES: u64 = 4 << 20;
 
 /// `IFA_F_DADFAILED`, `IFA_F_TENTATIVE`: an IPv6 address that is not usable (yet).
 const IFA_UNUSABLE: u32 = 0x08 | 0x40;
+/// `RTF_GATEWAY`: a route through a router, to another machine.
+const RTF_GATEWAY: u32 = 0x0002;
 /// `RTF_REJECT`: an unreachable route.
 const RTF_REJECT: u32 = 0x0200;
 
@@ -30,6 +33,15 @@ fn read_capped(path: &Path) -> String {
     if let Ok(file) = std::fs::File::open(path) {
         // A read error leaves what was read: the tables are line based.
         let _ = file.take(MAX_FILE_BYTES).read_to_string(&mut text);
+    }
+    without_cut_line(text, MAX_FILE_BYTES)
+}
+
+/// `text` read up to `cap` bytes, without its last line if the cap cut it: a cut line could
+/// read as another route (a mask `00FFFFFF` cut to `00FF`).
+fn without_cut_line(mut text: String, cap: u64) -> String {
+    if text.len() as u64 >= cap {
+        text.truncate(text.rfind('\n').map_or(0, |end| end + 1));
     }
     text
 }
@@ -50,12 +62,13 @@ pub fn namespace_addresses(net: &Path) -> Vec<IpAddr> {
 pub fn local_ipv4(fib_trie: &str) -> Vec<Ipv4Addr> {
     let mut found = Vec::new();
     let mut leaf: Option<Ipv4Addr> = None;
+    // Loopback and link-local (169.254/16, which every link may reuse) reach no other namespace.
     for line in fib_trie.lines() {
         let line = line.trim_start();
         if let Some(address) = line.strip_prefix("|-- ") {
             leaf = address.trim().parse().ok();
         } else if line.starts_with("/32 host LOCAL") {
-            if let Some(address) = leaf.filter(|a| !a.is_loopback() && !found.contains(a)) {
+            if let Some(address) = leaf.filter(|a| !a.is_loopback() && !a.is_link_local() && !found.contains(a)) {
                 found.push(address);
             }
         } else if !line.starts_with('/') {
@@ -84,16 +97,27 @@ fn hex_ipv6(hex: &str) -> Option<Ipv6Addr> {
     (hex.len() == 32).then(|| u128::from_str_radix(hex, 16).ok().map(Ipv6Addr::from)).flatten()
 }
 
-/// One route of a main table that leaves through an interface other than loopback and is not
-/// unreachable: the network it leads to.
+/// One route of a main table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Route {
     network: IpAddr,
     /// 0 for a default route.
     prefix: u8,
+    iface: String,
+    /// The router it goes through (a gateway, an IPv6 next hop); `None` on the link itself.
+    gateway: Option<IpAddr>,
+    /// Leaves through a link: not through loopback, not unreachable, not a blackhole (`*`).
+    on_a_link: bool,
 }
 
-/// The routes of a namespace that leave through a link.
+impl Route {
+    fn new(network: IpAddr, prefix: u8, iface: &str, flags: u32, gateway: Option<IpAddr>) -> Route {
+        let on_a_link = !["lo", "*"].contains(&iface) && flags & RTF_REJECT == 0;
+        Route { network, prefix, iface: iface.to_string(), gateway, on_a_link }
+    }
+}
+
+/// The main routes of a namespace.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Routes {
     routes: Vec<Route>,
@@ -115,8 +139,9 @@ impl Routes {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let (iface, destination, flags, mask) = (fields.first()?, fields.get(1)?, fields.get(3)?, fields.get(7)?);
             let prefix = u32::from(word(mask)?).leading_ones() as u8;
-            let rejected = u32::from_str_radix(flags, 16).ok()? & RTF_REJECT != 0;
-            (*iface != "lo" && !rejected).then_some(Route { network: word(destination)?.into(), prefix })
+            let flags = u32::from_str_radix(flags, 16).ok()?;
+            let gateway = (flags & RTF_GATEWAY != 0).then(|| word(fields.get(2)?)).flatten().map(IpAddr::V4);
+            Some(Route::new(word(destination)?.into(), prefix, iface, flags, gateway))
         });
         Routes { routes: routes.collect() }
     }
@@ -126,33 +151,46 @@ impl Routes {
     pub fn parse_ipv6(text: &str) -> Routes {
         let routes = text.lines().filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let [destination, prefix, _, _, _, _, _, _, flags, iface] = fields.as_slice() else { return None };
+            let [destination, prefix, _, _, next_hop, _, _, _, flags, iface] = fields.as_slice() else { return None };
             let prefix = u8::from_str_radix(prefix, 16).ok().filter(|p| *p <= 128)?;
             let network = hex_ipv6(destination)?;
-            let rejected = u32::from_str_radix(flags, 16).ok()? & RTF_REJECT != 0;
-            let multicast = network.is_multicast();
-            (*iface != "lo" && !rejected && !multicast).then_some(Route { network: network.into(), prefix })
+            let flags = u32::from_str_radix(flags, 16).ok()?;
+            let gateway = hex_ipv6(next_hop).filter(|h| !h.is_unspecified()).map(IpAddr::V6);
+            (!network.is_multicast()).then(|| Route::new(network.into(), prefix, iface, flags, gateway))
         });
         Routes { routes: routes.collect() }
     }
 
-    /// True when a route of its own leads to `address`: not the default route, which leads
-    /// anywhere, off this machine too.
-    pub fn reach(&self, address: IpAddr) -> bool {
-        self.covering(address).any(|r| r.prefix > 0)
+    /// True when `address` is on a link of this machine that leads to local containers, not
+    /// off the machine: a route on the link itself (no gateway), that is not the default route,
+    /// and whose interface carries no default route (the uplink, on which an address could be
+    /// another machine's). `is_own` tells this machine's addresses: a gateway that is one of them
+    /// is no router. A bridge of containers or pods (`docker0`, `podman0`, `cni0`), a pod's own
+    /// veth (`cali…`) and Cilium's route through `cilium_host` pass; the LAN and everything
+    /// behind a router do not.
+    pub fn reach(&self, address: IpAddr, is_own: &mut dyn FnMut(IpAddr) -> bool) -> bool {
+        let uplinks: Vec<&str> =
+            self.routes.iter().filter(|r| r.prefix == 0 && r.on_a_link).map(|r| r.iface.as_str()).collect();
+        self.taken(address).is_some_and(|r| {
+            // A gateway of this machine's own (Cilium's `cilium_host`) is still this machine.
+            let local = r.gateway.is_none_or(&mut *is_own);
+            r.on_a_link && r.prefix > 0 && local && !uplinks.contains(&r.iface.as_str())
+        })
     }
 
     /// True when traffic for `address` leaves through a link, by any route, the default too.
     pub fn leave_through_a_link(&self, address: IpAddr) -> bool {
-        self.covering(address).next().is_some()
+        self.taken(address).is_some_and(|r| r.on_a_link)
     }
 
-    fn covering(&self, address: IpAddr) -> impl Iterator<Item = &Route> {
-        self.routes.iter().filter(move |r| match (r.network, address) {
+    /// The route the kernel takes to `address`: the longest prefix that covers it.
+    fn taken(&self, address: IpAddr) -> Option<&Route> {
+        let covers = move |r: &&Route| match (r.network, address) {
             (IpAddr::V4(net), IpAddr::V4(a)) => within(u32::from(net).into(), u32::from(a).into(), 32, r.prefix),
             (IpAddr::V6(net), IpAddr::V6(a)) => within(u128::from(net), u128::from(a), 128, r.prefix),
             _ => false,
-        })
+        };
+        self.routes.iter().filter(covers).max_by_key(|r| r.prefix)
     }
 }
 
@@ -202,8 +240,13 @@ fe8000000000000034c2e0fffe836a95 02 40 20 c0       vp
     /// The exporter's namespace: the other end of the veth.
     const ROUTE: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
 eth0\t00000000\t0102000A\t0003\t0\t0\t0\t00000000\t0\t0\t0
+eth0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
 vh\t006433C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
-lo\t0000000A\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0
+vh\t806433C6\t026433C6\t0003\t0\t0\t0\t80FFFFFF\t0\t0\t0
+cilium_host\t000A000A\t016433C6\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
+lo\t0000000B\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0
+wg0\t0000000C\t0100000C\t0003\t0\t0\t0\t000000FF\t0\t0\t0
+*\t406433C6\t00000000\t0001\t0\t0\t0\tC0FFFFFF\t0\t0\t0
 ";
     const IPV6_ROUTE: &str = "\
 20010db8000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001       vh
@@ -225,16 +268,26 @@ ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000
     fn only_specific_routes_reach() {
         let mut routes = Routes::parse_ipv4(ROUTE);
         routes.routes.extend(Routes::parse_ipv6(IPV6_ROUTE).routes);
-        let reach = |a: &str| routes.reach(a.parse().unwrap());
-        assert!(reach("198.51.100.2") && reach("198.51.100.254"));
+        let own = |a: IpAddr| a == "198.51.100.1".parse::<IpAddr>().unwrap();
+        let reach = |a: &str| routes.reach(a.parse().unwrap(), &mut own.clone());
+        assert!(reach("198.51.100.2") && reach("198.51.100.63"));
+        assert!(!reach("198.51.100.70"), "a blackhole inside the link's network");
+        assert!(!reach("198.51.100.200"), "the longest prefix goes through a gateway");
+        assert!(reach("10.0.10.7"), "through a gateway that is this machine's own address");
         assert!(!reach("203.0.113.7"), "only the default route leads there");
-        assert!(!reach("10.0.0.5"), "through loopback");
+        assert!(!reach("10.0.0.5"), "on the uplink's own network: could be another machine");
+        assert!(!reach("11.0.0.5"), "through loopback");
+        assert!(!reach("12.0.0.5"), "through a gateway");
         assert!(reach("2001:db8::2"));
         assert!(!reach("2001:db8:1::2"), "an unreachable route");
         assert!(!reach("2001:db9::2") && !reach("ff02::1"));
         assert!(routes.leave_through_a_link("203.0.113.7".parse().unwrap()), "the default route is a link");
         assert!(!routes.leave_through_a_link("2001:db8:1::2".parse().unwrap()));
         assert_eq!(Routes::parse_ipv4("header\nbad line\nvh zz 0 0 0 0 0 zz\n"), Routes::default());
+        let cut = "header\nvh\t006433C6\t00000000\t0001\t0\t0\t0\t00FF".to_string();
+        let len = cut.len() as u64;
+        assert_eq!(without_cut_line(cut.clone(), len), "header\n", "a cut mask is no /8");
+        assert_eq!(without_cut_line(cut.clone(), len + 1), cut, "not cut");
         assert!(!Routes::parse_ipv4("").leave_through_a_link("198.51.100.2".parse().unwrap()), "only lo");
     }
 

@@ -19,11 +19,14 @@
 //! a name typed without a tag means), else the lexically first name.
 //!
 //! Files are read through the runner's own root (`/proc/PID/root` on Linux, `/` on macOS), so a
-//! runner in a container is looked up in its own files. The walk is bounded: the fixed depth of
-//! Ollama's layout, [`MAX_ENTRIES`] directory entries and [`MAX_MANIFESTS`] manifests, each read
-//! up to [`MANIFEST_CAP`] bytes; symbolic links inside the models directory are not followed
-//! (through `/proc/PID/root` an absolute one would lead into the exporter's own files), nor are
-//! names Ollama itself would refuse. Whatever cannot be read or parsed only costs the label.
+//! runner in a container is looked up in its own files. Symbolic links on the way to
+//! `MODELS/manifests` are followed as the runner would, inside its root ([`resolve_in_root`]):
+//! through `/proc/PID/root` the kernel would resolve an absolute one in the exporter's own
+//! files, which would let a container ask about the host's models. Below `manifests` no link
+//! is followed. The walk is bounded: the fixed depth of Ollama's layout, [`MAX_ENTRIES`]
+//! directory entries, [`MAX_MANIFESTS`] manifests and [`MAX_WALK_BYTES`] read in all, each
+//! manifest up to [`MANIFEST_CAP`] bytes; names Ollama itself would refuse are skipped.
+//! Whatever cannot be read or parsed only costs the label.
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -41,7 +44,11 @@ pub const MAX_ENTRIES: usize = 16_384;
 /// Manifests read in one walk.
 pub const MAX_MANIFESTS: usize = 4_096;
 /// Bytes read of one manifest; a longer file is skipped (Ollama's are about 1 KiB).
-pub const MANIFEST_CAP: u64 = 64 * 1024;
+pub const MANIFEST_CAP: u64 = 16 * 1024;
+/// Bytes read of all manifests in one walk (a few thousand real ones).
+pub const MAX_WALK_BYTES: u64 = 4 << 20;
+/// Symbolic links followed on the way to `manifests`, as the kernel's limit.
+const MAX_LINKS: usize = 40;
 
 const MODEL_LAYER: &str = "application/vnd.ollama.image.model";
 const DEFAULT_HOST: &str = "registry.ollama.ai";
@@ -149,15 +156,54 @@ type Candidate = (bool, String);
 struct Budget {
     entries: usize,
     manifests: usize,
+    bytes: u64,
 }
 
-/// For each blob some manifest under `models/manifests` uses as its model layer, the name kept
-/// for it (see the module doc); `None` when `manifests` cannot be listed (the runner is gone, or
-/// its files are not readable to this exporter).
-pub fn names_by_blob(models: &Path) -> Option<HashMap<String, String>> {
-    let manifests = fs::read_dir(models.join("manifests")).ok()?;
+/// `path` (absolute) as a process whose root is `root` sees it: every symbolic link on the way
+/// followed inside `root`, an absolute target starting again at `root`, `..` never above it.
+/// `None` when a part is missing or more than [`MAX_LINKS`] links are met.
+pub fn resolve_in_root(root: &Path, path: &Path) -> Option<PathBuf> {
+    fn push_parts(pending: &mut Vec<std::ffi::OsString>, path: &Path) {
+        let parts = path.components().filter_map(|c| match c {
+            Component::Normal(part) => Some(part.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        });
+        // `pending` is a stack: the next part last.
+        pending.extend(parts.collect::<Vec<_>>().into_iter().rev());
+    }
+    let mut pending = Vec::new();
+    push_parts(&mut pending, path);
+    let (mut resolved, mut links) = (root.to_path_buf(), 0);
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            if resolved != root {
+                resolved.pop();
+            }
+            continue;
+        }
+        let next = resolved.join(&part);
+        if !fs::symlink_metadata(&next).ok()?.file_type().is_symlink() {
+            resolved = next;
+            continue;
+        }
+        links += 1;
+        let target = fs::read_link(&next).ok().filter(|_| links <= MAX_LINKS)?;
+        if target.is_absolute() {
+            resolved = root.to_path_buf();
+        }
+        push_parts(&mut pending, &target);
+    }
+    Some(resolved)
+}
+
+/// For each blob some manifest under `manifests` (a models directory's, links resolved) uses
+/// as its model layer, the name kept for it (see the module doc); `None` when it cannot be
+/// listed (the runner is gone, or its files are not readable to this exporter).
+pub fn names_by_blob(manifests: &Path) -> Option<HashMap<String, String>> {
+    let manifests = fs::read_dir(manifests).ok()?;
     let mut found = HashMap::new();
-    let mut budget = Budget { entries: MAX_ENTRIES, manifests: MAX_MANIFESTS };
+    let mut budget = Budget { entries: MAX_ENTRIES, manifests: MAX_MANIFESTS, bytes: MAX_WALK_BYTES };
     walk(manifests, &mut Vec::new(), &mut budget, &mut found);
     Some(found.into_iter().map(|(digest, (_, name))| (digest, model_label(&name))).collect())
 }
@@ -185,11 +231,11 @@ fn walk(entries: fs::ReadDir, parts: &mut Vec<String>, budget: &mut Budget, foun
             }
             continue;
         }
-        if !file_type.is_file() || budget.manifests == 0 {
+        if !file_type.is_file() || budget.manifests == 0 || budget.bytes == 0 {
             continue;
         }
         budget.manifests -= 1;
-        let Some(digest) = model_layer(&entry.path()) else { continue };
+        let Some(digest) = model_layer(&entry.path(), &mut budget.bytes) else { continue };
         let [host, namespace, model] = parts.as_slice() else { continue };
         let candidate = (name != "latest", display_name(host, namespace, model, &name));
         match found.entry(digest) {
@@ -219,16 +265,21 @@ struct Layer {
 }
 
 /// The hex digest of a manifest's model layer (the last one, as Ollama takes it), or `None`
-/// for a file that is not a regular file, too long, not a manifest or without a model.
-fn model_layer(path: &Path) -> Option<String> {
+/// for a file that is not a regular file, too long, not a manifest or without a model. What
+/// is read is taken from `budget`.
+fn model_layer(path: &Path, budget: &mut u64) -> Option<String> {
     // No following a link that replaced the file, and no waiting on a FIFO.
     let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
     if !file.metadata().ok()?.is_file() {
         return None;
     }
     let mut bytes = Vec::new();
-    file.take(MANIFEST_CAP + 1).read_to_end(&mut bytes).ok()?;
-    if bytes.len() as u64 > MANIFEST_CAP {
+    let limit = (MANIFEST_CAP + 1).min(*budget);
+    let read = file.take(limit).read_to_end(&mut bytes);
+    *budget = budget.saturating_sub(bytes.len() as u64);
+    read.ok()?;
+    // Longer than a manifest is, or cut by what was left of the budget.
+    if bytes.len() as u64 > MANIFEST_CAP || bytes.len() as u64 == limit && limit <= MANIFEST_CAP {
         return None;
     }
     let manifest: Manifest = serde_json::from_slice(&bytes).ok()?;
@@ -254,9 +305,9 @@ impl ModelNames {
         };
         let key = (server, models);
         if !self.walked.contains_key(&key) {
-            let inside = key.1.strip_prefix("/").ok()?;
+            let manifests = resolve_in_root(&sys::process_root(root, pid), &key.1.join("manifests"))?;
             // A directory that cannot be listed through this runner may be through another one.
-            let names = names_by_blob(&sys::process_root(root, pid).join(inside))?;
+            let names = names_by_blob(&manifests)?;
             self.walked.insert(key.clone(), names);
         }
         self.walked.get(&key)?.get(&digest).cloned()

@@ -92,7 +92,7 @@ fn write(models: &Path, path: &str, body: &str) {
 }
 
 fn names(models: &Path) -> Vec<(String, String)> {
-    let mut names: Vec<_> = names_by_blob(models).unwrap_or_default().into_iter().collect();
+    let mut names: Vec<_> = names_by_blob(&models.join("manifests")).unwrap_or_default().into_iter().collect();
     names.sort();
     names
 }
@@ -170,7 +170,7 @@ fn a_hostile_models_directory_costs_only_its_own_names() {
     assert_eq!(names_by_blob(&not_a_dir), None);
     // Listed but empty: nothing found, and remembered as such.
     fs::create_dir_all(dir.path().join("empty/manifests")).unwrap();
-    assert_eq!(names_by_blob(&dir.path().join("empty")), Some(HashMap::new()));
+    assert_eq!(names_by_blob(&dir.path().join("empty/manifests")), Some(HashMap::new()));
 }
 
 #[test]
@@ -181,7 +181,50 @@ fn the_walk_stops_at_its_budget() {
     for i in 0..MAX_MANIFESTS + 10 {
         fs::write(tags.join(format!("t{i}")), manifest(&format!("{i:064x}"))).unwrap();
     }
-    assert_eq!(names_by_blob(dir.path()).map(|n| n.len()), Some(MAX_MANIFESTS));
+    assert_eq!(names_by_blob(&dir.path().join("manifests")).map(|n| n.len()), Some(MAX_MANIFESTS));
+}
+
+#[test]
+fn the_walk_reads_at_most_its_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let tags = dir.path().join("manifests/registry.ollama.ai/library/m");
+    fs::create_dir_all(&tags).unwrap();
+    // Manifests just under the cap: the byte budget runs out long before the count does.
+    let big = |i: usize| {
+        let body = manifest(&format!("{i:064x}"));
+        let pad = " ".repeat(MANIFEST_CAP as usize - body.len() - 16);
+        body.replacen('{', &format!("{{\"pad\":\"{pad}\","), 1)
+    };
+    for i in 0..300 {
+        fs::write(tags.join(format!("t{i}")), big(i)).unwrap();
+    }
+    let found = names_by_blob(&dir.path().join("manifests")).map(|n| n.len()).unwrap_or(0);
+    assert!(found > 0 && found < (MAX_WALK_BYTES / (MANIFEST_CAP - 16)) as usize + 1, "{found}");
+}
+
+#[test]
+fn links_on_the_way_are_followed_inside_the_runners_root() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    fs::create_dir_all(r.join("data/ollama/manifests")).unwrap();
+    fs::create_dir_all(r.join("home/u")).unwrap();
+    // ~/.ollama/models -> /data/ollama, absolute as the runner sees it.
+    fs::create_dir_all(r.join("home/u/.ollama")).unwrap();
+    std::os::unix::fs::symlink("/data/ollama", r.join("home/u/.ollama/models")).unwrap();
+    let wanted = Path::new("/home/u/.ollama/models/manifests");
+    assert_eq!(resolve_in_root(r, wanted), Some(r.join("data/ollama/manifests")));
+    // Relative, and `..` that would climb above the root.
+    std::os::unix::fs::symlink("../../../../../../data/ollama", r.join("home/u/rel")).unwrap();
+    assert_eq!(resolve_in_root(r, Path::new("/home/u/rel/manifests")), Some(r.join("data/ollama/manifests")));
+    // A loop, and a missing part.
+    std::os::unix::fs::symlink("/loop", r.join("loop")).unwrap();
+    assert_eq!(resolve_in_root(r, Path::new("/loop/manifests")), None);
+    assert_eq!(resolve_in_root(r, Path::new("/nowhere/manifests")), None);
+    // An absolute link never reaches the exporter's own files: the target must exist in the root.
+    let outside = tempfile::tempdir().unwrap();
+    fs::create_dir_all(outside.path().join("manifests")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), r.join("escape")).unwrap();
+    assert_eq!(resolve_in_root(r, Path::new("/escape/manifests")), None);
 }
 
 #[cfg(target_os = "linux")]
