@@ -493,6 +493,8 @@ def models():
     legend = "{{model}} ({{server}})"
     # Series that carry model themselves (every token series, a router's children): no join.
     msel = SSEL + ', model=~"$model"'
+    # Processes that serve one model (a router's or llama-swap's children, Ollama runners).
+    psel = msel + ', model!=""'
     pm = "by (instance, job, server, model)"
     b.add("state-timeline", "Model state (routers, llama-swap)", [
         t(f'max {pm} (llm_model_state{{{msel}, state="loaded"}}) * 1 + '
@@ -514,16 +516,16 @@ def models():
           instant=True, fmt="table"),
         t(f"sum {pm} (increase(llm_generation_seconds_total{{{msel}}}{RANGE})) / "
           f"sum {pm} (increase(llm_generation_tokens_total{{{msel}}}{RANGE}))", instant=True, fmt="table"),
-        t(f"avg_over_time((sum {pm} (llm_process_resident_memory_bytes{{{msel}}}))[$__range:])", instant=True,
+        t(f"avg_over_time((sum {pm} (llm_process_resident_memory_bytes{{{psel}}}))[$__range:])", instant=True,
           fmt="table"),
-        t(f"max_over_time((sum {pm} (llm_process_resident_memory_bytes{{{msel}}}))[$__range:])", instant=True,
+        t(f"max_over_time((sum {pm} (llm_process_resident_memory_bytes{{{psel}}}))[$__range:])", instant=True,
           fmt="table"),
-        t(f"sum {pm} (rate(llm_process_cpu_seconds_total{{{msel}}}{RANGE}))", instant=True, fmt="table"),
-        t(f"max_over_time((sum {pm} (llm_process_gpu_memory_bytes{{{msel}}}))[$__range:])", instant=True,
+        t(f"sum {pm} (rate(llm_process_cpu_seconds_total{{{psel}}}{RANGE}))", instant=True, fmt="table"),
+        t(f"max_over_time((sum {pm} (llm_process_gpu_memory_bytes{{{psel}}}))[$__range:])", instant=True,
           fmt="table"),
     ], "none", w=24, h=7,
           description="Tokens/s: average over the range and peak rate; time per generated token; RSS, "
-                      "CPU and GPU memory of the processes that serve one model of a router or llama-swap (a "
+                      "CPU and GPU memory of the processes that serve one model (of a router, llama-swap or Ollama; a "
                       "single-model server's processes are in the table below, by server).",
           transformations=table_transform({"Value #A": "Avg tokens/s", "Value #B": "Peak tokens/s",
                                            "Value #C": "Time per token", "Value #D": "Avg RSS",
@@ -534,7 +536,7 @@ def models():
     b.add("timeseries", "Generation tokens/s by model", [
         t(f"sum {pm} (rate(llm_generation_tokens_total{{{msel}}}{RI}))", legend)], TOKS)
     b.add("timeseries", "Resident memory by model (router children)", [
-        t(f"sum {pm} (llm_process_resident_memory_bytes{{{msel}}})", legend)], "bytes")
+        t(f"sum {pm} (llm_process_resident_memory_bytes{{{psel}}})", legend)], "bytes")
     table_targets = [
         t(f"sum {per} (rate(llm_generation_tokens_total{{{SSEL}}}{RANGE})){BY_MODEL}", instant=True, fmt="table"),
         t(f"sum {per} (rate(llm_prompt_tokens_total{{{SSEL}}}{RANGE})){BY_MODEL}", instant=True, fmt="table"),
