@@ -51,8 +51,9 @@ impl Namespaces {
         std::fs::read_link(self.root.join(pid.to_string()).join("ns/net")).ok()
     }
 
-    /// True when `pid`'s namespaces were made in the exporter's own user namespace, so its
-    /// network namespace's addresses are believed (see the module doc).
+    /// True when `pid` runs in the exporter's own user namespace, so the addresses of its
+    /// network namespace are believed (see the module doc): outside it, a process cannot
+    /// enter a namespace made in another user namespace without root.
     pub fn is_trusted(&self, pid: u32) -> bool {
         let theirs = std::fs::read_link(self.root.join(pid.to_string()).join("ns/user")).ok();
         theirs.is_some() && theirs == self.own_user
@@ -75,8 +76,8 @@ impl Namespaces {
     }
 
     /// The addresses of `pid`'s namespace (another one) that a connection from here reaches:
-    /// not loopback or link-local, not also an address of ours, and routed here by a route
-    /// of its own.
+    /// not loopback or link-local, not also an address of ours, and on a link of this machine
+    /// to local containers ([`Routes::reach`]).
     pub fn reachable(&mut self, pid: u32) -> Vec<IpAddr> {
         let key = self.link(pid).unwrap_or_else(|| PathBuf::from(format!("pid {pid}")));
         if let Some(found) = self.theirs.get(&key) {
