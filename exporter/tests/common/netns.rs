@@ -7,8 +7,6 @@ use std::time::Duration;
 
 pub struct Netns {
     holder: Child,
-    /// Made in a user namespace of its own, as a rootless container is.
-    own_user_namespace: bool,
 }
 
 impl Netns {
@@ -18,8 +16,9 @@ impl Netns {
         Netns::make(addresses, false)
     }
 
-    /// A namespace made in a user namespace of its own (`unshare -r -n`, a rootless container);
-    /// what runs in it runs in that user namespace too.
+    /// A namespace made in a user namespace of its own (`unshare -r -n`, as by an unprivileged
+    /// user). What the test runs in it is entered by root with `nsenter --net` alone, so it
+    /// runs in the machine's user namespace: only the owner of the network namespace tells.
     pub fn in_own_user_namespace() -> Option<Netns> {
         Netns::make(&[], true)
     }
@@ -30,7 +29,7 @@ impl Netns {
             Ok(child) => child,
             Err(e) => return skipped(&format!("unshare: {e}")),
         };
-        let netns = Netns { holder, own_user_namespace };
+        let netns = Netns { holder };
         // unshare execs sleep once the namespace exists: until then the link is still ours.
         let own = std::fs::read_link("/proc/self/ns/net").ok();
         for _ in 0..250 {
@@ -70,12 +69,7 @@ impl Netns {
 
     /// `nsenter` into this namespace: put it before a command to run that command inside.
     pub fn prefix(&self) -> Vec<String> {
-        let mut prefix = vec!["nsenter".to_string()];
-        if self.own_user_namespace {
-            prefix.push(format!("--user=/proc/{}/ns/user", self.pid()));
-        }
-        prefix.extend([format!("--net=/proc/{}/ns/net", self.pid()), "--".into()]);
-        prefix
+        vec!["nsenter".into(), format!("--net=/proc/{}/ns/net", self.pid()), "--".into()]
     }
 
     /// Runs a command inside and returns its stdout, or why it failed.

@@ -205,8 +205,8 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch], ot
     let candidate_pids: Vec<u32> = candidates.iter().map(|c| c.0).collect();
     let mut sockets = sys::SocketTables::new(root);
     let mut namespaces = netns::Namespaces::new(root);
-    // Servers reached at an address of another namespace: (index in `view.servers`, base name).
-    let mut elsewhere: Vec<(usize, String)> = Vec::new();
+    // Servers reached at an address of another namespace.
+    let mut elsewhere: Vec<Elsewhere> = Vec::new();
     // `base` names the server: the process name, or the name of the rule that matched it.
     for (pid, base, comm, backend) in candidates {
         if is_worker(&view.parents, pid, &candidate_pids) {
@@ -237,8 +237,9 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch], ot
             view.skipped.push(Skipped { pid, why: why_unreached(&comm, pid, &listening, place) });
         }
         let port = reached.map(|t| t.port()).or_else(|| configured_server?.url.port_or_known_default());
-        if configured_server.is_none() && reached.is_some() && !ours {
-            elsewhere.push((view.servers.len(), base.clone()));
+        if let (None, Some(target), false) = (configured_server, reached, ours) {
+            let netns = namespaces.link(pid);
+            elsewhere.push(Elsewhere { index: view.servers.len(), base: base.clone(), netns, address: target.ip() });
         }
         let name = match (configured_server, reached) {
             (Some(server), _) => server.name.clone(),
@@ -277,22 +278,29 @@ enum Place {
     Other,
 }
 
+/// A server reached at an address of another network namespace.
+#[derive(Debug, Clone)]
+struct Elsewhere {
+    /// Its place in `LocalView::servers`.
+    index: usize,
+    /// Its name without the address.
+    base: String,
+    netns: Option<std::path::PathBuf>,
+    address: IpAddr,
+}
+
 /// Two namespaces that claim one address: which of them a connection reaches is not known, so
-/// neither is scraped (both keep their process series).
-fn drop_ambiguous(view: &mut LocalView, elsewhere: &[(usize, String)]) {
-    let target = |i: usize| view.servers.get(i).and_then(|s| s.target);
-    let shared: Vec<(usize, String)> = elsewhere
-        .iter()
-        .filter(|(i, _)| elsewhere.iter().filter(|(j, _)| target(*j) == target(*i)).count() > 1)
-        .cloned()
-        .collect();
-    for (i, base) in shared {
-        let Some(server) = view.servers.get_mut(i) else { continue };
+/// the servers of neither are scraped (they keep their process series).
+fn drop_ambiguous(view: &mut LocalView, elsewhere: &[Elsewhere]) {
+    let claimed_twice =
+        |e: &Elsewhere| elsewhere.iter().any(|other| other.address == e.address && other.netns != e.netns);
+    for Elsewhere { index, base, .. } in elsewhere.iter().filter(|e| claimed_twice(e)).cloned() {
+        let Some(server) = view.servers.get_mut(index) else { continue };
         let Some(at) = server.target.take() else { continue };
         view.skipped.push(Skipped {
             pid: server.pid,
             why: format!(
-                "{} (pid {}) listens at {at}, an address another network namespace's server claims too: not scraped",
+                "{} (pid {}) listens at {at}, an address another network namespace claims too: not scraped",
                 server.process, server.pid
             ),
         });
@@ -354,7 +362,7 @@ pub fn worker_model(args: &[String]) -> Option<String> {
 
 /// The LISTEN sockets `pid` holds.
 fn listeners_of(root: &Path, sockets: &mut sys::SocketTables, pid: u32) -> Vec<sys::Listener> {
-    let inodes = sys::socket_inodes(root, pid);
+    let inodes: std::collections::HashSet<u64> = sys::socket_inodes(root, pid).into_iter().collect();
     if inodes.is_empty() {
         return Vec::new();
     }
@@ -376,6 +384,37 @@ mod tests {
         );
         assert_eq!(worker_model(&args("llama-server --port 0")), None);
         assert_eq!(worker_model(&args("llama-server --alias")), None);
+    }
+
+    #[test]
+    fn an_address_two_namespaces_claim_is_scraped_in_neither() {
+        let server = |pid: u32, at: &str| LocalServer {
+            pid,
+            process: "vllm".into(),
+            backend: "vllm",
+            port: Some(8000),
+            target: Some(at.parse().unwrap()),
+            name: format!("vllm@{at}"),
+            configured: false,
+            kv: None,
+        };
+        let mut view = LocalView {
+            servers: vec![server(1, "10.88.0.5:8000"), server(2, "10.88.0.5:8000"), server(3, "10.88.0.6:8000")],
+            ..LocalView::default()
+        };
+        let at = |index: usize, netns: &str, address: &str| Elsewhere {
+            index,
+            base: "vllm".into(),
+            netns: Some(netns.into()),
+            address: address.parse().unwrap(),
+        };
+        // 1 and 2 in two namespaces with one address; 3 alone.
+        let elsewhere = [at(0, "net:[1]", "10.88.0.5"), at(1, "net:[2]", "10.88.0.5"), at(2, "net:[3]", "10.88.0.6")];
+        drop_ambiguous(&mut view, &elsewhere);
+        let left: Vec<(&str, bool)> = view.servers.iter().map(|s| (s.name.as_str(), s.target.is_some())).collect();
+        assert_eq!(left, [("vllm", false), ("vllm", false), ("vllm@10.88.0.6:8000", true)]);
+        assert_eq!(view.skipped.len(), 2);
+        assert!(view.skipped[0].why.contains("an address another network namespace claims too"));
     }
 
     #[test]

@@ -9,12 +9,14 @@
 //! node, a container bridge address; see [`Routes::reach`]): never through a router or the
 //! uplink, where the same address could be another machine's.
 //!
-//! A namespace's addresses are whatever its owner put there. Only a namespace of the
-//! exporter's own user namespace is believed: one made by root (a container runtime, the
-//! kubelet), not by an unprivileged user in a user namespace of their own (`unshare -rn`, a
-//! rootless container), who could give it the address of another machine on a link of this
-//! one. The namespaces are compared through the proc root (`ns/net` and `ns/user` links of
-//! `self` and of the PID), so `--path.procfs` trees work the same way.
+//! A namespace's addresses are whatever its owner put there. Only a network namespace owned
+//! by the exporter's own user namespace is believed: one made by root (a container runtime,
+//! the kubelet), not one made by an unprivileged user in a user namespace of their own
+//! (`unshare -rn`, a rootless container), who could give it the address of another machine on
+//! a link of this one. The owner is asked of the kernel (`NS_GET_USERNS` on `ns/net`, Linux
+//! 4.9 and later; where that fails the namespace is not believed). The namespaces are found
+//! through the proc root (`ns/net` of `self` and of the PID), so `--path.procfs` trees work
+//! the same way.
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -29,7 +31,8 @@ use super::ns_addresses::{namespace_addresses, Routes};
 pub struct Namespaces {
     root: PathBuf,
     own: Option<PathBuf>,
-    own_user: Option<PathBuf>,
+    /// The exporter's user namespace, as (device, inode) of its nsfs file.
+    own_user: Option<(u64, u64)>,
     own_addresses: Option<Vec<IpAddr>>,
     routes: Option<Routes>,
     theirs: HashMap<PathBuf, Vec<IpAddr>>,
@@ -40,22 +43,22 @@ impl Namespaces {
         Namespaces {
             root: root.to_path_buf(),
             own: std::fs::read_link(root.join("self/ns/net")).ok(),
-            own_user: std::fs::read_link(root.join("self/ns/user")).ok(),
+            own_user: namespace_id(&root.join("self/ns/user")),
             own_addresses: None,
             routes: None,
             theirs: HashMap::new(),
         }
     }
 
-    fn link(&self, pid: u32) -> Option<PathBuf> {
+    /// The network namespace of `pid`, as the kernel names it (`net:[4026531840]`).
+    pub fn link(&self, pid: u32) -> Option<PathBuf> {
         std::fs::read_link(self.root.join(pid.to_string()).join("ns/net")).ok()
     }
 
-    /// True when `pid` runs in the exporter's own user namespace, so the addresses of its
-    /// network namespace are believed (see the module doc): outside it, a process cannot
-    /// enter a namespace made in another user namespace without root.
+    /// True when `pid`'s network namespace is owned by the exporter's own user namespace, so
+    /// its addresses are believed (see the module doc).
     pub fn is_trusted(&self, pid: u32) -> bool {
-        let theirs = std::fs::read_link(self.root.join(pid.to_string()).join("ns/user")).ok();
+        let theirs = owner_of_network_namespace(&self.root.join(pid.to_string()).join("ns/net"));
         theirs.is_some() && theirs == self.own_user
     }
 
@@ -96,6 +99,39 @@ impl Namespaces {
         self.theirs.insert(key, found.clone());
         found
     }
+}
+
+/// (device, inode) of a namespace file: what tells two namespaces apart.
+fn namespace_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// The user namespace that owns the network namespace `ns_net` (`/proc/PID/ns/net`), as
+/// (device, inode), from the kernel's `NS_GET_USERNS`.
+#[cfg(target_os = "linux")]
+fn owner_of_network_namespace(ns_net: &Path) -> Option<(u64, u64)> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::fs::MetadataExt;
+    /// `_IO(0xb7, 0x1)` of `linux/nsfs.h`.
+    const NS_GET_USERNS: libc::c_ulong = 0xb701;
+    let net = std::fs::File::open(ns_net).ok()?;
+    // SAFETY: an ioctl on a descriptor this function owns; it returns a new descriptor or -1.
+    let owner = unsafe { libc::ioctl(net.as_raw_fd(), NS_GET_USERNS as _) };
+    if owner < 0 {
+        return None;
+    }
+    // SAFETY: `owner` is a fresh descriptor nobody else owns.
+    let owner = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(owner) });
+    let meta = owner.metadata().ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// No network namespaces elsewhere: nothing to believe.
+#[cfg(not(target_os = "linux"))]
+fn owner_of_network_namespace(_: &Path) -> Option<(u64, u64)> {
+    None
 }
 
 /// Where a server of another namespace is scraped: its lowest port that listens on one of

@@ -108,12 +108,22 @@ struct Route {
     gateway: Option<IpAddr>,
     /// Leaves through a link: not through loopback, not unreachable, not a blackhole (`*`).
     on_a_link: bool,
+    /// Of two routes with the same prefix the kernel takes the lower metric.
+    metric: u32,
 }
 
 impl Route {
-    fn new(network: IpAddr, prefix: u8, iface: &str, flags: u32, gateway: Option<IpAddr>) -> Route {
+    fn new(network: IpAddr, prefix: u8, iface: &str, flags: u32, gateway: Option<IpAddr>, metric: u32) -> Route {
         let on_a_link = !["lo", "*"].contains(&iface) && flags & RTF_REJECT == 0;
-        Route { network, prefix, iface: iface.to_string(), gateway, on_a_link }
+        Route { network, prefix, iface: iface.to_string(), gateway, on_a_link, metric }
+    }
+
+    fn covers(&self, address: IpAddr) -> bool {
+        match (self.network, address) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => within(u32::from(net).into(), u32::from(a).into(), 32, self.prefix),
+            (IpAddr::V6(net), IpAddr::V6(a)) => within(u128::from(net), u128::from(a), 128, self.prefix),
+            _ => false,
+        }
     }
 }
 
@@ -141,7 +151,8 @@ impl Routes {
             let prefix = u32::from(word(mask)?).leading_ones() as u8;
             let flags = u32::from_str_radix(flags, 16).ok()?;
             let gateway = (flags & RTF_GATEWAY != 0).then(|| word(fields.get(2)?)).flatten().map(IpAddr::V4);
-            Some(Route::new(word(destination)?.into(), prefix, iface, flags, gateway))
+            let metric = fields.get(6)?.parse().ok()?;
+            Some(Route::new(word(destination)?.into(), prefix, iface, flags, gateway, metric))
         });
         Routes { routes: routes.collect() }
     }
@@ -151,12 +162,15 @@ impl Routes {
     pub fn parse_ipv6(text: &str) -> Routes {
         let routes = text.lines().filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let [destination, prefix, _, _, next_hop, _, _, _, flags, iface] = fields.as_slice() else { return None };
+            let [destination, prefix, _, _, next_hop, metric, _, _, flags, iface] = fields.as_slice() else {
+                return None;
+            };
             let prefix = u8::from_str_radix(prefix, 16).ok().filter(|p| *p <= 128)?;
             let network = hex_ipv6(destination)?;
             let flags = u32::from_str_radix(flags, 16).ok()?;
             let gateway = hex_ipv6(next_hop).filter(|h| !h.is_unspecified()).map(IpAddr::V6);
-            (!network.is_multicast()).then(|| Route::new(network.into(), prefix, iface, flags, gateway))
+            let metric = u32::from_str_radix(metric, 16).ok()?;
+            (!network.is_multicast()).then(|| Route::new(network.into(), prefix, iface, flags, gateway, metric))
         });
         Routes { routes: routes.collect() }
     }
@@ -172,8 +186,10 @@ impl Routes {
         let uplinks: Vec<&str> =
             self.routes.iter().filter(|r| r.prefix == 0 && r.on_a_link).map(|r| r.iface.as_str()).collect();
         self.taken(address).is_some_and(|r| {
-            // A gateway of this machine's own (Cilium's `cilium_host`) is still this machine.
-            let local = r.gateway.is_none_or(&mut *is_own);
+            // A gateway of this machine's own inside the route's network (Cilium's route to this
+            // node's pods through `cilium_host`) is still this machine; through the same
+            // gateway to another network (Cilium's routes to other nodes' pods) it is not.
+            let local = r.gateway.is_none_or(|g| r.covers(g) && is_own(g));
             r.on_a_link && r.prefix > 0 && local && !uplinks.contains(&r.iface.as_str())
         })
     }
@@ -183,14 +199,11 @@ impl Routes {
         self.taken(address).is_some_and(|r| r.on_a_link)
     }
 
-    /// The route the kernel takes to `address`: the longest prefix that covers it.
+    /// The route the kernel takes to `address` in the main table: the longest prefix that
+    /// covers it, of those the lowest metric.
     fn taken(&self, address: IpAddr) -> Option<&Route> {
-        let covers = move |r: &&Route| match (r.network, address) {
-            (IpAddr::V4(net), IpAddr::V4(a)) => within(u32::from(net).into(), u32::from(a).into(), 32, r.prefix),
-            (IpAddr::V6(net), IpAddr::V6(a)) => within(u128::from(net), u128::from(a), 128, r.prefix),
-            _ => false,
-        };
-        self.routes.iter().filter(covers).max_by_key(|r| r.prefix)
+        let covering = self.routes.iter().filter(|r| r.covers(address));
+        covering.min_by_key(|r| (std::cmp::Reverse(r.prefix), r.metric))
     }
 }
 
@@ -243,7 +256,10 @@ eth0\t00000000\t0102000A\t0003\t0\t0\t0\t00000000\t0\t0\t0
 eth0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
 vh\t006433C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
 vh\t806433C6\t026433C6\t0003\t0\t0\t0\t80FFFFFF\t0\t0\t0
-cilium_host\t000A000A\t016433C6\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
+cilium_host\t000A000A\t070A000A\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
+cilium_host\t000B000A\t070A000A\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
+eth0\t000C000A\t00000000\t0001\t0\t0\t200\t00FFFFFF\t0\t0\t0
+br1\t000C000A\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0
 lo\t0000000B\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0
 wg0\t0000000C\t0100000C\t0003\t0\t0\t0\t000000FF\t0\t0\t0
 *\t406433C6\t00000000\t0001\t0\t0\t0\tC0FFFFFF\t0\t0\t0
@@ -264,16 +280,21 @@ ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000
         assert!(local_ipv4("").is_empty() && global_ipv6("garbage\n1 2 3 4 5 6\n").is_empty());
     }
 
+    /// The tables hold addresses as words in host byte order, written here for little-endian
+    /// machines (every target this project builds for).
+    #[cfg(target_endian = "little")]
     #[test]
     fn only_specific_routes_reach() {
         let mut routes = Routes::parse_ipv4(ROUTE);
         routes.routes.extend(Routes::parse_ipv6(IPV6_ROUTE).routes);
-        let own = |a: IpAddr| a == "198.51.100.1".parse::<IpAddr>().unwrap();
+        let own = |a: IpAddr| ["198.51.100.1", "10.0.10.7"].iter().any(|o| a == o.parse::<IpAddr>().unwrap());
         let reach = |a: &str| routes.reach(a.parse().unwrap(), &mut own.clone());
         assert!(reach("198.51.100.2") && reach("198.51.100.63"));
         assert!(!reach("198.51.100.70"), "a blackhole inside the link's network");
         assert!(!reach("198.51.100.200"), "the longest prefix goes through a gateway");
-        assert!(reach("10.0.10.7"), "through a gateway that is this machine's own address");
+        assert!(reach("10.0.10.9"), "through a gateway that is this machine's own address, inside the route");
+        assert!(!reach("10.0.11.9"), "the same gateway to another network: another node's pods");
+        assert!(reach("10.0.12.9"), "the lower metric of two routes: the bridge, not the uplink");
         assert!(!reach("203.0.113.7"), "only the default route leads there");
         assert!(!reach("10.0.0.5"), "on the uplink's own network: could be another machine");
         assert!(!reach("11.0.0.5"), "through loopback");
