@@ -10,6 +10,8 @@
 //! multi-model server gets a `model`: from its command line (`discovery.rs`), or for an Ollama
 //! runner from Ollama's manifests (`ollama_models.rs`).
 pub mod discovery;
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub mod in_root;
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod listener;

@@ -19,23 +19,23 @@
 //! a name typed without a tag means), else the lexically first name.
 //!
 //! Files are read through the runner's own root (`/proc/PID/root` on Linux, `/` on macOS), so a
-//! runner in a container is looked up in its own files. Symbolic links on the way to
-//! `MODELS/manifests` are followed as the runner would, inside its root ([`resolve_in_root`]):
-//! through `/proc/PID/root` the kernel would resolve an absolute one in the exporter's own
-//! files, which would let a container ask about the host's models. Below `manifests` no link
-//! is followed. The walk is bounded: the fixed depth of Ollama's layout, [`MAX_ENTRIES`]
+//! runner in a container is looked up in its own files, and every step goes through a
+//! directory descriptor (`in_root.rs`): links on the way to `MODELS/manifests` are followed as
+//! the runner would, inside its root (through `/proc/PID/root` the kernel would resolve an
+//! absolute one in the exporter's own files, which would let a container ask about the host's
+//! models), and below `manifests` no link is followed. The walk is bounded: the fixed depth of Ollama's layout, [`MAX_ENTRIES`]
 //! directory entries, [`MAX_MANIFESTS`] manifests and [`MAX_WALK_BYTES`] read in all, each
 //! manifest up to [`MANIFEST_CAP`] bytes; names Ollama itself would refuse are skipped.
 //! Whatever cannot be read or parsed only costs the label.
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
+use std::ffi::OsString;
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::in_root::Dir;
 use super::sys;
 use crate::collectors::llm::normalize::model_label;
 
@@ -47,8 +47,6 @@ pub const MAX_MANIFESTS: usize = 4_096;
 pub const MANIFEST_CAP: u64 = 16 * 1024;
 /// Bytes read of all manifests in one walk (a few thousand real ones).
 pub const MAX_WALK_BYTES: u64 = 4 << 20;
-/// Symbolic links followed on the way to `manifests`, as the kernel's limit.
-const MAX_LINKS: usize = 40;
 
 const MODEL_LAYER: &str = "application/vnd.ollama.image.model";
 const DEFAULT_HOST: &str = "registry.ollama.ai";
@@ -159,85 +157,49 @@ struct Budget {
     bytes: u64,
 }
 
-/// `path` (absolute) as a process whose root is `root` sees it: every symbolic link on the way
-/// followed inside `root`, an absolute target starting again at `root`, `..` never above it.
-/// `None` when a part is missing or more than [`MAX_LINKS`] links are met.
-pub fn resolve_in_root(root: &Path, path: &Path) -> Option<PathBuf> {
-    fn push_parts(pending: &mut Vec<std::ffi::OsString>, path: &Path) {
-        let parts = path.components().filter_map(|c| match c {
-            Component::Normal(part) => Some(part.to_os_string()),
-            Component::ParentDir => Some("..".into()),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
-        });
-        // `pending` is a stack: the next part last.
-        pending.extend(parts.collect::<Vec<_>>().into_iter().rev());
-    }
-    let mut pending = Vec::new();
-    push_parts(&mut pending, path);
-    let (mut resolved, mut links) = (root.to_path_buf(), 0);
-    while let Some(part) = pending.pop() {
-        if part == ".." {
-            if resolved != root {
-                resolved.pop();
-            }
-            continue;
-        }
-        let next = resolved.join(&part);
-        if !fs::symlink_metadata(&next).ok()?.file_type().is_symlink() {
-            resolved = next;
-            continue;
-        }
-        links += 1;
-        let target = fs::read_link(&next).ok().filter(|_| links <= MAX_LINKS)?;
-        if target.is_absolute() {
-            resolved = root.to_path_buf();
-        }
-        push_parts(&mut pending, &target);
-    }
-    Some(resolved)
-}
-
-/// For each blob some manifest under `manifests` (a models directory's, links resolved) uses
-/// as its model layer, the name kept for it (see the module doc); `None` when it cannot be
-/// listed (the runner is gone, or its files are not readable to this exporter).
-pub fn names_by_blob(manifests: &Path) -> Option<HashMap<String, String>> {
-    let manifests = fs::read_dir(manifests).ok()?;
+/// For each blob some manifest under `manifests` (a models directory's, opened inside the
+/// runner's root) uses as its model layer, the name kept for it (see the module doc); `None`
+/// when it cannot be listed (the runner is gone, or its files are not readable to this
+/// exporter).
+pub fn names_by_blob(manifests: &Dir) -> Option<HashMap<String, String>> {
     let mut found = HashMap::new();
     let mut budget = Budget { entries: MAX_ENTRIES, manifests: MAX_MANIFESTS, bytes: MAX_WALK_BYTES };
-    walk(manifests, &mut Vec::new(), &mut budget, &mut found);
+    walk(manifests, &manifests.names().ok()?, &mut Vec::new(), &mut budget, &mut found);
     Some(found.into_iter().map(|(digest, (_, name))| (digest, model_label(&name))).collect())
 }
 
-/// One level of `manifests/HOST/NAMESPACE/MODEL/TAG`; `parts` holds the levels above.
-fn walk(entries: fs::ReadDir, parts: &mut Vec<String>, budget: &mut Budget, found: &mut HashMap<String, Candidate>) {
+/// One level of `manifests/HOST/NAMESPACE/MODEL/TAG`: `names` of `dir`; `parts` holds the
+/// levels above. Directories and files are opened through `dir`, links never followed.
+fn walk(
+    dir: &Dir,
+    names: &[OsString],
+    parts: &mut Vec<String>,
+    budget: &mut Budget,
+    found: &mut HashMap<String, Candidate>,
+) {
     let Some(&kind) = PARTS.get(parts.len()) else { return };
-    for entry in entries {
+    for name in names {
         if budget.entries == 0 {
             return;
         }
         budget.entries -= 1;
-        let Ok(entry) = entry else { continue };
-        // `file_type` does not follow a link: a link is neither a directory nor a file here.
-        let Ok(file_type) = entry.file_type() else { continue };
-        let Ok(name) = entry.file_name().into_string() else { continue };
-        if !valid_part(kind, &name) {
-            continue;
-        }
+        let Some(name_text) = name.to_str().filter(|n| valid_part(kind, n)) else { continue };
         if kind != Part::Tag {
-            if let Some(below) = file_type.is_dir().then(|| fs::read_dir(entry.path()).ok()).flatten() {
-                parts.push(name);
-                walk(below, parts, budget, found);
-                parts.pop();
-            }
+            let Ok(below) = dir.child(name) else { continue };
+            let Ok(below_names) = below.names() else { continue };
+            parts.push(name_text.to_string());
+            walk(&below, &below_names, parts, budget, found);
+            parts.pop();
             continue;
         }
-        if !file_type.is_file() || budget.manifests == 0 || budget.bytes == 0 {
+        if budget.manifests == 0 || budget.bytes == 0 {
             continue;
         }
+        let Ok(file) = dir.file(name) else { continue };
         budget.manifests -= 1;
-        let Some(digest) = model_layer(&entry.path(), &mut budget.bytes) else { continue };
+        let Some(digest) = model_layer(file, &mut budget.bytes) else { continue };
         let [host, namespace, model] = parts.as_slice() else { continue };
-        let candidate = (name != "latest", display_name(host, namespace, model, &name));
+        let candidate = (name_text != "latest", display_name(host, namespace, model, name_text));
         match found.entry(digest) {
             Entry::Occupied(mut kept) if candidate < *kept.get() => {
                 kept.insert(candidate);
@@ -265,14 +227,9 @@ struct Layer {
 }
 
 /// The hex digest of a manifest's model layer (the last one, as Ollama takes it), or `None`
-/// for a file that is not a regular file, too long, not a manifest or without a model. What
-/// is read is taken from `budget`.
-fn model_layer(path: &Path, budget: &mut u64) -> Option<String> {
-    // No following a link that replaced the file, and no waiting on a FIFO.
-    let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
+/// for a file too long, not a manifest or without a model. What is read is taken from
+/// `budget`.
+fn model_layer(file: std::fs::File, budget: &mut u64) -> Option<String> {
     let mut bytes = Vec::new();
     let limit = (MANIFEST_CAP + 1).min(*budget);
     let read = file.take(limit).read_to_end(&mut bytes);
@@ -305,7 +262,8 @@ impl ModelNames {
         };
         let key = (server, models);
         if !self.walked.contains_key(&key) {
-            let manifests = resolve_in_root(&sys::process_root(root, pid), &key.1.join("manifests"))?;
+            let runner_root = Dir::open(&sys::process_root(root, pid)).ok()?;
+            let manifests = runner_root.resolve(&key.1.join("manifests"))?;
             // A directory that cannot be listed through this runner may be through another one.
             let names = names_by_blob(&manifests)?;
             self.walked.insert(key.clone(), names);
