@@ -110,6 +110,21 @@ impl Fetcher {
         self.get(endpoint(base, path)?, api_key, timeout).await
     }
 
+    /// `/metrics` as detection already read it (it reads the body once and hands it to the
+    /// backend), else a GET of it.
+    pub async fn metrics(
+        &self,
+        base: &Url,
+        api_key: Option<&str>,
+        timeout: Duration,
+        already_read: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, FetchError> {
+        match already_read {
+            Some(body) => Ok(body),
+            None => self.get_path(base, "metrics", api_key, timeout).await,
+        }
+    }
+
     /// [`Fetcher::get_path`] for small JSON endpoints, whose bodies are read as text (bytes
     /// that are not UTF-8 replaced: the JSON parser then refuses what it cannot read) under
     /// [`MAX_JSON_BYTES`]: their JSON tree costs many times the body.

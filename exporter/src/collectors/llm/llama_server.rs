@@ -134,12 +134,7 @@ pub async fn read_with(
     when: SlotsRead,
 ) -> Result<Reading, FetchError> {
     let get = |path: &'static str| fetcher.get_text(base, path, api_key, timeout);
-    let metrics = async {
-        match metrics {
-            Some(body) => Ok(body),
-            None => fetcher.get_path(base, "metrics", api_key, timeout).await,
-        }
-    };
+    let metrics = fetcher.metrics(base, api_key, timeout, metrics);
     let (metrics, props) = tokio::join!(metrics, get("props"));
     let (metrics, props) = (metrics?, optional(base, "props", props));
     let read_slots = match when {

@@ -136,12 +136,7 @@ pub async fn read(
     timeout: Duration,
     metrics: Option<Vec<u8>>,
 ) -> Result<Reading, FetchError> {
-    let metrics = async {
-        match metrics {
-            Some(body) => Ok(body),
-            None => fetcher.get_path(base, "metrics", api_key, timeout).await,
-        }
-    };
+    let metrics = fetcher.metrics(base, api_key, timeout, metrics);
     let (metrics, model_info) = tokio::join!(metrics, fetcher.get_text(base, "get_model_info", api_key, timeout));
     Ok(Reading { metrics: metrics?, model_info: optional(base, "get_model_info", model_info) })
 }
