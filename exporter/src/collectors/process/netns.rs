@@ -74,8 +74,7 @@ impl Namespaces {
     /// True when a connection to `address` from here stays in the exporter's namespace:
     /// loopback or one of its addresses.
     pub fn is_own_address(&mut self, address: IpAddr) -> bool {
-        let address = canonical(address);
-        address.is_loopback() || self.own_addresses.get_or_insert_with(local_addresses).contains(&address)
+        is_among(self.own_addresses.get_or_insert_with(local_addresses), address)
     }
 
     /// The addresses of `pid`'s namespace (another one) that a connection from here reaches:
@@ -87,18 +86,20 @@ impl Namespaces {
             return found.clone();
         }
         let candidates = namespace_addresses(&self.root.join(pid.to_string()).join("net"));
-        let root = self.root.clone();
-        let mut found = Vec::new();
-        let routes = self.routes.take().unwrap_or_else(|| Routes::read(&root.join("self/net")));
-        for address in candidates {
-            if !self.is_own_address(address) && routes.reach(address, &mut |a| self.is_own_address(a)) {
-                found.push(address);
-            }
-        }
-        self.routes = Some(routes);
+        let routes = self.routes.get_or_insert_with(|| Routes::read(&self.root.join("self/net")));
+        let own = self.own_addresses.get_or_insert_with(local_addresses);
+        let mut is_own = |a: IpAddr| is_among(own, a);
+        let found: Vec<IpAddr> =
+            candidates.into_iter().filter(|&a| !is_among(own, a) && routes.reach(a, &mut is_own)).collect();
         self.theirs.insert(key, found.clone());
         found
     }
+}
+
+/// True when `address` is loopback or one of `own` (this namespace's addresses).
+fn is_among(own: &[IpAddr], address: IpAddr) -> bool {
+    let address = canonical(address);
+    address.is_loopback() || own.contains(&address)
 }
 
 /// (device, inode) of a namespace file: what tells two namespaces apart.
