@@ -272,7 +272,7 @@ enum Place {
     Own,
     /// Another one, which discovery does not look into (`--no-discovery.namespaces`).
     NotEntered,
-    /// Another one, made in another user namespace: its addresses are not believed.
+    /// Another one, owned by another user namespace: its addresses are not believed.
     Untrusted,
     /// Another one, reached at its own addresses.
     Other,
