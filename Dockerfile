@@ -29,7 +29,7 @@ COPY --from=busybox /bin/busybox /usr/local/bin/busybox
 ENV NVIDIA_DRIVER_CAPABILITIES=utility
 # Unprivileged by default. docker-compose.yml runs it as root with every capability dropped
 # but CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, which reading other users' /proc/PID/fd and
-# /proc/PID/io needs (docs/bundle.md, "What the exporter needs").
+# /proc/PID/io needs (docs/src/containers.md, "What the exporter needs").
 USER 65532:65532
 EXPOSE 10931
 # /-/healthy needs no credentials, so the check passes with basic auth on.

@@ -362,7 +362,7 @@ fn check_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), St
 fn check_bcrypt_hash(hash: &str) -> Result<(), String> {
     const ALPHABET: &str = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let bad =
-        || "is not a bcrypt hash ($2a$, $2b$ or $2y$, a cost, 53 characters); see the README, Security".to_string();
+        || "is not a bcrypt hash ($2a$, $2b$ or $2y$, a cost, 53 characters); see docs/src/security.md".to_string();
     let rest = ["$2a$", "$2b$", "$2y$"].iter().find_map(|p| hash.strip_prefix(p)).ok_or_else(bad)?;
     let (cost, body) = rest.split_once('$').ok_or_else(bad)?;
     if cost.len() != 2 || body.len() != 53 || !body.chars().all(|c| ALPHABET.contains(c)) {
