@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Connection floods against an llm-exporter binary, with the numbers the README and the
+"""Connection floods against an llm-exporter binary, with the numbers docs/src/performance.md and the
 hardening tests quote:
 
 - how many of 2,000 connections that send half a request are still open after the header

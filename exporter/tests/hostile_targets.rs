@@ -1,7 +1,7 @@
 //! Targets that send the most the body caps allow of what nobody keeps: memory must follow the
 //! series the exporter keeps, not the bytes a target sent.
 //!
-//! Prints one row of numbers (peak and settled RSS); the README's hostile-target row comes from
+//! Prints one row of numbers (peak and settled RSS); the hostile-target row of docs/src/performance.md comes from
 //! `EXPORTER_UNDER_TEST=target/release/llm-exporter cargo test --test hostile_targets -- --nocapture`.
 mod common;
 
