@@ -13,7 +13,7 @@
 //! - [`family`] merges, sorts and encodes the families once in the Prometheus text format.
 //!
 //! [`config`] merges flags, `LLM_EXPORTER_*` environment variables and a TOML file; a bad
-//! setting is one line naming where it came from and exit code 2. [`web_config`] reads the
+//! setting is one line naming where it came from and exit code 2. [`config::web_config`] reads the
 //! exporter-toolkit web config (TLS, client certificates, basic auth) that [`server`] enforces.
 pub mod collectors;
 pub mod config;
@@ -21,7 +21,6 @@ pub mod family;
 pub mod logging;
 pub mod scrape;
 pub mod server;
-pub mod web_config;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -39,6 +39,7 @@ use tokio::sync::Semaphore;
 
 use super::nvml::Gpus;
 use super::{CollectError, Collector, ScrapeContext};
+pub use crate::config::Workload;
 use crate::config::{Config, ProcessMatch, ServerConfig};
 use crate::family::Family;
 pub use discovery::{LocalServer, LocalView};
@@ -91,37 +92,6 @@ pub struct GpuUse {
     pub gpu: u32,
     pub used_memory_bytes: Option<u64>,
     pub sm_utilization_ratio: Option<f64>,
-}
-
-/// Workload classes of `llm_process_info{workload}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Workload {
-    LlmInference,
-    MlTraining,
-    GpuCompute,
-    Graphics,
-    Other,
-}
-
-impl Workload {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Workload::LlmInference => "llm_inference",
-            Workload::MlTraining => "ml_training",
-            Workload::GpuCompute => "gpu_compute",
-            Workload::Graphics => "graphics",
-            Workload::Other => "other",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Workload, String> {
-        const ALL: [Workload; 5] =
-            [Workload::LlmInference, Workload::MlTraining, Workload::GpuCompute, Workload::Graphics, Workload::Other];
-        ALL.into_iter().find(|w| w.as_str() == s).ok_or_else(|| {
-            let names: Vec<&str> = ALL.iter().map(|w| w.as_str()).collect();
-            format!("'{s}' is not one of {}", names.join(", "))
-        })
-    }
 }
 
 /// A selected process with everything its series need.
