@@ -21,6 +21,7 @@ pub mod family;
 pub mod logging;
 pub mod scrape;
 pub mod server;
+pub mod sys;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

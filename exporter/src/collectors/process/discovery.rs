@@ -15,9 +15,10 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use super::{netns, sys, Workload};
+use super::{netns, Workload};
 use crate::collectors::llm::llama_kv::KvLayout;
 use crate::config::{ProcessMatch, ServerConfig};
+use crate::sys;
 
 /// Known server programs by `comm` or `argv[0]` base name, with the backend they speak.
 const PROGRAMS: &[(&str, &str)] = &[

@@ -12,22 +12,12 @@
 pub mod discovery;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub mod in_root;
-#[cfg(target_os = "linux")]
-pub mod linux;
-pub mod listener;
-#[cfg(target_os = "macos")]
-pub mod macos;
-#[cfg(any(target_os = "macos", test))]
-pub mod macos_shape;
 pub mod netns;
 pub mod ns_addresses;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub mod ollama_models;
 pub mod pods;
 pub mod shape;
-#[cfg(target_os = "linux")]
-pub mod sock_diag;
-pub mod sys;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -42,49 +32,11 @@ use super::{CollectError, Collector, ScrapeContext};
 pub use crate::config::Workload;
 use crate::config::{Config, ProcessMatch, ServerConfig};
 use crate::family::Family;
+use crate::sys;
+#[cfg(target_os = "linux")]
+use crate::sys::linux;
+pub use crate::sys::RawProcess;
 pub use discovery::{LocalServer, LocalView};
-
-/// What `linux.rs` (or `macos.rs`) reads for one process: plain numbers in kernel units (on
-/// macOS the `*_ticks` are microseconds and `start_ticks` counts from the epoch).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RawProcess {
-    pub pid: u32,
-    pub ppid: u32,
-    pub comm: String,
-    pub utime_ticks: u64,
-    pub stime_ticks: u64,
-    /// Clock ticks after boot at which the process started.
-    pub start_ticks: u64,
-    pub threads: u64,
-    pub virtual_bytes: u64,
-    pub resident_bytes: Option<u64>,
-    pub swap_bytes: Option<u64>,
-    pub voluntary_switches: Option<u64>,
-    pub involuntary_switches: Option<u64>,
-    pub read_bytes: Option<u64>,
-    pub written_bytes: Option<u64>,
-    pub open_fds: Option<u64>,
-    pub max_fds: Option<u64>,
-    /// The container: its name in a Kubernetes pod the node has names for, else the short id
-    /// from the cgroup path; empty on bare metal.
-    pub container: String,
-    /// The Kubernetes namespace and pod (`pods.rs`); empty off Kubernetes.
-    pub namespace: String,
-    pub pod: String,
-    /// macOS only: CPU times could not be read (another user's process), so they are left out.
-    pub no_cpu: bool,
-    /// macOS only: thread count and virtual size could not be read, so they are left out.
-    pub no_threads_or_virtual: bool,
-    /// macOS only: context switches of both kinds together (`pti_csw`).
-    pub context_switches: Option<u64>,
-    /// macOS only: the physical footprint Activity Monitor shows, and its lifetime maximum.
-    pub footprint_bytes: Option<u64>,
-    pub footprint_peak_bytes: Option<u64>,
-    /// macOS 13+ only: energy the kernel attributes to the process, in nanojoules.
-    pub energy_nanojoules: Option<u64>,
-    /// macOS 13+ only: Neural Engine memory, when the process has any.
-    pub neural_footprint_bytes: Option<u64>,
-}
 
 /// A process's use of one GPU.
 #[derive(Debug, Clone, PartialEq)]

@@ -106,7 +106,7 @@ fn attribution_on_the_fixture_node() {
             let raw = RawProcess {
                 pid,
                 comm: "llama-server".into(),
-                container: super::super::linux::container_id(&cgroup),
+                container: crate::sys::linux::container_id(&cgroup),
                 ..RawProcess::default()
             };
             Selected { raw, server: None, model: None, workload: Workload::Other, gpus: Vec::new() }

@@ -11,7 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use super::listener::Listener;
-use super::RawProcess;
+use super::raw_process::RawProcess;
 
 /// `SZOMB` of `proc_bsdinfo.pbi_status` (`sys/proc.h`).
 const SZOMB: u32 = 5;

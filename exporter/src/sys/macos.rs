@@ -19,7 +19,7 @@ use libproc::libproc::task_info::TaskInfo;
 use libproc::processes::{pids_by_type, ProcFilter};
 
 use super::macos_shape::{self, BsdFacts, Listener, Rusage, RusageInfoV6, SocketFacts, Stat, TaskFacts, Timebase};
-use super::RawProcess;
+use super::raw_process::RawProcess;
 
 /// `RUSAGE_INFO_V4`, asked for when the kernel predates V6 (macOS 12 and older).
 const RUSAGE_INFO_V4: i32 = 4;
