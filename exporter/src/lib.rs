@@ -18,6 +18,7 @@
 pub mod collectors;
 pub mod config;
 pub mod family;
+pub mod gpu_use;
 pub mod logging;
 pub mod scrape;
 pub mod server;

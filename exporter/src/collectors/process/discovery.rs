@@ -18,6 +18,7 @@ use std::path::Path;
 use super::{netns, Workload};
 use crate::collectors::llm::llama_kv::KvLayout;
 use crate::config::{ProcessMatch, ServerConfig};
+use crate::gpu_use::GpuUse;
 use crate::sys;
 
 /// Known server programs by `comm` or `argv[0]` base name, with the backend they speak.
@@ -86,7 +87,7 @@ pub struct LocalView {
     /// `pid → ppid` of every process whose `stat` was read while scanning.
     pub parents: HashMap<u32, u32>,
     /// GPU use per PID as NVML reports it; empty without NVML.
-    pub gpu_users: HashMap<u32, Vec<super::GpuUse>>,
+    pub gpu_users: HashMap<u32, Vec<GpuUse>>,
     /// Server processes started by another server (model runners, engine cores): they get
     /// process series under their server's label, but are not targets of their own.
     pub workers: Vec<u32>,

@@ -32,19 +32,12 @@ use super::{CollectError, Collector, ScrapeContext};
 pub use crate::config::Workload;
 use crate::config::{Config, ProcessMatch, ServerConfig};
 use crate::family::Family;
+use crate::gpu_use::GpuUse;
 use crate::sys;
 #[cfg(target_os = "linux")]
 use crate::sys::linux;
 pub use crate::sys::RawProcess;
 pub use discovery::{LocalServer, LocalView};
-
-/// A process's use of one GPU.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GpuUse {
-    pub gpu: u32,
-    pub used_memory_bytes: Option<u64>,
-    pub sm_utilization_ratio: Option<f64>,
-}
 
 /// A selected process with everything its series need.
 #[derive(Debug, Clone, PartialEq)]

@@ -246,8 +246,8 @@ fn process_labels(s: &Selected) -> Labels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collectors::process::GpuUse;
     use crate::family::encode_text;
+    use crate::gpu_use::GpuUse;
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
