@@ -17,6 +17,7 @@
 //! exporter-toolkit web config (TLS, client certificates, basic auth) that [`server`] enforces.
 pub mod collectors;
 pub mod config;
+pub mod discovery;
 pub mod family;
 pub mod gpu_use;
 pub mod logging;

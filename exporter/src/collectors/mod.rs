@@ -33,7 +33,7 @@ pub struct ScrapeContext {
     /// cut off and reported failed.
     pub budget: Duration,
     /// The LLM servers found on this machine in this scrape (empty when nothing scans).
-    pub local: Arc<process::LocalView>,
+    pub local: Arc<crate::discovery::LocalView>,
 }
 
 /// A source of metric families, read afresh on every scrape.

@@ -18,7 +18,6 @@ use futures::future::{join_all, BoxFuture};
 
 pub mod detect;
 pub mod http;
-pub mod llama_kv;
 pub mod llama_router;
 pub mod llama_server;
 pub mod llama_slots;
@@ -30,9 +29,9 @@ pub mod sglang;
 pub mod tgi;
 pub mod vllm;
 
-use super::process::LocalServer;
 use super::{CollectError, Collector, ScrapeContext};
 use crate::config::{Backend, Config, ServerConfig};
+use crate::discovery::LocalServer;
 use crate::family::{labels, Family, Kind};
 use http::{FetchError, Fetcher};
 use llama_server::KvLayout;

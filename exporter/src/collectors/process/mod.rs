@@ -9,14 +9,6 @@
 //! `macos_shape.rs`); `sys.rs` picks one of the two for the code above it. The worker of a
 //! multi-model server gets a `model`: from its command line (`discovery.rs`), or for an Ollama
 //! runner from Ollama's manifests (`ollama_models.rs`).
-pub mod discovery;
-#[cfg(any(target_os = "linux", target_os = "macos"))]
-pub mod in_root;
-pub mod netns;
-pub mod ns_addresses;
-#[cfg(any(target_os = "linux", target_os = "macos"))]
-pub mod ollama_models;
-pub mod pods;
 pub mod shape;
 
 use std::collections::HashMap;
@@ -31,13 +23,15 @@ use super::nvml::Gpus;
 use super::{CollectError, Collector, ScrapeContext};
 pub use crate::config::Workload;
 use crate::config::{Config, ProcessMatch, ServerConfig};
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+use crate::discovery::ollama_models;
+use crate::discovery::{self, pods, LocalServer, LocalView};
 use crate::family::Family;
 use crate::gpu_use::GpuUse;
 use crate::sys;
 #[cfg(target_os = "linux")]
 use crate::sys::linux;
 pub use crate::sys::RawProcess;
-pub use discovery::{LocalServer, LocalView};
 
 /// A selected process with everything its series need.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
-use super::discovery::LocalView;
-use super::Selected;
+use super::LocalView;
+use crate::collectors::process::Selected;
 
 /// What a cgroup path says about Kubernetes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::collectors::process::discovery::LocalServer;
 use crate::collectors::process::{RawProcess, Workload};
+use crate::discovery::LocalServer;
 
 const ID: &str = "ec8207a3dde607f7867f8f5390915018488b877761306ffd4ef099f9b3ee16a1";
 const UID: &str = "7c0e5b8e-4f0a-4b1e-9d4c-2a6f3e1b9c01";

@@ -15,11 +15,19 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use super::{netns, Workload};
-use crate::collectors::llm::llama_kv::KvLayout;
-use crate::config::{ProcessMatch, ServerConfig};
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub mod in_root;
+pub mod llama_kv;
+pub mod netns;
+pub mod ns_addresses;
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub mod ollama_models;
+pub mod pods;
+
+use crate::config::{ProcessMatch, ServerConfig, Workload};
 use crate::gpu_use::GpuUse;
 use crate::sys;
+use llama_kv::KvLayout;
 
 /// Known server programs by `comm` or `argv[0]` base name, with the backend they speak.
 const PROGRAMS: &[(&str, &str)] = &[
