@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures::future::{join_all, BoxFuture, FutureExt, Shared};
 use prometheus::core::Collector as _;
 
-use crate::collectors::process::LocalScanner;
+use crate::collectors::local_scan::LocalScanner;
 use crate::collectors::{Collector, ScrapeContext};
 use crate::discovery::LocalView;
 use crate::family::{encode_text, labels, merge, Family, Kind};

@@ -1,7 +1,9 @@
 //! Pure shaping of process facts into `llm_process_*` families, and workload classification.
 use crate::family::{labels, Family, Labels};
 
-use super::{RawProcess, Selected, Workload};
+use super::Selected;
+use crate::config::Workload;
+use crate::sys::RawProcess;
 
 /// Training launchers and argument fragments that mark a training job.
 const TRAINING_PROGRAMS: &[&str] = &["torchrun", "deepspeed", "accelerate", "horovodrun"];
