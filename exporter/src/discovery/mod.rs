@@ -11,10 +11,11 @@
 //! listening on its address. A server process whose ancestor is also a server (an Ollama
 //! model runner, a vLLM engine core) is a worker of that server, not a server of its own.
 //! Nothing is kept between scrapes.
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::path::Path;
-
+//!
+//! Beside the scan here: `netns.rs` and `ns_addresses.rs` (other network namespaces, their
+//! addresses and routes), `pods.rs` (Kubernetes names), `ollama_models.rs` with `in_root.rs`
+//! (the model an Ollama runner serves) and `llama_kv.rs` (what a llama-server's settings say
+//! about its KV cache). The operating system is read only through `crate::sys`.
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub mod in_root;
 pub mod llama_kv;
@@ -23,6 +24,10 @@ pub mod ns_addresses;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub mod ollama_models;
 pub mod pods;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
 
 use crate::config::{ProcessMatch, ServerConfig, Workload};
 use crate::gpu_use::GpuUse;

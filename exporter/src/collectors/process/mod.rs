@@ -2,13 +2,12 @@
 //! process using a GPU, and the processes the config asks for, and for nothing else (the set
 //! of processes, hence of `pid` label values, is bounded by what runs models).
 //!
-//! The proc filesystem is scanned once per scrape, before the collectors run ([`scan_local`]):
-//! the scan finds the servers (`discovery.rs`), which the `llm` collector also scrapes. This
-//! collector then reads only the selected processes (`linux.rs`) and shapes them (`shape.rs`).
-//! On macOS, libproc takes the place of the proc filesystem (`macos.rs`, shaped by
-//! `macos_shape.rs`); `sys.rs` picks one of the two for the code above it. The worker of a
-//! multi-model server gets a `model`: from its command line (`discovery.rs`), or for an Ollama
-//! runner from Ollama's manifests (`ollama_models.rs`).
+//! The proc filesystem is scanned once per scrape, before the collectors run
+//! (`collectors/local_scan.rs`): the scan finds the servers (`discovery/`), which the `llm`
+//! collector also scrapes. This collector then reads only the selected processes through
+//! `sys/` (the proc filesystem on Linux, libproc on macOS) and shapes them (`shape.rs`). The
+//! worker of a multi-model server gets a `model`: from its command line (`discovery/`), or for
+//! an Ollama runner from Ollama's manifests (`discovery/ollama_models.rs`).
 pub mod shape;
 
 use std::collections::HashMap;
