@@ -566,7 +566,9 @@ def models():
         t(f"avg_over_time(server:llm_generation_tokens_per_joule:ratio5m{{{SSEL}}}{RANGE}){BY_MODEL}", legend,
           instant=True),
     ], "suffix: tok/J", w=12, h=6, description="Generated tokens divided by the energy of the GPUs the server's "
-                                                "processes use (a shared GPU counts in full for each server).")
+                                                "processes use (a shared GPU counts in full for each server). "
+                                                "NVML GPUs only: a Mac reports no GPU energy, so a server on a "
+                                                "Mac has no value here.")
     b.add("timeseries", "Generation tokens/s", [
         t(f"sum {per} (rate(llm_generation_tokens_total{{{SSEL}}}{RI})){BY_MODEL}", legend)], TOKS)
     b.add("timeseries", "Prompt tokens/s", [

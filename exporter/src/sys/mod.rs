@@ -18,13 +18,16 @@
 //!
 //! The structs they fill are plain data (`raw_process.rs`, `listener.rs`); on Linux the
 //! listening sockets come from netlink (`sock_diag.rs`), on macOS the libproc records are
-//! turned into them by pure, tested code (`macos_shape.rs`). Nothing here imports from the
+//! turned into them by pure, tested code (`macos_shape.rs`, and `macos_clock.rs` for the unit
+//! of CPU times). Nothing here imports from the
 //! code that uses it.
 #[cfg(target_os = "linux")]
 pub mod linux;
 mod listener;
 #[cfg(target_os = "macos")]
 pub mod macos;
+#[cfg(any(target_os = "macos", test))]
+pub mod macos_clock;
 #[cfg(any(target_os = "macos", test))]
 pub mod macos_shape;
 mod raw_process;

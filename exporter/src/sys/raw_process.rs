@@ -37,8 +37,9 @@ pub struct RawProcess {
     /// macOS only: the physical footprint Activity Monitor shows, and its lifetime maximum.
     pub footprint_bytes: Option<u64>,
     pub footprint_peak_bytes: Option<u64>,
-    /// macOS 13+ only: energy the kernel attributes to the process, in nanojoules.
-    pub energy_nanojoules: Option<u64>,
+    /// macOS 13+ on Apple Silicon only: the CPU's energy the kernel attributes to the process
+    /// (not the GPU's or the Neural Engine's), in nanojoules.
+    pub cpu_energy_nanojoules: Option<u64>,
     /// macOS 13+ only: Neural Engine memory, when the process has any.
     pub neural_footprint_bytes: Option<u64>,
 }

@@ -10,6 +10,9 @@
 //! an Ollama runner from Ollama's manifests (`discovery/ollama_models.rs`).
 pub mod shape;
 
+#[cfg(test)]
+mod macos_tests;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
