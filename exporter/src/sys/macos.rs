@@ -121,12 +121,13 @@ fn cpu_timebase() -> Option<Timebase> {
     macos_clock::cpu_timebase(mach, translated, frequency)
 }
 
-/// A number the kernel gives by name, when it fills exactly a `T`.
+/// A number the kernel gives by name, when it fills exactly a `T` (an integer type: the
+/// callers ask for `c_int` and `u64`).
 fn sysctl_by_name<T: Copy + Default>(name: &CStr) -> Option<T> {
     let mut value = T::default();
     let mut size = std::mem::size_of::<T>();
-    // SAFETY: `value` is a plain integer with `size` writable bytes that outlives the call; the
-    // kernel writes at most `size` bytes and updates `size` to what it wrote.
+    // SAFETY: `value` is an integer, valid for any bytes, with `size` writable bytes that
+    // outlives the call; the kernel writes at most `size` bytes and sets `size` to what it wrote.
     let rc =
         unsafe { libc::sysctlbyname(name.as_ptr(), (&mut value as *mut T).cast(), &mut size, std::ptr::null_mut(), 0) };
     (rc == 0 && size == std::mem::size_of::<T>()).then_some(value)
