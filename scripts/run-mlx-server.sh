@@ -10,6 +10,8 @@
 # starts a server in that state.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib/wait-health.sh
+source "$HERE/lib/wait-health.sh"
 PORT="${1:-18001}"; shift || true
 VENV="${VENV:-${HOME}/.cache/llm-exporter/mlx-venv}"
 BIN="$("$HERE/mlx-install.sh" "$VENV")"
@@ -21,9 +23,4 @@ export HF_HUB_CACHE="${HF_HUB_CACHE:-$HF_HOME/hub}"
 [[ "$HF_HUB_CACHE" == /nonexistent* ]] || mkdir -p "$HF_HUB_CACHE"
 setsid "$BIN" --model "$MODEL" --host 127.0.0.1 --port "$PORT" "$@" >"$LOG" 2>&1 </dev/null &
 PID=$!
-for _ in $(seq 1 600); do
-  if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then echo "$PID http://127.0.0.1:$PORT"; exit 0; fi
-  kill -0 "$PID" 2>/dev/null || { echo "run-mlx-server: mlx_lm.server exited; log: $LOG" >&2; tail -n 30 "$LOG" >&2; exit 1; }
-  sleep 0.2
-done
-echo "run-mlx-server: no /health after 120 s; log: $LOG" >&2; kill -- -"$PID"; exit 1
+wait_health mlx_lm.server "$PID" "$PORT" 120 "$LOG"

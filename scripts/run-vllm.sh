@@ -13,6 +13,8 @@
 # Example: run-vllm.sh 18000 --enable-sleep-mode
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib/wait-health.sh
+source "$HERE/lib/wait-health.sh"
 PORT="${1:-18000}"; shift || true
 VENV="${VENV:-${HOME}/.cache/llm-exporter/vllm-venv}"
 "$HERE/vllm-install.sh" "$VENV" >/dev/null
@@ -34,9 +36,4 @@ case "${LAUNCH:-serve}" in
 esac
 setsid "${command[@]}" "${common[@]}" "$@" >"$LOG" 2>&1 </dev/null &
 PID=$!
-for _ in $(seq 1 1200); do
-  if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then echo "$PID http://127.0.0.1:$PORT"; exit 0; fi
-  kill -0 "$PID" 2>/dev/null || { echo "run-vllm: vLLM exited; log: $LOG" >&2; tail -n 30 "$LOG" >&2; exit 1; }
-  sleep 0.5
-done
-echo "run-vllm: no /health after 600 s; log: $LOG" >&2; kill -- -"$PID"; exit 1
+wait_health vLLM "$PID" "$PORT" 600 "$LOG"
