@@ -139,6 +139,10 @@ pub fn server_backend(comm: &str, cmdline: impl FnOnce() -> Vec<String>) -> Opti
     if let Some((_, backend)) = PROGRAMS.iter().find(|(name, _)| *name == comm) {
         return Some(backend);
     }
+    // A module's console script (`mlx_lm.server` installed by pip) runs under the script's name.
+    if let Some((_, backend)) = MODULES.iter().find(|(module, _)| *module == comm) {
+        return Some(backend);
+    }
     // Interpreters hide the program, and comm is cut at 15 bytes: look at the command line,
     // but only where it can tell something (it is read for every such process on every scrape).
     let interpreter = comm.starts_with("python") || comm.starts_with("uv") || comm == "node";
@@ -463,6 +467,8 @@ mod tests {
             server_backend("python3", args(&["/opt/homebrew/bin/python3", "/Users/me/venv/bin/mlx_lm.server"])),
             Some("mlx")
         );
+        // pip's console script, run straight from its shebang: comm is the script's name.
+        assert_eq!(server_backend("mlx_lm.server", || panic!("the name says it")), Some("mlx"));
     }
 
     fn fixture() -> std::path::PathBuf {

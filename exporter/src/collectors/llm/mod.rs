@@ -270,6 +270,10 @@ impl LlmCollector {
                 let models = mlx::read(fetcher, base, key, timeout)
                     .await
                     .map_err(|e| Failure::fetch("/v1/models", e, deadline))?;
+                if mlx::is_empty_answer(&models) {
+                    // The server answers; another backend would not answer so. Not a mismatch.
+                    return Err(Failure { why: mlx::EMPTY_MODELS.into(), mismatch: false, refused: false });
+                }
                 mlx::shape(server, &models).map_err(Failure::mismatch)
             }
             Backend::Auto => Err(Failure::mismatch("the backend is not known yet".into())),
