@@ -138,7 +138,7 @@
         canvas.className = 'spark';
         td.appendChild(canvas);
       }
-      spark(canvas, spec.spark, spec.w || 100);
+      spark(canvas, spec.spark, 100, spec.top);
       return;
     }
     if (td.textContent !== spec.t) td.textContent = spec.t;
@@ -188,17 +188,18 @@
       if (!entry.isIntersecting) { onScreen.delete(entry.target); continue; }
       onScreen.add(entry.target);
       const pending = latest.get(entry.target);
-      if (pending) draw(entry.target, pending[0], pending[1]);
+      if (pending) draw(entry.target, ...pending);
     }
   });
 
-  function spark(canvas, points, width) {
+  /** Draws `points` scaled to `ceiling` (a ratio's 1, a memory's total), else to their maximum. */
+  function spark(canvas, points, width, ceiling) {
     if (!latest.has(canvas)) observer.observe(canvas);
-    latest.set(canvas, [points, width]);
-    if (onScreen.has(canvas)) draw(canvas, points, width);
+    latest.set(canvas, [points, width, ceiling]);
+    if (onScreen.has(canvas)) draw(canvas, points, width, ceiling);
   }
 
-  function draw(canvas, points, width) {
+  function draw(canvas, points, width, ceiling) {
     const dpr = window.devicePixelRatio || 1;
     if (canvas.width !== Math.round(width * dpr)) {
       canvas.width = Math.round(width * dpr);
@@ -207,7 +208,7 @@
     const ctx = canvas.getContext('2d');
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, width, HEIGHT);
-    let top = 0;
+    let top = ceiling || 0;
     for (const v of points) if (v > top) top = v;
     if (!(top > 0)) top = 1;
     // A minute wide at first, then widening to the whole history.
@@ -257,8 +258,8 @@
           { n: 'slots', t: slots === null ? DASH : count(busy || 0) + ' / ' + count(slots), v: slots === null ? '' : (busy || 0) + '/' + slots },
           { n: 'running', o: true, t: count(sum(on('llm_requests_running'))) },
           { n: 'waiting', o: true, t: count(sum(on('llm_requests_waiting'))) },
-          { n: 'generation', t: fixed(generation, 1, 'tok/s'), v: generation === null ? '' : generation },
-          { n: 'prompt', o: true, t: fixed(prompt, 1, 'tok/s'), v: prompt === null ? '' : prompt },
+          { n: 'generation', t: fixed(generation, 1), v: generation === null ? '' : generation },
+          { n: 'prompt', o: true, t: fixed(prompt, 1), v: prompt === null ? '' : prompt },
           { n: 'context', t: size === null ? DASH : count(used) + ' / ' + count(size), v: size === null ? '' : used + '/' + size, title: 'tokens in the fullest slot / context per slot' },
           { n: 'kv', t: percent(kv) },
           { n: 'latency', o: true, t: seconds(latency), title: 'mean duration of the requests finished since the previous collection' },
@@ -377,6 +378,7 @@
         throttled,
         util: remember('gpu-util:' + gpu, util === null ? renderer : util),
         mem: remember('gpu-mem:' + gpu, used === null ? allocated : used),
+        total,
       };
     });
   }
@@ -394,7 +396,7 @@
       sparks.className = 'sparks';
       for (const label of ['utilization', 'memory']) {
         const box = sparks.appendChild(document.createElement('div'));
-        box.appendChild(document.createElement('div')).textContent = label + ', last minutes';
+        box.appendChild(document.createElement('div')).textContent = label + ' history';
         box.appendChild(document.createElement('canvas')).className = 'spark';
       }
       root.appendChild(el);
@@ -428,8 +430,8 @@
     });
     const reasons = g.throttled.length ? 'Throttled: ' + g.throttled.join(', ') : '';
     if (throttle.textContent !== reasons) throttle.textContent = reasons;
-    spark(sparks.children[0].lastChild, g.util, 130);
-    spark(sparks.children[1].lastChild, g.mem, 130);
+    spark(sparks.children[0].lastChild, g.util, 130, 1);
+    spark(sparks.children[1].lastChild, g.mem, 130, g.total);
     return el;
   }
 
