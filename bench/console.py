@@ -14,7 +14,7 @@
 
     bench/console.py [--smoke] [--seconds S]     (default 30 s per case; --smoke: 3 s, 20 updates)
 
-Builds the release exporter; installs Playwright into its venv (scripts/lib/playwright_venv.py).
+Builds the release exporter (LLM_EXPORTER_BIN names another binary); installs Playwright into its venv (scripts/lib/playwright_venv.py).
 Unless --smoke, writes bench/results/console.md.
 """
 import os
@@ -154,12 +154,15 @@ def synthetic(step, gpus=8, processes=50, models=8, servers=4):
 
 
 def exporter(tmp, targets):
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--locked", "-p", "llm-exporter", "--bin", "llm-exporter"],
-                   cwd=ROOT, check=True)
+    binary = os.environ.get("LLM_EXPORTER_BIN")
+    if not binary:
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--locked", "-p", "llm-exporter", "--bin", "llm-exporter"],
+                       cwd=ROOT, check=True)
+        binary = os.path.join(ROOT, "target", "release", "llm-exporter")
     port = free_port()
     servers = [arg for i, url in enumerate(targets.urls) for arg in ("--server", f"llama-{i}={url}")]
     log = open(os.path.join(tmp, "exporter.log"), "w")
-    proc = subprocess.Popen([os.path.join(ROOT, "target", "release", "llm-exporter"), f"--web.listen-address=127.0.0.1:{port}",
+    proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}",
                              "--no-discovery", "--no-collector.nvml", "--no-collector.process", *servers],
                             stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"

@@ -5,7 +5,10 @@
 'use strict';
 (function () {
   const DATA = '/-/console/metrics';
-  const PERIOD_MS = 1000;
+  // A little over the default minimum interval between collections (1 s), measured by the
+  // exporter from when a collection started: a poll a whole second after the last one then
+  // finds a new collection instead of the same one every other time.
+  const PERIOD_MS = 1050;
   const HISTORY = 300; // sparkline points: five minutes at one a second
   const DASH = '–';
 
@@ -129,8 +132,15 @@
 
   // ---- Drawing: keyed rows and cells, so an update only changes text that changed.
 
+  // What each cell shows, kept beside it so an update compares without reading the DOM.
+  const shown = new WeakMap();
+
   function cell(td, spec) {
-    if (td.dataset.col !== spec.n) td.dataset.col = spec.n;
+    let last = shown.get(td);
+    if (!last) {
+      td.dataset.col = spec.n;
+      shown.set(td, (last = {}));
+    }
     if (spec.spark) {
       let canvas = td.firstChild;
       if (!canvas) {
@@ -141,15 +151,16 @@
       spark(canvas, spec.spark, 100, spec.top);
       return;
     }
-    if (td.textContent !== spec.t) td.textContent = spec.t;
+    if (last.t !== spec.t) td.textContent = last.t = spec.t;
     const cls = (spec.c || '') + (spec.o ? ' opt' : '');
-    if (td.className !== cls) td.className = cls;
+    if (last.c !== cls) td.className = last.c = cls;
     const v = spec.v === undefined ? undefined : String(spec.v);
-    if (td.dataset.v !== v) {
+    if (last.v !== v) {
+      last.v = v;
       if (v === undefined) delete td.dataset.v; else td.dataset.v = v;
     }
     const title = spec.title || '';
-    if (td.title !== title) td.title = title;
+    if (last.title !== title) td.title = last.title = title;
   }
 
   function section(id, rows, emptyText) {
