@@ -282,7 +282,9 @@ def server():
     b.add("timeseries", "Prompt tokens/s", [
         t(f"sum by (server) (rate(llm_prompt_tokens_total{{{SSEL}}}{RI}))", "{{server}} processed"),
         t(f"sum by (server) (rate(llm_prompt_cached_tokens_total{{{SSEL}}}{RI}))", "{{server}} from cache"),
-    ], TOKS)
+        t(f"sum by (server, source) (rate(llm_prompt_tokens_by_source_total{{{SSEL}}}{RI}))",
+          "{{server}} {{source}}"),
+    ], TOKS, description="By source (vLLM): computed here, a local cache hit, or a KV transfer from elsewhere.")
     b.add("timeseries", "Generation speed per request", [
         t(f"sum by (server) (rate(llm_generation_tokens_total{{{SSEL}}}{RI})) / "
           f"sum by (server) (rate(llm_generation_seconds_total{{{SSEL}}}{RI}))", "{{server}} generation"),
@@ -309,9 +311,11 @@ def server():
     b.add("timeseries", "Queue and sleep", [
         t(f"sum by (server) (llm_requests_running{{{SSEL}}})", "{{server}} running"),
         t(f"sum by (server) (llm_requests_waiting{{{SSEL}}})", "{{server}} waiting"),
+        t(f"sum by (server, reason) (llm_requests_waiting_by_reason{{{SSEL}}})", "{{server}} waiting: {{reason}}"),
         t(f"max by (server) (llm_server_sleeping{{{SSEL}}})", "{{server}} asleep"),
-    ], "none", description="Requests running and waiting; asleep is 1 while a llama-server sleeps "
-                           "(--sleep-idle-seconds) with its model unloaded.")
+    ], "none", description="Requests running and waiting, and why they wait (vLLM: capacity, deferred); asleep "
+                           "is 1 while a llama-server sleeps (--sleep-idle-seconds) or a vLLM server sleeps "
+                           "(--enable-sleep-mode, POST /sleep) with its model unloaded.")
     b.add("timeseries", "KV cache use", [
         t(f"max by (server) (llm_kv_cache_usage_ratio{{{SSEL}}})", "{{server}}")], "percentunit",
           thresholds=[(0.8, "orange")])
@@ -566,7 +570,9 @@ def models():
         t(f"avg_over_time(server:llm_generation_tokens_per_joule:ratio5m{{{SSEL}}}{RANGE}){BY_MODEL}", legend,
           instant=True),
     ], "suffix: tok/J", w=12, h=6, description="Generated tokens divided by the energy of the GPUs the server's "
-                                                "processes use (a shared GPU counts in full for each server).")
+                                                "processes use (a shared GPU counts in full for each server). "
+                                                "NVML GPUs only: a Mac reports no GPU energy, so a server on a "
+                                                "Mac has no value here.")
     b.add("timeseries", "Generation tokens/s", [
         t(f"sum {per} (rate(llm_generation_tokens_total{{{SSEL}}}{RI})){BY_MODEL}", legend)], TOKS)
     b.add("timeseries", "Prompt tokens/s", [

@@ -22,7 +22,9 @@ mod bench {
     use std::path::Path;
     use std::time::{Duration, Instant};
 
-    use llm_exporter::collectors::process::{discovery, linux, select, shape};
+    use llm_exporter::collectors::process::{select, shape};
+    use llm_exporter::discovery;
+    use llm_exporter::sys::linux;
 
     const PROCESSES: u32 = 1000;
     const SERVERS: u32 = 20;

@@ -3,18 +3,22 @@
 //! Precedence is flag > environment (`LLM_EXPORTER_` + the flag name upper-cased, `.` and `-`
 //! as `_`) > config file > default. Each setting, lists included, comes whole from the highest
 //! layer that sets it. Any error is one [`ConfigError`] naming where the bad value came from
-//! (`FILE:LINE`, a flag, or an environment variable), the key, and why.
+//! (`FILE:LINE`, a flag, or an environment variable), the key, and why. [`web_config`] reads the
+//! `--web.config.file` it names; [`Workload`] is the one type the config shares with the process
+//! collector, kept here so the config needs nothing from the collectors.
 mod args;
 mod file;
 mod values;
+pub mod web_config;
+mod workload;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use crate::collectors::process::Workload;
 pub use args::{unknown_env_warnings, usage, Command};
 pub use values::{parse_duration, Backend, LogFormat};
+pub use workload::Workload;
 
 /// The default body cap for every target response.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 << 20;
@@ -74,7 +78,7 @@ pub struct Config {
     /// Series beyond this many per target are dropped and counted.
     pub max_series_per_target: usize,
     /// TLS and basic auth from `--web.config.file`.
-    pub web_config: Option<crate::web_config::WebConfig>,
+    pub web_config: Option<web_config::WebConfig>,
     /// Time a client has for a request head (`--web.read-header-timeout`).
     pub read_header_timeout: Duration,
     /// Time a connection may stay silent between requests (`--web.idle-timeout`).
@@ -315,7 +319,7 @@ pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Com
             why: format!("server name '{name}' is used twice"),
         });
     }
-    let web_config = merged.web_config_file.as_deref().map(crate::web_config::load).transpose()?;
+    let web_config = merged.web_config_file.as_deref().map(web_config::load).transpose()?;
     Ok(Command::Run(Box::new(Config { web_config, ..merged.into_config() })))
 }
 

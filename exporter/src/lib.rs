@@ -12,16 +12,26 @@
 //!   tested on captured fixtures;
 //! - [`family`] merges, sorts and encodes the families once in the Prometheus text format.
 //!
+//! Before the collectors run, one scan of the machine ([`collectors::local_scan`]) finds the
+//! LLM servers running here ([`discovery`]) and the processes using a GPU ([`gpu_use`]); the
+//! `llm` collector scrapes those servers and the `process` collector reads those processes.
+//! Both discovery and the process collector read the operating system only through [`sys`]
+//! (the proc filesystem on Linux, libproc on macOS), which fills plain structs and imports
+//! nothing from the code above it.
+//!
 //! [`config`] merges flags, `LLM_EXPORTER_*` environment variables and a TOML file; a bad
-//! setting is one line naming where it came from and exit code 2. [`web_config`] reads the
-//! exporter-toolkit web config (TLS, client certificates, basic auth) that [`server`] enforces.
+//! setting is one line naming where it came from and exit code 2. [`config::web_config`] reads
+//! the exporter-toolkit web config (TLS, client certificates, basic auth) that [`server`]
+//! enforces.
 pub mod collectors;
 pub mod config;
+pub mod discovery;
 pub mod family;
+pub mod gpu_use;
 pub mod logging;
 pub mod scrape;
 pub mod server;
-pub mod web_config;
+pub mod sys;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::future::{join_all, BoxFuture, FutureExt, Shared};
 use prometheus::core::Collector as _;
 
-use crate::collectors::process::{LocalScanner, LocalView};
+use crate::collectors::local_scan::LocalScanner;
 use crate::collectors::{Collector, ScrapeContext};
+use crate::discovery::LocalView;
 use crate::family::{encode_text, labels, merge, Family, Kind};
 
 /// The scan for local servers may take at most this fraction of the scrape budget.

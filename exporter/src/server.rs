@@ -230,7 +230,7 @@ fn landing_page(app: &App) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collectors::process::LocalScanner;
+    use crate::collectors::local_scan::LocalScanner;
 
     fn app(args: &[&str], scanner: bool) -> Arc<App> {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();

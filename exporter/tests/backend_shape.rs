@@ -76,7 +76,7 @@ fn check_common(families: &[Family], backend: &str) {
             assert_eq!((s.labels[1].0.as_ref(), s.labels[1].1.as_str()), ("backend", backend), "{}", f.name);
             for (k, _) in &s.labels {
                 assert!(
-                    ["server", "backend", "engine", "reason", "model", "version", "le"].contains(&k.as_ref()),
+                    ["server", "backend", "engine", "reason", "source", "model", "version", "le"].contains(&k.as_ref()),
                     "{}: label {k} is not one we export",
                     f.name
                 );
@@ -243,6 +243,61 @@ mod vllm_backend {
     fn the_partial_docs_capture_is_vllm_but_its_histogram_is_not_ours() {
         let f = shape("vllm_metrics_docs_partial_iteration_tokens.txt", false);
         assert_eq!(names(&f), ["llm_server_info"]);
+    }
+
+    /// A body captured from vLLM 0.32.0 (CPU build) after six requests, one client abort and a
+    /// prefix-cache hit; its `/v1/models` and `/version`.
+    fn real(metrics: &str) -> Vec<Family> {
+        let reading = vllm::Reading {
+            metrics: fixture(metrics).into(),
+            models: Some(fixture("vllm_0.32_real_v1_models.json")),
+            version: Some(fixture("vllm_0.32_real_version.json")),
+        };
+        vllm::shape(&server(), &reading).unwrap()
+    }
+
+    #[test]
+    fn real_0_32_body() {
+        let f = real("vllm_0.32_real_metrics_after.txt");
+        check_common(&f, "vllm");
+        let v = |name: &str| value(&f, name, &[("server", "s"), ("backend", "vllm")]);
+        assert_eq!(v("llm_prompt_tokens_total"), Some(674.0));
+        assert_eq!(v("llm_prompt_cached_tokens_total"), Some(256.0), "prompt_tokens_cached_total");
+        assert_eq!(v("llm_generation_tokens_total"), Some(229.0));
+        assert_eq!(v("llm_server_sleeping"), Some(0.0));
+        assert_eq!(v("llm_context_size_tokens"), Some(1024.0));
+        for (source, n) in [("local_compute", 418.0), ("local_cache_hit", 256.0), ("external_kv_transfer", 0.0)] {
+            assert_eq!(value(&f, "llm_prompt_tokens_by_source_total", &[("source", source)]), Some(n));
+        }
+        for reason in ["capacity", "deferred"] {
+            assert_eq!(value(&f, "llm_requests_waiting_by_reason", &[("reason", reason)]), Some(0.0));
+        }
+        for (reason, n) in [("stop", 2.0), ("length", 4.0), ("abort", 0.0), ("error", 0.0), ("repetition", 0.0)] {
+            assert_eq!(value(&f, "llm_requests_completed_total", &[("reason", reason)]), Some(n));
+        }
+        // The aborted request had its first token: in TTFT, not in the request durations.
+        assert_eq!(histogram(&f, "llm_time_to_first_token_seconds", &[]).map(|h| h.1), Some(7.0));
+        assert_eq!(histogram(&f, "llm_request_duration_seconds", &[]).map(|h| h.1), Some(6.0));
+        assert_eq!(value(&f, "llm_server_info", &[("model", "tiny-llama"), ("version", "0.32.0")]), Some(1.0));
+        // `_created` samples (one per counter and histogram upstream) are nobody's series here.
+        assert!(f.iter().flat_map(|f| &f.samples).all(|s| !s.suffix.contains("created")));
+        assert!(f.iter().all(|f| !f.name.ends_with("_created")));
+    }
+
+    #[test]
+    fn real_0_32_body_in_flight_and_asleep() {
+        let f = real("vllm_0.32_real_metrics_inflight.txt");
+        assert_eq!(value(&f, "llm_requests_running", &[]), Some(4.0));
+        assert!(value(&f, "llm_kv_cache_usage_ratio", &[]).is_some_and(|r| r > 0.0));
+        let f = real("vllm_0.32_metrics_sleeping.txt");
+        assert_eq!(value(&f, "llm_server_sleeping", &[]), Some(1.0), "weights_offloaded");
+        let level2 = fixture("vllm_0.32_metrics_sleeping.txt")
+            .replace("sleep_state=\"weights_offloaded\"} 1.0", "sleep_state=\"weights_offloaded\"} 0.0")
+            .replace("sleep_state=\"discard_all\"} 0.0", "sleep_state=\"discard_all\"} 1.0");
+        let reading = vllm::Reading { metrics: level2.into(), ..Default::default() };
+        assert_eq!(value(&vllm::shape(&server(), &reading).unwrap(), "llm_server_sleeping", &[]), Some(1.0));
+        // Servers older than the sleep state say nothing about sleep.
+        assert_eq!(value(&shape("vllm_metrics_full.txt", true), "llm_server_sleeping", &[]), None);
     }
 
     #[test]
@@ -501,6 +556,7 @@ fn hostile_bodies_never_panic() {
     let files = [
         "vllm_metrics_full.txt",
         "vllm_metrics_dp2.txt",
+        "vllm_0.32_real_metrics_inflight.txt",
         "vllm_v1_models.json",
         "sglang_metrics_full.txt",
         "sglang_get_model_info.json",

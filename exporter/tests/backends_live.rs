@@ -41,6 +41,11 @@ fn lines_with<'a>(log: &'a [String], needle: &str) -> Vec<&'a String> {
 /// Serves `routes`, scrapes twice with the backend left to detection, checks the golden file,
 /// that the main endpoint was read once per scrape and detection logged once. Returns the body.
 async fn detected_and_golden(backend: &str, main: &str, routes: &[(&'static str, &str)]) -> String {
+    detected_and_named_golden(backend, backend, main, routes).await
+}
+
+/// [`detected_and_golden`] with the golden file named `golden`.
+async fn detected_and_named_golden(backend: &str, golden: &str, main: &str, routes: &[(&'static str, &str)]) -> String {
     let server = serve(routes).await;
     let exporter = Exporter::start(&["--no-collector.process", "--server", &format!("{backend}={}", server.url())]);
     let first = exporter.scrape().await;
@@ -49,7 +54,7 @@ async fn detected_and_golden(backend: &str, main: &str, routes: &[(&'static str,
     assert_eq!(server.hits(main), 2);
     assert_eq!(deterministic(&first), deterministic(&second), "nothing is kept between scrapes");
     assert_eq!(value(&first, "llm_server_up", &[("server", backend), ("backend", backend)]), 1.0);
-    check_golden(backend, &deterministic(&first));
+    check_golden(golden, &deterministic(&first));
     let log = exporter.log();
     assert_eq!(lines_with(&log, &format!("backend {backend} detected")).len(), 1, "{log:?}");
     assert!(lines_with(&log, "is down").is_empty(), "{log:?}");
@@ -92,6 +97,23 @@ async fn vllm_is_detected() {
     assert_eq!(value(&body, "llm_server_info", &[("model", "meta-llama/Llama-3.1-8B-Instruct")]), 1.0);
     let samples: Vec<&str> = body.lines().filter(|l| !l.starts_with('#')).collect();
     assert!(samples.iter().all(|l| !l.contains("vllm:") && !l.contains("model_name")), "upstream names stay out");
+}
+
+#[tokio::test]
+async fn vllm_0_32_captured_from_a_real_server_is_detected() {
+    let body = detected_and_named_golden(
+        "vllm",
+        "vllm_0.32_real",
+        "/metrics",
+        &[
+            ("/metrics", "vllm_0.32_real_metrics_after.txt"),
+            ("/v1/models", "vllm_0.32_real_v1_models.json"),
+            ("/version", "vllm_0.32_real_version.json"),
+        ],
+    )
+    .await;
+    assert_eq!(value(&body, "llm_server_sleeping", &[("server", "vllm")]), 0.0);
+    assert!(body.lines().all(|l| !l.contains("_created")), "upstream _created samples stay out");
 }
 
 #[tokio::test]

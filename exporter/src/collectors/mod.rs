@@ -5,6 +5,7 @@
 //! `llm_exporter_collector_success` and `_duration_seconds` for it.
 pub mod apple_gpu;
 pub mod llm;
+pub mod local_scan;
 pub mod nvml;
 pub mod process;
 
@@ -33,7 +34,7 @@ pub struct ScrapeContext {
     /// cut off and reported failed.
     pub budget: Duration,
     /// The LLM servers found on this machine in this scrape (empty when nothing scans).
-    pub local: Arc<process::LocalView>,
+    pub local: Arc<crate::discovery::LocalView>,
 }
 
 /// A source of metric families, read afresh on every scrape.
@@ -56,7 +57,7 @@ pub trait Collector: Send + Sync {
 pub struct Plan {
     pub collectors: Vec<Arc<dyn Collector>>,
     /// `None` when no collector needs to know what runs here.
-    pub scanner: Option<process::LocalScanner>,
+    pub scanner: Option<local_scan::LocalScanner>,
 }
 
 pub fn from_config(config: &Config) -> Result<Plan, String> {
@@ -82,6 +83,6 @@ pub fn from_config(config: &Config) -> Result<Plan, String> {
     }
     let needs_scan = enabled.process || (config.discovery && enabled.llm);
     // GPU users matter only to the process series.
-    let scanner = needs_scan.then(|| process::LocalScanner::new(config, gpus.filter(|_| enabled.process)));
+    let scanner = needs_scan.then(|| local_scan::LocalScanner::new(config, gpus.filter(|_| enabled.process)));
     Ok(Plan { collectors, scanner })
 }

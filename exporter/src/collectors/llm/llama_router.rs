@@ -15,9 +15,9 @@ use reqwest::Url;
 use serde_json::Value;
 
 use super::http::{optional, FetchError, Fetcher};
-use super::llama_kv::KvLayout;
 use super::llama_server::{self, SlotsRead};
 use crate::config::ServerConfig;
+use crate::discovery::llama_kv::KvLayout;
 use crate::family::{labels, Family};
 
 /// At most this many models of one router are exported; the rest are counted as dropped

@@ -11,9 +11,9 @@ use reqwest::Url;
 use serde_json::Value;
 
 use super::http::{into_text, optional, FetchError, Fetcher};
-pub use super::llama_kv::KvLayout;
 pub use super::llama_slots::{parse_slots, Slot, Slots, MAX_SLOTS};
 use crate::config::ServerConfig;
+pub use crate::discovery::llama_kv::KvLayout;
 use crate::family::{labels, Family, Kind, Labels};
 
 /// How each upstream family maps onto ours. Upstream counters that are really averages are

@@ -16,10 +16,10 @@ use reqwest::Url;
 use serde_json::Value;
 
 use super::http::{optional, FetchError, Fetcher};
-use super::llama_kv::KvLayout;
 use super::llama_router::{model_states, running_models, MAX_MODELS};
 use super::llama_server::{self, SlotsRead};
 use crate::config::ServerConfig;
+use crate::discovery::llama_kv::KvLayout;
 use crate::family::{labels, Family};
 
 /// One model `/running` lists as ready.

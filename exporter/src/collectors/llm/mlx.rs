@@ -1,6 +1,7 @@
-//! MLX's `mlx_lm.server` (Apple Silicon): it serves no metrics, so `/v1/models` answering in its
-//! OpenAI shape is what says the server is up. That list is the models in the local Hugging Face
-//! cache, not the one loaded, so the served model is named only when the list has just one.
+//! MLX's `mlx_lm.server` (Apple Silicon, or MLX's CPU backend on Linux): it serves no metrics, so
+//! `/v1/models` answering in its OpenAI shape is what says the server is up. That list is the
+//! models in the local Hugging Face cache, plus the model loaded with `--model` when that is a
+//! local directory, so the served model is named only when the list has just one.
 //! Everything else about such a server comes from its process series (CPU, memory, energy).
 use std::time::Duration;
 
@@ -20,6 +21,16 @@ pub async fn read(
     timeout: Duration,
 ) -> Result<String, FetchError> {
     fetcher.get_text(base, "v1/models", api_key, timeout).await
+}
+
+/// Why an empty `/v1/models` is not a model list: mlx_lm.server answers 200 with no body when its
+/// listing of the Hugging Face cache fails, which it does when the cache directory is missing.
+pub const EMPTY_MODELS: &str = "GET /v1/models: 200 with an empty body; mlx_lm.server lists the Hugging Face \
+     cache there and answers so when that directory does not exist (create it, or point HF_HUB_CACHE at one)";
+
+/// True when a `/v1/models` answer is the empty body of a server without a Hugging Face cache.
+pub fn is_empty_answer(models: &str) -> bool {
+    models.trim().is_empty()
 }
 
 /// Shapes `/v1/models` into `llm_server_info`. `Err` when the body is not an OpenAI model list.
@@ -65,6 +76,19 @@ mod tests {
         ));
         let two = r#"{"object":"list","data":[{"id":"a"},{"id":"b"}]}"#;
         assert!(text(&shape(&server(), two).unwrap()).contains("model=\"\""));
+    }
+
+    #[test]
+    fn the_listing_of_a_server_here_names_its_model_directory() {
+        let body = fixture("mlx_lm_server_v1_models.json");
+        assert!(text(&shape(&server(), &body).unwrap()).contains("model=\"tiny-llama-hf\""));
+        assert!(!is_empty_answer(&body));
+        assert!(is_empty_answer("") && is_empty_answer("\r\n"));
+    }
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
     #[test]

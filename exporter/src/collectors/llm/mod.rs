@@ -18,7 +18,6 @@ use futures::future::{join_all, BoxFuture};
 
 pub mod detect;
 pub mod http;
-pub mod llama_kv;
 pub mod llama_router;
 pub mod llama_server;
 pub mod llama_slots;
@@ -30,9 +29,9 @@ pub mod sglang;
 pub mod tgi;
 pub mod vllm;
 
-use super::process::LocalServer;
 use super::{CollectError, Collector, ScrapeContext};
 use crate::config::{Backend, Config, ServerConfig};
+use crate::discovery::LocalServer;
 use crate::family::{labels, Family, Kind};
 use http::{FetchError, Fetcher};
 use llama_server::KvLayout;
@@ -271,6 +270,10 @@ impl LlmCollector {
                 let models = mlx::read(fetcher, base, key, timeout)
                     .await
                     .map_err(|e| Failure::fetch("/v1/models", e, deadline))?;
+                if mlx::is_empty_answer(&models) {
+                    // The server answers; another backend would not answer so. Not a mismatch.
+                    return Err(Failure { why: mlx::EMPTY_MODELS.into(), mismatch: false, refused: false });
+                }
                 mlx::shape(server, &models).map_err(Failure::mismatch)
             }
             Backend::Auto => Err(Failure::mismatch("the backend is not known yet".into())),

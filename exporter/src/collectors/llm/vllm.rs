@@ -36,6 +36,13 @@ pub const TABLE: &[Rule] = &[
         labels: &[],
     },
     Rule {
+        from: "vllm:num_requests_waiting_by_reason",
+        to: "llm_requests_waiting_by_reason",
+        kind: Kind::Gauge,
+        help: "Requests waiting, by why: no room in the KV cache (capacity) or held back by the scheduler (deferred)",
+        labels: &[("reason", "reason")],
+    },
+    Rule {
         from: "vllm:kv_cache_usage_perc",
         to: "llm_kv_cache_usage_ratio",
         kind: Kind::Gauge,
@@ -55,6 +62,20 @@ pub const TABLE: &[Rule] = &[
         kind: Kind::Counter,
         help: "Prompt tokens processed, prefix-cache hits included",
         labels: &[],
+    },
+    Rule {
+        from: "vllm:prompt_tokens_cached_total",
+        to: "llm_prompt_cached_tokens_total",
+        kind: Kind::Counter,
+        help: "Prompt tokens found in a cache (local prefix cache or a KV connector)",
+        labels: &[],
+    },
+    Rule {
+        from: "vllm:prompt_tokens_by_source_total",
+        to: "llm_prompt_tokens_by_source_total",
+        kind: Kind::Counter,
+        help: "Prompt tokens by where their KV came from: computed, a local cache hit, or a KV transfer",
+        labels: &[("source", "source")],
     },
     Rule {
         from: "vllm:prefix_cache_hits_total",
@@ -163,6 +184,23 @@ pub const TABLE: &[Rule] = &[
     },
 ];
 
+/// vLLM's sleep mode (`--enable-sleep-mode`, `POST /sleep`): one series per state, 1 for the
+/// current one. Read for [`sleeping`], not exported as it is.
+const SLEEP_STATE: &str = "vllm:engine_sleep_state";
+
+/// The table and the sleep state: what [`normalize::parse`] keeps of a body.
+const READ: &[Rule] = &{
+    let mut all = [TABLE[0]; TABLE.len() + 1];
+    let mut i = 0;
+    while i < TABLE.len() {
+        all[i] = TABLE[i];
+        i += 1;
+    }
+    all[TABLE.len()] =
+        Rule { from: SLEEP_STATE, to: "", kind: Kind::Gauge, help: "", labels: &[("sleep_state", "state")] };
+    all
+};
+
 /// The data-parallel engine label, kept when there is more than one engine.
 const ENGINE: &[(&str, &str)] = &[("engine", "engine")];
 
@@ -197,7 +235,7 @@ pub async fn read(
 
 /// Shapes a reading into families. `Err` means the body is not a vLLM server's.
 pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, String> {
-    let parsed = normalize::parse(&reading.metrics, PREFIX, TABLE);
+    let parsed = normalize::parse(&reading.metrics, PREFIX, READ);
     if !parsed.has_prefix {
         return Err(normalize::no_series(PREFIX, &parsed.exposition, "vLLM server"));
     }
@@ -219,6 +257,9 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Result<Vec<Family>, St
         let help = "Context window of one sequence, in tokens (vLLM /v1/models max_model_len)";
         out.push(Family::new("llm_context_size_tokens", help, Kind::Gauge).with(series.clone(), len as f64));
     }
+    if let Some(asleep) = sleeping(&upstream) {
+        out.push(sleeping_family(base.clone(), asleep));
+    }
     let version = reading
         .version
         .as_deref()
@@ -234,4 +275,23 @@ fn info(base: &Labels, model: &str, version: &str) -> Family {
     labels.extend([("model".into(), model.to_string()), ("version".into(), version.to_string())]);
     Family::gauge("llm_server_info", "Model served and server version; always 1 (vLLM /v1/models, /version)")
         .with(labels, 1.0)
+}
+
+/// Whether the server sleeps: an engine in a state other than `awake` (`weights_offloaded`,
+/// `discard_all`) says so. `None` when the server has no sleep state (before vLLM 0.11).
+fn sleeping(upstream: &Upstream<'_, '_>) -> Option<bool> {
+    let states = upstream.get(SLEEP_STATE);
+    if states.is_empty() {
+        return None;
+    }
+    Some(states.iter().any(|s| s.value > 0.0 && s.label("sleep_state").is_some_and(|state| state != "awake")))
+}
+
+fn sleeping_family(labels: Labels, asleep: bool) -> Family {
+    Family::gauge(
+        "llm_server_sleeping",
+        "1 while the server sleeps, its weights offloaded or discarded (vLLM --enable-sleep-mode, POST /sleep), \
+         else 0 (vLLM engine_sleep_state)",
+    )
+    .with(labels, if asleep { 1.0 } else { 0.0 })
 }

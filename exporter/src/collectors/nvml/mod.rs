@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use tokio::sync::Semaphore;
 
-use super::process::GpuUse;
 use super::{CollectError, Collector, ScrapeContext};
 use crate::family::Family;
+use crate::gpu_use::GpuUse;
 use read::{Loaded, Problems};
 
 /// The first retry of a failed load comes this long after it; each failure doubles the wait.

@@ -5,8 +5,8 @@
 //! no sample there: missing data is never 0.
 use std::collections::{BTreeMap, HashMap};
 
-use crate::collectors::process::GpuUse;
 use crate::family::{labels, Family, Labels};
+use crate::gpu_use::GpuUse;
 
 /// The clocks read, in the order of [`Reading::clocks_mhz`] and [`Static::max_clocks_mhz`].
 pub const CLOCKS: [&str; 3] = ["graphics", "sm", "memory"];

@@ -2,127 +2,35 @@
 //! process using a GPU, and the processes the config asks for, and for nothing else (the set
 //! of processes, hence of `pid` label values, is bounded by what runs models).
 //!
-//! The proc filesystem is scanned once per scrape, before the collectors run ([`scan_local`]):
-//! the scan finds the servers (`discovery.rs`), which the `llm` collector also scrapes. This
-//! collector then reads only the selected processes (`linux.rs`) and shapes them (`shape.rs`).
-//! On macOS, libproc takes the place of the proc filesystem (`macos.rs`, shaped by
-//! `macos_shape.rs`); `sys.rs` picks one of the two for the code above it. The worker of a
-//! multi-model server gets a `model`: from its command line (`discovery.rs`), or for an Ollama
-//! runner from Ollama's manifests (`ollama_models.rs`).
-pub mod discovery;
-#[cfg(any(target_os = "linux", target_os = "macos"))]
-pub mod in_root;
-#[cfg(target_os = "linux")]
-pub mod linux;
-pub mod listener;
-#[cfg(target_os = "macos")]
-pub mod macos;
-#[cfg(any(target_os = "macos", test))]
-pub mod macos_shape;
-pub mod netns;
-pub mod ns_addresses;
-#[cfg(any(target_os = "linux", target_os = "macos"))]
-pub mod ollama_models;
-pub mod pods;
+//! The proc filesystem is scanned once per scrape, before the collectors run
+//! (`collectors/local_scan.rs`): the scan finds the servers (`discovery/`), which the `llm`
+//! collector also scrapes. This collector then reads only the selected processes through
+//! `sys/` (the proc filesystem on Linux, libproc on macOS) and shapes them (`shape.rs`). The
+//! worker of a multi-model server gets a `model`: from its command line (`discovery/`), or for
+//! an Ollama runner from Ollama's manifests (`discovery/ollama_models.rs`).
 pub mod shape;
-#[cfg(target_os = "linux")]
-pub mod sock_diag;
-pub mod sys;
+
+#[cfg(test)]
+mod macos_tests;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::sync::Semaphore;
 
-use super::nvml::Gpus;
 use super::{CollectError, Collector, ScrapeContext};
-use crate::config::{Config, ProcessMatch, ServerConfig};
+use crate::config::{Config, Workload};
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+use crate::discovery::ollama_models;
+use crate::discovery::{self, LocalServer, LocalView};
 use crate::family::Family;
-pub use discovery::{LocalServer, LocalView};
-
-/// What `linux.rs` (or `macos.rs`) reads for one process: plain numbers in kernel units (on
-/// macOS the `*_ticks` are microseconds and `start_ticks` counts from the epoch).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RawProcess {
-    pub pid: u32,
-    pub ppid: u32,
-    pub comm: String,
-    pub utime_ticks: u64,
-    pub stime_ticks: u64,
-    /// Clock ticks after boot at which the process started.
-    pub start_ticks: u64,
-    pub threads: u64,
-    pub virtual_bytes: u64,
-    pub resident_bytes: Option<u64>,
-    pub swap_bytes: Option<u64>,
-    pub voluntary_switches: Option<u64>,
-    pub involuntary_switches: Option<u64>,
-    pub read_bytes: Option<u64>,
-    pub written_bytes: Option<u64>,
-    pub open_fds: Option<u64>,
-    pub max_fds: Option<u64>,
-    /// The container: its name in a Kubernetes pod the node has names for, else the short id
-    /// from the cgroup path; empty on bare metal.
-    pub container: String,
-    /// The Kubernetes namespace and pod (`pods.rs`); empty off Kubernetes.
-    pub namespace: String,
-    pub pod: String,
-    /// macOS only: CPU times could not be read (another user's process), so they are left out.
-    pub no_cpu: bool,
-    /// macOS only: thread count and virtual size could not be read, so they are left out.
-    pub no_threads_or_virtual: bool,
-    /// macOS only: context switches of both kinds together (`pti_csw`).
-    pub context_switches: Option<u64>,
-    /// macOS only: the physical footprint Activity Monitor shows, and its lifetime maximum.
-    pub footprint_bytes: Option<u64>,
-    pub footprint_peak_bytes: Option<u64>,
-    /// macOS 13+ only: energy the kernel attributes to the process, in nanojoules.
-    pub energy_nanojoules: Option<u64>,
-    /// macOS 13+ only: Neural Engine memory, when the process has any.
-    pub neural_footprint_bytes: Option<u64>,
-}
-
-/// A process's use of one GPU.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GpuUse {
-    pub gpu: u32,
-    pub used_memory_bytes: Option<u64>,
-    pub sm_utilization_ratio: Option<f64>,
-}
-
-/// Workload classes of `llm_process_info{workload}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Workload {
-    LlmInference,
-    MlTraining,
-    GpuCompute,
-    Graphics,
-    Other,
-}
-
-impl Workload {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Workload::LlmInference => "llm_inference",
-            Workload::MlTraining => "ml_training",
-            Workload::GpuCompute => "gpu_compute",
-            Workload::Graphics => "graphics",
-            Workload::Other => "other",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Workload, String> {
-        const ALL: [Workload; 5] =
-            [Workload::LlmInference, Workload::MlTraining, Workload::GpuCompute, Workload::Graphics, Workload::Other];
-        ALL.into_iter().find(|w| w.as_str() == s).ok_or_else(|| {
-            let names: Vec<&str> = ALL.iter().map(|w| w.as_str()).collect();
-            format!("'{s}' is not one of {}", names.join(", "))
-        })
-    }
-}
+use crate::gpu_use::GpuUse;
+use crate::sys;
+#[cfg(target_os = "linux")]
+use crate::sys::linux;
+use crate::sys::RawProcess;
 
 /// A selected process with everything its series need.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,111 +42,6 @@ pub struct Selected {
     pub model: Option<String>,
     pub workload: Workload,
     pub gpus: Vec<GpuUse>,
-}
-
-/// Scans the proc filesystem for local servers once per scrape, off the async threads and
-/// behind one permit, so a stuck `/proc` read cannot pile up threads.
-pub struct LocalScanner {
-    root: PathBuf,
-    /// The host's root filesystem, for the kubelet's pod names (`pods.rs`).
-    rootfs: PathBuf,
-    configured: Vec<ServerConfig>,
-    rules: Vec<ProcessMatch>,
-    /// Reach servers of other network namespaces at their own addresses.
-    other_namespaces: bool,
-    /// The GPU users come from NVML when that collector is on.
-    gpus: Option<Arc<Gpus>>,
-    permit: Arc<Semaphore>,
-    /// The skipped servers already logged, so each is logged once while it stays skipped.
-    skipped: std::sync::Mutex<Vec<discovery::Skipped>>,
-    /// Whether discovered servers are scraped at all: when not, why one is not is no news.
-    scrapes_discovered: bool,
-}
-
-impl LocalScanner {
-    pub fn new(config: &Config, gpus: Option<Arc<Gpus>>) -> LocalScanner {
-        LocalScanner {
-            root: config.procfs.clone(),
-            rootfs: config.rootfs.clone(),
-            configured: config.servers.clone(),
-            rules: config.process_matches.clone(),
-            // Reading another namespace's sockets costs milliseconds: only when they are scraped.
-            other_namespaces: config.discovery && config.collectors.llm && config.discovery_namespaces,
-            gpus,
-            permit: Arc::new(Semaphore::new(1)),
-            skipped: std::sync::Mutex::default(),
-            scrapes_discovered: config.discovery && config.collectors.llm,
-        }
-    }
-
-    /// Logs, at debug, each server that this scan skipped and the previous one did not.
-    fn log_skipped(&self, now: &[discovery::Skipped]) {
-        if !self.scrapes_discovered {
-            return;
-        }
-        let mut logged = self.skipped.lock().unwrap_or_else(|p| p.into_inner());
-        for skipped in now.iter().filter(|s| !logged.contains(s)) {
-            log::debug!("discovery: {}", skipped.why);
-        }
-        *logged = now.to_vec();
-    }
-
-    /// The servers and GPU users running here; a part that fails or overruns `budget` is
-    /// logged and left empty.
-    pub async fn scan(&self, budget: Duration) -> Arc<LocalView> {
-        let gpu_users = async {
-            let Some(gpus) = &self.gpus else { return HashMap::new() };
-            gpus.processes(budget).await.unwrap_or_else(|e| {
-                log::debug!("no GPU processes this scrape: {e}");
-                HashMap::new()
-            })
-        };
-        let (mut view, gpu_users) = futures::join!(self.scan_proc(budget), gpu_users);
-        self.log_skipped(&view.skipped);
-        view.gpu_users = gpu_users;
-        Arc::new(view)
-    }
-
-    async fn scan_proc(&self, budget: Duration) -> LocalView {
-        let Ok(permit) = Arc::clone(&self.permit).try_acquire_owned() else {
-            log::warn!("process scan skipped: the previous scan of {} is still running", self.root.display());
-            return LocalView::default();
-        };
-        let (root, configured, rules) = (self.root.clone(), self.configured.clone(), self.rules.clone());
-        let other_namespaces = self.other_namespaces;
-        let rootfs = self.rootfs.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let mut view = scan_local(&root, &configured, &rules, other_namespaces);
-            pods::name_servers(&root, &rootfs, &mut view);
-            view
-        });
-        match tokio::time::timeout(budget, task).await {
-            Ok(Ok(view)) => view,
-            Ok(Err(e)) => {
-                log::warn!("process scan failed: {e}");
-                LocalView::default()
-            }
-            Err(_) => {
-                log::warn!(
-                    "process scan of {} ran out of its {:.3}s budget",
-                    self.root.display(),
-                    budget.as_secs_f64()
-                );
-                LocalView::default()
-            }
-        }
-    }
-}
-
-#[cfg(any(target_os = "linux", target_os = "macos"))]
-fn scan_local(root: &std::path::Path, configured: &[ServerConfig], rules: &[ProcessMatch], others: bool) -> LocalView {
-    discovery::scan(root, configured, rules, others)
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
-fn scan_local(_: &std::path::Path, _: &[ServerConfig], _: &[ProcessMatch], _: bool) -> LocalView {
-    LocalView::default()
 }
 
 pub struct ProcessCollector {
@@ -308,7 +111,7 @@ fn worker_model(
 #[cfg(target_os = "linux")]
 fn read_and_shape(root: &std::path::Path, rootfs: &std::path::Path, view: &LocalView) -> Vec<Family> {
     let mut selected = select(root, view);
-    pods::attribute(root, rootfs, &mut selected);
+    discovery::pods::attribute(root, rootfs, selected.iter_mut().map(|s| &mut s.raw));
     shape::shape(&selected, ticks_per_second(), linux::boot_time(root))
 }
 

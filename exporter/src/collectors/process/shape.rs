@@ -1,7 +1,9 @@
 //! Pure shaping of process facts into `llm_process_*` families, and workload classification.
 use crate::family::{labels, Family, Labels};
 
-use super::{RawProcess, Selected, Workload};
+use super::Selected;
+use crate::config::Workload;
+use crate::sys::RawProcess;
 
 /// Training launchers and argument fragments that mark a training job.
 const TRAINING_PROGRAMS: &[&str] = &["torchrun", "deepspeed", "accelerate", "horovodrun"];
@@ -132,9 +134,9 @@ pub fn shape(selected: &[Selected], ticks_per_second: f64, boot_time: Option<f64
         "llm_process_memory_footprint_peak_bytes",
         "macOS only: lifetime maximum of the physical footprint (libproc proc_pid_rusage ri_lifetime_max_phys_footprint)",
     );
-    let mut energy = Family::counter(
-        "llm_process_energy_joules_total",
-        "macOS 13+ only: energy the kernel attributes to the process (libproc proc_pid_rusage ri_energy_nj)",
+    let mut cpu_energy = Family::counter(
+        "llm_process_cpu_energy_joules_total",
+        "macOS 13+ on Apple Silicon only: energy of the CPU running the process, as the kernel estimates it; not the GPU's or the Neural Engine's (libproc proc_pid_rusage ri_energy_nj)",
     );
     let mut neural = Family::gauge(
         "llm_process_neural_engine_memory_bytes",
@@ -183,8 +185,8 @@ pub fn shape(selected: &[Selected], ticks_per_second: f64, boot_time: Option<f64
         opt(&mut footprint, p.footprint_bytes);
         opt(&mut footprint_peak, p.footprint_peak_bytes);
         opt(&mut neural, p.neural_footprint_bytes);
-        if let Some(nj) = p.energy_nanojoules {
-            energy.push(base.clone(), nj as f64 / 1e9);
+        if let Some(nj) = p.cpu_energy_nanojoules {
+            cpu_energy.push(base.clone(), nj as f64 / 1e9);
         }
         if let Some(boot) = boot_time {
             start.push(base.clone(), boot + p.start_ticks as f64 / ticks_per_second);
@@ -226,7 +228,7 @@ pub fn shape(selected: &[Selected], ticks_per_second: f64, boot_time: Option<f64
         gpu_util,
         footprint,
         footprint_peak,
-        energy,
+        cpu_energy,
         neural,
     ]
 }
@@ -246,8 +248,8 @@ fn process_labels(s: &Selected) -> Labels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collectors::process::GpuUse;
     use crate::family::encode_text;
+    use crate::gpu_use::GpuUse;
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
@@ -319,7 +321,7 @@ mod tests {
             context_switches: Some(99),
             footprint_bytes: Some(8192),
             footprint_peak_bytes: Some(16384),
-            energy_nanojoules: Some(1_500_000_000_000),
+            cpu_energy_nanojoules: Some(1_500_000_000_000),
             neural_footprint_bytes: Some(1 << 28),
             ..RawProcess::default()
         };
@@ -332,9 +334,9 @@ mod tests {
             format!("llm_process_context_switches_total{{{l},type=\"all\"}} 99\n"),
             format!("llm_process_memory_footprint_bytes{{{l}}} 8192\n"),
             format!("llm_process_memory_footprint_peak_bytes{{{l}}} 16384\n"),
-            format!("llm_process_energy_joules_total{{{l}}} 1500\n"),
+            format!("llm_process_cpu_energy_joules_total{{{l}}} 1500\n"),
             format!("llm_process_neural_engine_memory_bytes{{{l}}} 268435456\n"),
-            "# TYPE llm_process_energy_joules_total counter\n".to_string(),
+            "# TYPE llm_process_cpu_energy_joules_total counter\n".to_string(),
         ] {
             assert!(text.contains(&want), "missing {want} in\n{text}");
         }

@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 
 use reqwest::Url;
 
-use super::listener::Listener;
 use super::ns_addresses::{namespace_addresses, Routes};
+use crate::sys::Listener;
 
 /// The network namespaces one discovery scan meets: the exporter's own, with its addresses
 /// and routes, and the reachable addresses of each other one, each read once.

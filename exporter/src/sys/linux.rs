@@ -13,7 +13,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 pub use super::listener::Listener;
-use super::{sock_diag, RawProcess};
+use super::raw_process::RawProcess;
+use super::sock_diag;
 
 /// Bytes read from `cmdline` at most: enough for the interpreter and the module it runs.
 const CMDLINE_CAP: usize = 4096;

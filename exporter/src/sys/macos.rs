@@ -1,30 +1,46 @@
-//! Reads process facts on macOS through libproc (`proc_listallpids`, `proc_pidinfo`,
-//! `proc_pidfdinfo`, `proc_pid_rusage`, `proc_pidpath`) and `sysctl(KERN_PROCARGS2)`, with the
-//! same functions as `linux.rs` (see `sys.rs`). Each call copies the fields the series use
-//! into the plain structs of `macos_shape.rs`, which does the rest.
+//! Reads process facts on macOS through `sysctl` (`KERN_PROC_PID`, `KERN_PROCARGS2`,
+//! `sysctlbyname`) and libproc (`proc_listallpids`, `proc_pidinfo`, `proc_pidfdinfo`,
+//! `proc_pid_rusage`, `proc_pidpath`), with the same functions as `linux.rs` (see `sys.rs`).
+//! Each call copies the fields the series use into the plain structs of `macos_shape.rs` and
+//! `macos_clock.rs`, which decide the rest.
 //!
-//! Nothing here needs root. The kernel answers `PROC_PIDTBSDINFO` (name, parent, start) for
-//! every process; task info, usage and descriptors of another user's process are refused
-//! unless the exporter is root, and then just those series are left out. A process that exits
-//! between listing and reading is skipped. The `root` arguments are the proc root of Linux and
-//! are not used here.
+//! Nothing here needs root. The kernel answers `KERN_PROC_PID` (name, parent, state, start)
+//! and `proc_pidpath` for every process; task info, usage, descriptors, sockets and the
+//! command line of another user's process are refused unless the exporter is root, and then
+//! just those series are left out. A process that exits between listing and reading is
+//! skipped. The `root` arguments are the proc root of Linux and are not used here.
 use std::collections::HashMap;
+use std::ffi::CStr;
 use std::path::Path;
 
-use libproc::libproc::bsd_info::BSDInfo;
-use libproc::libproc::file_info::{pidfdinfo, ListFDs, ProcFDType};
+use libproc::libproc::file_info::{pidfdinfo, ProcFDType};
+use libproc::libproc::kinfo::{Eproc, ExternProc, KinfoProc};
 use libproc::libproc::net_info::{SocketFDInfo, SocketInfoKind};
-use libproc::libproc::proc_pid::{listpidinfo, pidinfo, pidpath};
+use libproc::libproc::proc_pid::{kproc_info_raw, pidinfo, pidpath};
 use libproc::libproc::task_info::TaskInfo;
 use libproc::processes::{pids_by_type, ProcFilter};
 
-use super::macos_shape::{self, BsdFacts, Listener, Rusage, RusageInfoV6, SocketFacts, Stat, TaskFacts, Timebase};
-use super::RawProcess;
+use super::macos_clock::{self, Timebase};
+use super::macos_shape::{self, KinfoFacts, Listener, ProcFacts, Rusage, RusageInfoV6, SocketFacts, Stat, TaskFacts};
+use super::raw_process::RawProcess;
 
 /// `RUSAGE_INFO_V4`, asked for when the kernel predates V6 (macOS 12 and older).
 const RUSAGE_INFO_V4: i32 = 4;
 /// Descriptors listed per process at most.
 const MAX_FDS: usize = 65_536;
+
+// libproc's mirror of `struct kinfo_proc` (`sys/sysctl.h`, `sys/proc.h`) must have the C
+// layout of 64-bit macOS, 648 bytes, or `sysctl` fills other fields than the ones read: these
+// sizes and offsets are those the C compiler gives on a Mac (as in Go's generated
+// `ztypes_darwin_arm64.go`, `SizeofKinfoProc = 0x288`).
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<KinfoProc>() == 648);
+    assert!(offset_of!(KinfoProc, kp_eproc) == 296);
+    assert!(offset_of!(ExternProc, p_stat) == 36);
+    assert!(offset_of!(ExternProc, p_comm) == 243);
+    assert!(offset_of!(Eproc, e_ppid) == 264);
+};
 
 /// Every PID, ascending.
 pub fn list_pids(_root: &Path) -> Vec<u32> {
@@ -35,17 +51,20 @@ pub fn list_pids(_root: &Path) -> Vec<u32> {
     pids
 }
 
-fn bsd_facts(pid: u32) -> Option<BsdFacts> {
-    let info = pidinfo::<BSDInfo>(i32::try_from(pid).ok()?, 0).ok()?;
-    let name = macos_shape::c_name(&info.pbi_name.map(|c| c as u8));
-    let name = if name.is_empty() { macos_shape::c_name(&info.pbi_comm.map(|c| c as u8)) } else { name };
-    Some(BsdFacts {
-        pbi_status: info.pbi_status,
-        pbi_ppid: info.pbi_ppid,
-        name,
-        pbi_start_tvsec: info.pbi_start_tvsec,
-        pbi_start_tvusec: info.pbi_start_tvusec,
-    })
+/// Name, parent, state and start of any process (`kinfo_proc`), and for a name `p_comm` may
+/// have cut, the executable's path to make it whole.
+fn proc_facts(pid: u32) -> Option<ProcFacts> {
+    let id = i32::try_from(pid).ok()?;
+    let k = kproc_info_raw(id).ok()?;
+    let facts = KinfoFacts {
+        p_stat: k.kp_proc.p_stat,
+        e_ppid: k.kp_eproc.e_ppid,
+        p_comm: k.kp_proc.p_comm.map(|c| c.cast_unsigned()),
+        start_tvsec: k.kp_proc.p_un.tv_sec,
+        start_tvusec: k.kp_proc.p_un.tv_usec,
+    };
+    let path = macos_shape::may_be_cut(&macos_shape::c_name(&facts.p_comm)).then(|| pidpath(id).ok()).flatten();
+    Some(macos_shape::proc_facts(&facts, path.as_deref()))
 }
 
 fn task_facts(pid: i32) -> Option<TaskFacts> {
@@ -88,34 +107,59 @@ extern "C" {
     fn mach_timebase_info(info: *mut MachTimebaseInfo) -> libc::c_int;
 }
 
-fn timebase() -> Timebase {
+/// The timebase of the CPU times the kernel reports, or `None` when it is unknown (see
+/// `macos_clock.rs`): under Rosetta, `mach_timebase_info` describes Rosetta's clock.
+fn cpu_timebase() -> Option<Timebase> {
     let mut info = MachTimebaseInfo { numer: 0, denom: 0 };
     // SAFETY: `info` outlives the call; the function only writes to it.
     let rc = unsafe { mach_timebase_info(&mut info) };
-    if rc == 0 {
-        Timebase { numer: info.numer, denom: info.denom }
-    } else {
-        Timebase { numer: 1, denom: 1 }
-    }
+    let mach =
+        if rc == 0 { Timebase { numer: info.numer, denom: info.denom } } else { Timebase { numer: 1, denom: 1 } };
+    // Absent (ENOENT) on Intel Macs, whose kernels have no Rosetta.
+    let translated = sysctl_by_name::<libc::c_int>(c"sysctl.proc_translated") == Some(1);
+    let frequency = if translated { sysctl_by_name::<u64>(c"hw.tbfrequency") } else { None };
+    macos_clock::cpu_timebase(mach, translated, frequency)
 }
 
-/// The descriptors of a process, or `None` when it may not be read. The buffer is sized by
-/// the process's descriptor table (`pbi_nfiles`), which holds every open descriptor.
+/// A number the kernel gives by name, when it fills exactly a `T` (an integer type: the
+/// callers ask for `c_int` and `u64`).
+fn sysctl_by_name<T: Copy + Default>(name: &CStr) -> Option<T> {
+    let mut value = T::default();
+    let mut size = std::mem::size_of::<T>();
+    // SAFETY: `value` is an integer, valid for any bytes, with `size` writable bytes that
+    // outlives the call; the kernel writes at most `size` bytes and sets `size` to what it wrote.
+    let rc =
+        unsafe { libc::sysctlbyname(name.as_ptr(), (&mut value as *mut T).cast(), &mut size, std::ptr::null_mut(), 0) };
+    (rc == 0 && size == std::mem::size_of::<T>()).then_some(value)
+}
+
+/// The descriptors of a process, or `None` when it may not be read. The kernel says how much
+/// room the list needs when asked without a buffer (its descriptor table and 20 to spare).
 fn fds(pid: i32) -> Option<Vec<(i32, u32)>> {
-    let table = pidinfo::<BSDInfo>(pid, 0).ok()?.pbi_nfiles;
-    let slots = usize::try_from(table).unwrap_or(MAX_FDS).clamp(16, MAX_FDS);
-    let list = listpidinfo::<ListFDs>(pid, slots).ok()?;
+    let entry = std::mem::size_of::<libc::proc_fdinfo>();
+    // SAFETY: a null buffer of size 0 asks for the size only; nothing is written.
+    let needed = unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDLISTFDS, 0, std::ptr::null_mut(), 0) };
+    let slots = usize::try_from(needed).ok().filter(|&n| n > 0)? / entry;
+    let mut list = vec![libc::proc_fdinfo { proc_fd: 0, proc_fdtype: 0 }; slots.clamp(16, MAX_FDS)];
+    let size = libc::c_int::try_from(list.len() * entry).ok()?;
+    // SAFETY: errno is this thread's; it is cleared so that a 0 below can be told from an error.
+    unsafe { *libc::__error() = 0 };
+    // SAFETY: `list` has `size` writable bytes of plain `proc_fdinfo` records and outlives the
+    // call; the kernel writes at most `size` bytes.
+    let returned = unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDLISTFDS, 0, list.as_mut_ptr().cast(), size) };
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    list.truncate(macos_shape::listed_fds(returned, errno, entry)?);
     Some(list.iter().map(|f| (f.proc_fd, f.proc_fdtype)).collect())
 }
 
-/// The program name (`proc_name`'s rule: the long name, else the 16-byte `comm`).
+/// The program name, for every process (`p_comm`, made whole where it was cut).
 pub fn read_comm(_root: &Path, pid: u32) -> Option<String> {
-    bsd_facts(pid).map(|b| b.name)
+    proc_facts(pid).map(|f| f.name)
 }
 
 /// State and parent, or `None` if the process is gone.
 pub fn read_stat(_root: &Path, pid: u32) -> Option<Stat> {
-    bsd_facts(pid).map(|b| macos_shape::stat(&b))
+    proc_facts(pid).map(|f| macos_shape::stat(&f))
 }
 
 /// Environment entries named in `keys`. Not read on macOS: the KV sizing they feed comes from
@@ -161,15 +205,15 @@ pub fn read_exe(_root: &Path, pid: u32) -> Option<String> {
 
 /// Everything the process series need, or `None` if the process is gone or is a zombie.
 pub fn read_process(_root: &Path, pid: u32) -> Option<RawProcess> {
-    let bsd = bsd_facts(pid)?;
-    if macos_shape::stat(&bsd).state == 'Z' {
+    let facts = proc_facts(pid)?;
+    if facts.state == 'Z' {
         return None;
     }
     let id = i32::try_from(pid).ok()?;
     let task = task_facts(id);
     let usage = rusage(id);
     let open_fds = fds(id).map(|f| f.len() as u64);
-    Some(macos_shape::raw_process(pid, &bsd, task.as_ref(), usage.as_ref(), open_fds, timebase()))
+    Some(macos_shape::raw_process(pid, &facts, task.as_ref(), usage.as_ref(), open_fds, cpu_timebase()))
 }
 
 /// Socket descriptors of a process (the `inode` of its [`Listener`]s).

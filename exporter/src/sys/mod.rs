@@ -11,22 +11,44 @@
 //! | `read_exe(root, pid)` | the executable's path |
 //! | `read_environ(root, pid, keys)` | the named environment entries, where readable |
 //! | `read_stat(root, pid)` | state and parent ([`Stat`]) |
-//! | `read_process(root, pid)` | everything the series need ([`super::RawProcess`]) |
+//! | `read_process(root, pid)` | everything the series need ([`RawProcess`]) |
 //! | `socket_inodes(root, pid)` | ids of the process's sockets |
 //! | `SocketTables::new(root).listeners(pid)` | the LISTEN sockets [`Listener`] that process sees |
 //! | `process_root(root, pid)` | the directory where the process's own `/` is read |
+//!
+//! The structs they fill are plain data (`raw_process.rs`, `listener.rs`); on Linux the
+//! listening sockets come from netlink (`sock_diag.rs`), on macOS the libproc records are
+//! turned into them by pure, tested code (`macos_shape.rs`, and `macos_clock.rs` for the unit
+//! of CPU times). Nothing here imports from the
+//! code that uses it.
 #[cfg(target_os = "linux")]
-pub use super::linux::{
-    list_pids, parse_stat, read_cmdline, read_comm, read_environ, read_exe, read_process, socket_inodes, Listener,
-    SocketTables, Stat,
+pub mod linux;
+mod listener;
+#[cfg(target_os = "macos")]
+pub mod macos;
+#[cfg(any(target_os = "macos", test))]
+pub mod macos_clock;
+#[cfg(any(target_os = "macos", test))]
+pub mod macos_shape;
+mod raw_process;
+#[cfg(target_os = "linux")]
+pub mod sock_diag;
+
+pub use listener::Listener;
+pub use raw_process::RawProcess;
+
+#[cfg(target_os = "linux")]
+pub use linux::{
+    list_pids, parse_stat, read_cmdline, read_comm, read_environ, read_exe, read_process, socket_inodes, SocketTables,
+    Stat,
 };
 
 #[cfg(target_os = "macos")]
-pub use super::macos::{
+pub use macos::{
     list_pids, read_cmdline, read_comm, read_environ, read_exe, read_process, read_stat, socket_inodes, SocketTables,
 };
 #[cfg(target_os = "macos")]
-pub use super::macos_shape::{Listener, Stat};
+pub use macos_shape::Stat;
 
 /// State and parent of a process (`/proc/PID/stat`), or `None` if it is gone.
 #[cfg(target_os = "linux")]

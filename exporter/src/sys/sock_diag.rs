@@ -15,7 +15,7 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use super::linux::Listener;
+use super::listener::Listener;
 
 /// `SOCK_DIAG_BY_FAMILY`: the request type of `inet_diag_req_v2`.
 const SOCK_DIAG_BY_FAMILY: u16 = 20;

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::collectors::process::discovery::LocalServer;
-use crate::collectors::process::{RawProcess, Workload};
+use crate::discovery::LocalServer;
+use crate::sys::RawProcess;
 
 const ID: &str = "ec8207a3dde607f7867f8f5390915018488b877761306ffd4ef099f9b3ee16a1";
 const UID: &str = "7c0e5b8e-4f0a-4b1e-9d4c-2a6f3e1b9c01";
@@ -98,24 +98,23 @@ fn kubelet_names_split_exactly() {
 fn attribution_on_the_fixture_node() {
     let (proc_root, rootfs) = node();
     let pids = 101..=114;
-    let mut selected: Vec<Selected> = pids
+    let mut processes: Vec<RawProcess> = pids
         .clone()
         .map(|pid| {
             // The container id as linux.rs reads it, before attribution.
             let cgroup = fs::read_to_string(proc_root.join(pid.to_string()).join("cgroup")).unwrap_or_default();
-            let raw = RawProcess {
+            RawProcess {
                 pid,
                 comm: "llama-server".into(),
-                container: super::super::linux::container_id(&cgroup),
+                container: crate::sys::linux::container_id(&cgroup),
                 ..RawProcess::default()
-            };
-            Selected { raw, server: None, model: None, workload: Workload::Other, gpus: Vec::new() }
+            }
         })
         .collect();
-    attribute(&proc_root, &rootfs, &mut selected);
-    let got: Vec<(u32, &str, &str, &str)> = selected
+    attribute(&proc_root, &rootfs, &mut processes);
+    let got: Vec<(u32, &str, &str, &str)> = processes
         .iter()
-        .map(|s| (s.raw.pid, s.raw.namespace.as_str(), s.raw.pod.as_str(), s.raw.container.as_str()))
+        .map(|raw| (raw.pid, raw.namespace.as_str(), raw.pod.as_str(), raw.container.as_str()))
         .collect();
     let vllm = "vllm-llama-7d9f8c6b5-x2k4q";
     let ollama = "ollama-6c8d7f9b4-q7w2e";
@@ -143,10 +142,9 @@ fn attribution_on_the_fixture_node() {
 #[test]
 fn a_node_without_kubelet_folders_attributes_nothing() {
     let (proc_root, _) = node();
-    let raw = RawProcess { pid: 101, container: "ec8207a3dde6".into(), ..RawProcess::default() };
-    let mut selected = [Selected { raw, server: None, model: None, workload: Workload::Other, gpus: Vec::new() }];
-    attribute(&proc_root, Path::new("/nonexistent/rootfs"), &mut selected);
-    assert_eq!((selected[0].raw.namespace.as_str(), selected[0].raw.container.as_str()), ("", "ec8207a3dde6"));
+    let mut processes = [RawProcess { pid: 101, container: "ec8207a3dde6".into(), ..RawProcess::default() }];
+    attribute(&proc_root, Path::new("/nonexistent/rootfs"), &mut processes);
+    assert_eq!((processes[0].namespace.as_str(), processes[0].container.as_str()), ("", "ec8207a3dde6"));
 }
 
 #[test]

@@ -11,13 +11,28 @@
 //! listening on its address. A server process whose ancestor is also a server (an Ollama
 //! model runner, a vLLM engine core) is a worker of that server, not a server of its own.
 //! Nothing is kept between scrapes.
+//!
+//! Beside the scan here: `netns.rs` and `ns_addresses.rs` (other network namespaces, their
+//! addresses and routes), `pods.rs` (Kubernetes names), `ollama_models.rs` with `in_root.rs`
+//! (the model an Ollama runner serves) and `llama_kv.rs` (what a llama-server's settings say
+//! about its KV cache). The operating system is read only through `crate::sys`.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub mod in_root;
+pub mod llama_kv;
+pub mod netns;
+pub mod ns_addresses;
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub mod ollama_models;
+pub mod pods;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use super::{netns, sys, Workload};
-use crate::collectors::llm::llama_kv::KvLayout;
-use crate::config::{ProcessMatch, ServerConfig};
+use crate::config::{ProcessMatch, ServerConfig, Workload};
+use crate::gpu_use::GpuUse;
+use crate::sys;
+use llama_kv::KvLayout;
 
 /// Known server programs by `comm` or `argv[0]` base name, with the backend they speak.
 const PROGRAMS: &[(&str, &str)] = &[
@@ -85,7 +100,7 @@ pub struct LocalView {
     /// `pid → ppid` of every process whose `stat` was read while scanning.
     pub parents: HashMap<u32, u32>,
     /// GPU use per PID as NVML reports it; empty without NVML.
-    pub gpu_users: HashMap<u32, Vec<super::GpuUse>>,
+    pub gpu_users: HashMap<u32, Vec<GpuUse>>,
     /// Server processes started by another server (model runners, engine cores): they get
     /// process series under their server's label, but are not targets of their own.
     pub workers: Vec<u32>,
@@ -122,6 +137,10 @@ impl LocalView {
 /// The backend of a server program, judged from its `comm` and command line.
 pub fn server_backend(comm: &str, cmdline: impl FnOnce() -> Vec<String>) -> Option<&'static str> {
     if let Some((_, backend)) = PROGRAMS.iter().find(|(name, _)| *name == comm) {
+        return Some(backend);
+    }
+    // A module's console script (`mlx_lm.server` installed by pip) runs under the script's name.
+    if let Some((_, backend)) = MODULES.iter().find(|(module, _)| *module == comm) {
         return Some(backend);
     }
     // Interpreters hide the program, and comm is cut at 15 bytes: look at the command line,
@@ -448,6 +467,8 @@ mod tests {
             server_backend("python3", args(&["/opt/homebrew/bin/python3", "/Users/me/venv/bin/mlx_lm.server"])),
             Some("mlx")
         );
+        // pip's console script, run straight from its shebang: comm is the script's name.
+        assert_eq!(server_backend("mlx_lm.server", || panic!("the name says it")), Some("mlx"));
     }
 
     fn fixture() -> std::path::PathBuf {

@@ -36,8 +36,8 @@ use std::path::{Component, Path, PathBuf};
 use serde::Deserialize;
 
 use super::in_root::Dir;
-use super::sys;
 use crate::collectors::llm::normalize::model_label;
+use crate::sys;
 
 /// Directory entries looked at in one walk of a models directory, every level together.
 pub const MAX_ENTRIES: usize = 16_384;

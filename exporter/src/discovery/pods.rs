@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
-use super::discovery::LocalView;
-use super::Selected;
+use super::LocalView;
+use crate::sys::RawProcess;
 
 /// What a cgroup path says about Kubernetes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -128,17 +128,17 @@ fn read_ids(root: &Path, pid: u32) -> Option<CgroupIds> {
     parse_cgroup(&fs::read_to_string(root.join(pid.to_string()).join("cgroup")).ok()?)
 }
 
-/// Fills `namespace`, `pod` and the container's name of the selected processes that run in
-/// pods; the node's names are read only when one does.
-pub fn attribute(root: &Path, rootfs: &Path, selected: &mut [Selected]) {
+/// Fills `namespace`, `pod` and the container's name of the processes that run in pods; the
+/// node's names are read only when one does.
+pub fn attribute<'a>(root: &Path, rootfs: &Path, processes: impl IntoIterator<Item = &'a mut RawProcess>) {
     let mut names: Option<NodeNames> = None;
-    for s in selected.iter_mut() {
-        let Some(ids) = read_ids(root, s.raw.pid) else { continue };
+    for raw in processes {
+        let Some(ids) = read_ids(root, raw.pid) else { continue };
         let Some(found) = names.get_or_insert_with(|| NodeNames::read(rootfs)).lookup(&ids) else { continue };
-        s.raw.namespace = found.namespace;
-        s.raw.pod = found.pod;
+        raw.namespace = found.namespace;
+        raw.pod = found.pod;
         if let Some(container) = found.container {
-            s.raw.container = container;
+            raw.container = container;
         }
     }
 }
