@@ -1,7 +1,7 @@
 //! HTTP routes (warp): `/` (the live console of [`console`], or with `--no-web.console` a
-//! plain landing page), the telemetry path, `/-/healthy` and `/-/ready`; basic auth on all
-//! but the last two. Each answers GET and HEAD; other
-//! methods get 405 with `Allow: GET, HEAD`, and unknown paths 404.
+//! plain landing page), the console's paths, the telemetry path, `/-/healthy` and `/-/ready`;
+//! basic auth on all but the last two. Each answers GET and HEAD; other methods get 405 with
+//! `Allow: GET, HEAD`, and unknown paths 404.
 //!
 //! Serving them, for plain HTTP and TLS alike, is [`listen`]'s job; [`conn`] holds the
 //! per-connection timeouts, [`tracked`] the wrappers that feed them, and [`table`] the cap on
@@ -187,8 +187,8 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// The plain landing page (`--no-web.console`): version, the metrics link, the configured servers and the discovered
-/// ones. It runs no collector (healthchecks call it): the discovered servers are those the
+/// The plain landing page (`--no-web.console`): version, the metrics link, the configured
+/// servers and the discovered ones. It runs no collector (healthchecks call it): the discovered servers are those the
 /// most recent scrape found.
 fn landing_page(app: &App) -> String {
     let config = &app.config;
