@@ -32,6 +32,9 @@ pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
 pub const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `--web.idle-timeout`.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `--web.console.min-interval`: the console updates every second, so a second
+/// between collections keeps it live while ten open consoles cost one collection a second.
+pub const DEFAULT_CONSOLE_MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Reads a UTF-8 text file of at most `max_bytes` (a config, key or certificate file), never
 /// more, whatever the file grows to while it is read.
@@ -83,6 +86,11 @@ pub struct Config {
     /// Open client connections at most (`--web.max-connections`); `None`: derived from the
     /// open files limit at start.
     pub max_connections: Option<usize>,
+    /// Serve the live console at `/` (`--[no-]web.console`); off: the plain landing page.
+    pub web_console: bool,
+    /// A console's request reuses the most recent collection when it started less than this
+    /// long ago (`--web.console.min-interval`).
+    pub web_console_min_interval: Duration,
     /// Warnings found while loading (a key file others may read), for the log once it is set up.
     pub warnings: Vec<String>,
 }
@@ -207,6 +215,8 @@ struct Layer {
     read_header_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     max_connections: Option<usize>,
+    web_console: Option<bool>,
+    web_console_min_interval: Option<Duration>,
     /// Found while loading, logged once logging is set up.
     warnings: Vec<String>,
 }
@@ -237,6 +247,8 @@ impl Layer {
             read_header_timeout: self.read_header_timeout.or(lower.read_header_timeout),
             idle_timeout: self.idle_timeout.or(lower.idle_timeout),
             max_connections: self.max_connections.or(lower.max_connections),
+            web_console: self.web_console.or(lower.web_console),
+            web_console_min_interval: self.web_console_min_interval.or(lower.web_console_min_interval),
             warnings: [self.warnings, lower.warnings].concat(),
         }
     }
@@ -266,6 +278,8 @@ impl Layer {
             read_header_timeout: self.read_header_timeout.unwrap_or(DEFAULT_READ_HEADER_TIMEOUT),
             idle_timeout: self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
             max_connections: self.max_connections,
+            web_console: self.web_console.unwrap_or(true),
+            web_console_min_interval: self.web_console_min_interval.unwrap_or(DEFAULT_CONSOLE_MIN_INTERVAL),
             warnings: self.warnings,
         }
     }

@@ -103,7 +103,16 @@ async fn landing_page_lists_servers_and_custom_telemetry_path() {
     let exporter =
         Exporter::start(&["--web.telemetry-path", "/x/metrics", "--server", &format!("llama={}", llama.url())]);
     let c = client();
-    let landing = c.get(exporter.url("/")).send().await.unwrap().text().await.unwrap();
+    let console = c.get(exporter.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(console.contains("href=\"/x/metrics\"") && console.contains("/-/console/console.js"), "{console}");
+    let plain = Exporter::start(&[
+        "--web.telemetry-path",
+        "/x/metrics",
+        "--server",
+        &format!("llama={}", llama.url()),
+        "--no-web.console",
+    ]);
+    let landing = c.get(plain.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(landing.contains("href=\"/x/metrics\"") && landing.contains("llama (auto)"), "{landing}");
     assert_eq!(llama.hits("/metrics"), 0, "the landing page runs no collector");
     let body = c.get(exporter.url("/x/metrics")).send().await.unwrap().text().await.unwrap();

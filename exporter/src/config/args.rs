@@ -39,6 +39,12 @@ const FLAGS: &[(&str, Arity, &str)] = &[
         Arity::Value,
         "open client connections at most (default 1024, lowered to fit the open files limit)",
     ),
+    ("web.console", Arity::Switch, "serve the live console at / (default on; off: a plain page with links)"),
+    (
+        "web.console.min-interval",
+        Arity::Value,
+        "a console reuses the last collection when it started less than this long ago (default 1s)",
+    ),
     ("server", Arity::Repeated, "[NAME=]URL of an LLM server to scrape; repeatable"),
     ("collector.llm", Arity::Switch, "scrape LLM servers (default on; --no-collector.llm turns it off)"),
     ("collector.nvml", Arity::Switch, "GPU series through NVML (default on)"),
@@ -207,6 +213,8 @@ fn set(layer: &mut Layer, name: &str, value: &str) -> Result<(), String> {
         "web.read-header-timeout" => layer.read_header_timeout = Some(parse_duration(value)?),
         "web.idle-timeout" => layer.idle_timeout = Some(parse_duration(value)?),
         "web.max-connections" => layer.max_connections = Some(parse_max_connections(value)?),
+        "web.console" => layer.web_console = Some(parse_bool(value)?),
+        "web.console.min-interval" => layer.web_console_min_interval = Some(parse_duration(value)?),
         "server" => {
             let (name, url) = parse_server_flag(value)?;
             let servers = layer.servers.get_or_insert_with(Vec::new);

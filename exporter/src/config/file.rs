@@ -50,6 +50,8 @@ struct Web {
     read_header_timeout: Option<Spanned<String>>,
     idle_timeout: Option<Spanned<String>>,
     max_connections: Option<Spanned<i64>>,
+    console: Option<bool>,
+    console_min_interval: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -166,6 +168,8 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
                 .map_err(|why| err(max.span(), "web.max_connections", why))?;
             layer.max_connections = Some(n);
         }
+        layer.web_console = web.console;
+        layer.web_console_min_interval = check!(web.console_min_interval, "web.console_min_interval", parse_duration);
     }
     if let Some(scrape) = file.scrape {
         layer.scrape_timeout = check!(scrape.timeout, "scrape.timeout", parse_duration);

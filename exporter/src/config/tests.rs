@@ -339,3 +339,20 @@ fn namespaces_discovery_from_flag_env_and_file() {
     assert!(!c.discovery_namespaces);
     assert!(file_error("[discovery]\nnamespaces = \"no\"\n").contains("discovery.namespaces"));
 }
+
+#[test]
+fn console_switch_and_min_interval_from_flag_env_and_file() {
+    let c = run_with(&[], &[]).unwrap();
+    assert_eq!((c.web_console, c.web_console_min_interval), (true, DEFAULT_CONSOLE_MIN_INTERVAL));
+    let f = config_file("[web]\nconsole = false\nconsole_min_interval = \"5s\"\n");
+    let file = f.path().to_str().unwrap();
+    let c = run_with(&["--config.file", file], &[]).unwrap();
+    assert_eq!((c.web_console, c.web_console_min_interval), (false, Duration::from_secs(5)));
+    let env = [("LLM_EXPORTER_WEB_CONSOLE_MIN_INTERVAL", "250ms")];
+    let c = run_with(&["--config.file", file, "--web.console"], &env).unwrap();
+    assert_eq!((c.web_console, c.web_console_min_interval), (true, Duration::from_millis(250)));
+    assert!(!run_with(&["--no-web.console"], &[]).unwrap().web_console);
+    assert!(
+        file_error("[web]\nconsole_min_interval = \"soon\"\n").starts_with("FILE:2: key 'web.console_min_interval': ")
+    );
+}
