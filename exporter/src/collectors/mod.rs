@@ -51,6 +51,12 @@ pub trait Collector: Send + Sync {
     fn take_partial_errors(&self) -> u64 {
         0
     }
+
+    /// Whether part of the series come from the scan of local processes: a scan that did not
+    /// finish then fails the collector, though what it did collect is kept.
+    fn uses_local_scan(&self) -> bool {
+        false
+    }
 }
 
 /// The enabled collectors, in a fixed order, and the scan of local processes they need.

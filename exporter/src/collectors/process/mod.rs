@@ -69,6 +69,8 @@ pub fn select(root: &std::path::Path, view: &LocalView) -> Vec<Selected> {
         servers.chain(view.gpu_users.keys().copied()).chain(view.matched.keys().copied()).collect();
     pids.sort_unstable();
     pids.dedup();
+    // Reading these hangs: they would block this read too.
+    pids.retain(|pid| !view.unreadable.contains(pid));
     let mut parents = HashMap::new();
     let mut ollama_names = ollama_models::ModelNames::default();
     pids.into_iter()
@@ -130,7 +132,7 @@ fn read_and_shape(_: &std::path::Path, _: &std::path::Path, _: &LocalView) -> Ve
 
 /// The kernel's USER_HZ, the unit of `stat` times.
 #[cfg(target_os = "linux")]
-fn ticks_per_second() -> f64 {
+pub fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions; it returns -1 for an unknown name.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if ticks > 0 {
@@ -147,6 +149,10 @@ impl Collector for ProcessCollector {
 
     fn collect<'a>(&'a self, scrape: &'a ScrapeContext) -> BoxFuture<'a, Result<Vec<Family>, CollectError>> {
         Box::pin(async move {
+            // Processes missing from an unfinished scan would vanish as if they had ended.
+            if let Some(why) = &scrape.local.incomplete {
+                return Err(CollectError(why.clone()));
+            }
             let permit = Arc::clone(&self.permit)
                 .try_acquire_owned()
                 .map_err(|_| CollectError("busy: the previous read of /proc is still running".into()))?;
