@@ -222,7 +222,7 @@ impl Scraper {
 fn unreadable_family(pids: usize) -> Family {
     Family::gauge(
         "llm_exporter_process_unreadable_pids",
-        "Processes left out of the scan of /proc because reading their files hung (uninterruptible sleep); each is skipped while it hangs and for 10 minutes after",
+        "Processes left out of the reads of /proc (discovery and the process collector) because reading their files hung (uninterruptible sleep); each is skipped while it hangs and for 10 minutes after",
     )
     .with(labels([]), pids as f64)
 }

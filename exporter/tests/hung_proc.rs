@@ -54,3 +54,42 @@ async fn a_hung_pid_fails_one_scrape_then_is_skipped_and_counted() {
     assert_eq!(said.len(), 1, "said once: {:?}", exporter.log());
     assert!(said[0].contains("llm_exporter_process_unreadable_pids"), "{said:?}");
 }
+
+#[tokio::test]
+async fn a_pid_that_hangs_only_the_process_read_is_skipped_there_too() {
+    // PID 160 is selected by a rule on its name, which the scan checks without its command line;
+    // the process collector then reads the command line to classify it, and that read hangs.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("proc");
+    let fixture = format!("{}/tests/fixtures/proc/basic", env!("CARGO_MANIFEST_DIR"));
+    assert!(Command::new("cp").arg("-a").arg(&fixture).arg(&root).status().unwrap().success());
+    let hung = root.join("160");
+    std::fs::create_dir(&hung).unwrap();
+    std::fs::write(hung.join("comm"), "trainer\n").unwrap();
+    std::fs::copy(root.join("400/stat"), hung.join("stat")).unwrap();
+    std::fs::copy(root.join("400/status"), hung.join("status")).unwrap();
+    assert!(Command::new("mkfifo").arg(hung.join("cmdline")).status().unwrap().success());
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[[process.match]]\nname = \"trainer\"\ncomm = \"trainer\"\n").unwrap();
+
+    let exporter = Exporter::start(&[
+        "--path.procfs",
+        root.to_str().unwrap(),
+        "--config.file",
+        config.to_str().unwrap(),
+        "--no-collector.nvml",
+        "--no-collector.llm",
+        "--scrape.timeout=2s",
+    ]);
+    let success = |body: &str| value(body, "llm_exporter_collector_success", &[("collector", "process")]);
+    let body = exporter.scrape().await;
+    assert_eq!(success(&body), 0.0, "the read hung:\n{body}");
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let body = exporter.scrape().await;
+        assert_eq!(success(&body), 1.0, "{body}\n{:?}", exporter.log());
+        assert_eq!(values(&body, "llm_process_info", &[("pid", "100")]), [1.0]);
+        assert_eq!(value(&body, "llm_exporter_process_unreadable_pids", &[]), 1.0);
+    }
+    assert_eq!(exporter.log().iter().filter(|l| l.contains("/160 hangs")).count(), 1, "{:?}", exporter.log());
+}

@@ -53,6 +53,11 @@ impl LocalScanner {
         }
     }
 
+    /// The scan skips (and reports) the PIDs of `unreadable`, shared with the process collector.
+    pub fn sharing_unreadable(self, unreadable: Arc<stuck::Unreadable>) -> LocalScanner {
+        LocalScanner { unreadable, ..self }
+    }
+
     /// Logs, at debug, each server that this scan skipped and the previous one did not.
     fn log_skipped(&self, now: &[discovery::Skipped]) {
         if !self.scrapes_discovered {

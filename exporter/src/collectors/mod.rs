@@ -84,11 +84,16 @@ pub fn from_config(config: &Config) -> Result<Plan, String> {
     if enabled.nvml {
         collectors.push(Arc::new(apple_gpu::AppleGpuCollector::new()));
     }
+    // PIDs whose reads hang: whichever of the scan and the process collector hits one first,
+    // both skip it.
+    let unreadable = Arc::<crate::discovery::stuck::Unreadable>::default();
     if enabled.process {
-        collectors.push(Arc::new(process::ProcessCollector::new(config)));
+        collectors.push(Arc::new(process::ProcessCollector::new(config, Arc::clone(&unreadable))));
     }
     let needs_scan = enabled.process || (config.discovery && enabled.llm);
     // GPU users matter only to the process series.
-    let scanner = needs_scan.then(|| local_scan::LocalScanner::new(config, gpus.filter(|_| enabled.process)));
+    let scanner = needs_scan.then(|| {
+        local_scan::LocalScanner::new(config, gpus.filter(|_| enabled.process)).sharing_unreadable(unreadable)
+    });
     Ok(Plan { collectors, scanner })
 }
