@@ -9,18 +9,27 @@ use std::time::Duration;
 
 use common::*;
 
-#[tokio::test]
-async fn a_hung_pid_fails_one_scrape_then_is_skipped_and_counted() {
+/// A copy of the fixture proc tree plus `pid`, named `comm`, whose `cmdline` is a FIFO that
+/// no one writes: every read of it blocks, as for a process in uninterruptible sleep.
+fn tree_with_hung(pid: u32, comm: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("proc");
     let fixture = format!("{}/tests/fixtures/proc/basic", env!("CARGO_MANIFEST_DIR"));
     assert!(Command::new("cp").arg("-a").arg(&fixture).arg(&root).status().unwrap().success());
-    // PID 150 runs an interpreter, so discovery reads its command line, which never answers.
-    let hung = root.join("150");
+    let hung = root.join(pid.to_string());
     std::fs::create_dir(&hung).unwrap();
-    std::fs::write(hung.join("comm"), "python3\n").unwrap();
-    std::fs::copy(root.join("400/stat"), hung.join("stat")).unwrap();
+    std::fs::write(hung.join("comm"), format!("{comm}\n")).unwrap();
+    for file in ["stat", "status"] {
+        std::fs::copy(root.join("400").join(file), hung.join(file)).unwrap();
+    }
     assert!(Command::new("mkfifo").arg(hung.join("cmdline")).status().unwrap().success());
+    (dir, root)
+}
+
+#[tokio::test]
+async fn a_hung_pid_fails_one_scrape_then_is_skipped_and_counted() {
+    // PID 150 runs an interpreter, so discovery reads its command line, which never answers.
+    let (_dir, root) = tree_with_hung(150, "python3");
 
     let exporter = Exporter::start(&[
         "--path.procfs",
@@ -59,16 +68,7 @@ async fn a_hung_pid_fails_one_scrape_then_is_skipped_and_counted() {
 async fn a_pid_that_hangs_only_the_process_read_is_skipped_there_too() {
     // PID 160 is selected by a rule on its name, which the scan checks without its command line;
     // the process collector then reads the command line to classify it, and that read hangs.
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("proc");
-    let fixture = format!("{}/tests/fixtures/proc/basic", env!("CARGO_MANIFEST_DIR"));
-    assert!(Command::new("cp").arg("-a").arg(&fixture).arg(&root).status().unwrap().success());
-    let hung = root.join("160");
-    std::fs::create_dir(&hung).unwrap();
-    std::fs::write(hung.join("comm"), "trainer\n").unwrap();
-    std::fs::copy(root.join("400/stat"), hung.join("stat")).unwrap();
-    std::fs::copy(root.join("400/status"), hung.join("status")).unwrap();
-    assert!(Command::new("mkfifo").arg(hung.join("cmdline")).status().unwrap().success());
+    let (dir, root) = tree_with_hung(160, "trainer");
     let config = dir.path().join("config.toml");
     std::fs::write(&config, "[[process.match]]\nname = \"trainer\"\ncomm = \"trainer\"\n").unwrap();
 
