@@ -177,14 +177,15 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.origin {
+        let origin = match &self.origin {
             // Line 0: the file as a whole (it cannot be read).
-            Origin::File { path, line: 0 } => write!(f, "{}: ", path.display())?,
-            Origin::File { path, line } => write!(f, "{}:{line}: ", path.display())?,
-            Origin::Flag(flag) => write!(f, "flag --{flag}: ")?,
-            Origin::Env(var) => write!(f, "environment {var}: ")?,
-        }
-        write!(f, "key '{}': {}", self.key, self.why)
+            Origin::File { path, line: 0 } => format!("{}: ", path.display()),
+            Origin::File { path, line } => format!("{}:{line}: ", path.display()),
+            Origin::Flag(flag) => format!("flag --{flag}: "),
+            Origin::Env(var) => format!("environment {var}: "),
+        };
+        // The value in error may be a URL with a password in it.
+        f.write_str(&values::redact_credentials(&format!("{origin}key '{}': {}", self.key, self.why)))
     }
 }
 
@@ -323,5 +324,7 @@ pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Com
     Ok(Command::Run(Box::new(Config { web_config, ..merged.into_config() })))
 }
 
+#[cfg(test)]
+mod echo_and_conflict_tests;
 #[cfg(test)]
 mod tests;

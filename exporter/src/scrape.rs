@@ -14,6 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::future::{join_all, BoxFuture, FutureExt, Shared};
 use prometheus::core::Collector as _;
 
+#[cfg(target_os = "linux")]
+mod own_process;
+
 use crate::collectors::local_scan::LocalScanner;
 use crate::collectors::{Collector, ScrapeContext};
 use crate::discovery::LocalView;
@@ -42,8 +45,6 @@ pub struct Scraper {
     /// Finds local servers before the collectors run; `None` when no collector needs them.
     scanner: Option<LocalScanner>,
     scrape_errors: prometheus::IntCounterVec,
-    #[cfg(target_os = "linux")]
-    process: prometheus::process_collector::ProcessCollector,
     in_flight: Mutex<Option<InFlight>>,
     /// Each failing collector's last failure, so a failure that repeats is logged once.
     last_failure: Mutex<HashMap<&'static str, String>>,
@@ -68,8 +69,6 @@ impl Scraper {
             collectors,
             scanner,
             scrape_errors,
-            #[cfg(target_os = "linux")]
-            process: prometheus::process_collector::ProcessCollector::for_self(),
             in_flight: Mutex::new(None),
             last_failure: Mutex::default(),
             last_scan: Mutex::default(),
@@ -138,6 +137,8 @@ impl Scraper {
             None => Arc::default(),
         };
         let budget = budget.saturating_sub(start.elapsed());
+        let scan_failure = local.incomplete.clone();
+        let unreadable = self.scanner.as_ref().map(|_| unreadable_family(local.unreadable.len()));
         let context = ScrapeContext { budget, local };
         let context = &context;
         let runs = self.collectors.iter().map(|c| async move {
@@ -154,6 +155,15 @@ impl Scraper {
         let mut duration =
             Family::gauge("llm_exporter_collector_duration_seconds", "Seconds the collector took in this scrape");
         for (collector, (name, elapsed, result)) in self.collectors.iter().zip(join_all(runs).await) {
+            // Discovered servers missing from an unfinished scan would vanish in silence: what was
+            // collected is kept, and the collector reports the failure.
+            let result = match (result, &scan_failure) {
+                (Ok(found), Some(why)) if collector.uses_local_scan() => {
+                    families.extend(found);
+                    Err(format!("discovery incomplete: {why}"))
+                }
+                (result, _) => result,
+            };
             let ok = match result {
                 Ok(found) => {
                     families.extend(found);
@@ -176,6 +186,7 @@ impl Scraper {
         families.push(success);
         families.push(duration);
         families.push(build_info());
+        families.extend(unreadable);
         families.extend(self.own_families());
         merge(families)
     }
@@ -201,11 +212,19 @@ impl Scraper {
     /// `llm_exporter_scrape_errors_total` and, on Linux, the exporter's own `process_*`.
     fn own_families(&self) -> Vec<Family> {
         #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
-        let mut found = self.scrape_errors.collect();
+        let mut found: Vec<Family> = self.scrape_errors.collect().iter().map(from_prometheus).collect();
         #[cfg(target_os = "linux")]
-        found.extend(self.process.collect());
-        found.iter().map(from_prometheus).collect()
+        found.extend(own_process::families());
+        found
     }
+}
+
+fn unreadable_family(pids: usize) -> Family {
+    Family::gauge(
+        "llm_exporter_process_unreadable_pids",
+        "Processes left out of the reads of /proc (discovery and the process collector) because reading their files hung (uninterruptible sleep); each is skipped while it hangs and for 10 minutes after",
+    )
+    .with(labels([]), pids as f64)
 }
 
 fn build_info() -> Family {

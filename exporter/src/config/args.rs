@@ -89,6 +89,9 @@ pub fn usage() -> String {
 
 pub(super) fn parse(args: &[String]) -> Result<Parsed, ConfigError> {
     let mut layer = Layer::default();
+    // Each switch given so far and its value: one given both ways is refused, not decided by
+    // its order on the command line.
+    let mut switches: Vec<(&str, bool)> = Vec::new();
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
@@ -127,6 +130,16 @@ pub(super) fn parse(args: &[String]) -> Result<Parsed, ConfigError> {
             }
             _ => return Err(flag_error("needs a value".into())),
         };
+        if let (Arity::Switch, Ok(on)) = (arity, parse_bool(&value)) {
+            if switches.iter().any(|&(n, before)| n == name && before != on) {
+                return Err(ConfigError {
+                    origin: Origin::Flag(name.to_string()),
+                    key: name.to_string(),
+                    why: format!("--{name} and --no-{name} are both given; give one of them"),
+                });
+            }
+            switches.push((name, on));
+        }
         set(&mut layer, name, &value).map_err(|why| ConfigError {
             origin: Origin::Flag(name.to_string()),
             key: name.to_string(),
@@ -203,7 +216,9 @@ fn set(layer: &mut Layer, name: &str, value: &str) -> Result<(), String> {
         "config.file" => layer.config_file = Some(PathBuf::from(value)),
         "web.listen-address" => {
             check_listen_address(value)?;
-            layer.listen_addresses.get_or_insert_with(Vec::new).push(value.to_string());
+            let addresses = layer.listen_addresses.get_or_insert_with(Vec::new);
+            check_listen_address_once(addresses, value)?;
+            addresses.push(value.to_string());
         }
         "web.telemetry-path" => {
             check_telemetry_path(value)?;

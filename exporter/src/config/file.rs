@@ -151,8 +151,10 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
     let mut layer = Layer::default();
     if let Some(web) = file.web {
         if let Some(list) = web.listen_address {
-            for addr in list.get_ref() {
-                check_listen_address(addr).map_err(|why| err(list.span(), "web.listen_address", why))?;
+            for (i, addr) in list.get_ref().iter().enumerate() {
+                check_listen_address(addr)
+                    .and_then(|_| check_listen_address_once(&list.get_ref()[..i], addr))
+                    .map_err(|why| err(list.span(), "web.listen_address", why))?;
             }
             layer.listen_addresses = Some(list.into_inner());
         }
@@ -312,6 +314,10 @@ fn key_of_error(text: &str, offset: usize, message: &str) -> String {
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let line = text[line_start..].lines().next().unwrap_or("").trim();
     let named = message.split('`').nth(1).filter(|_| message.contains("field `"));
+    // An unknown table is reported at its own header, which names it in full.
+    if line.starts_with('[') && message.contains("unknown field `") {
+        return line.trim_matches(['[', ']', ' ']).to_string();
+    }
     let key = match named {
         Some(field) => field.to_string(),
         None if line.starts_with('[') => return line.trim_matches(['[', ']', ' ']).to_string(),

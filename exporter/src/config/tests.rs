@@ -59,7 +59,7 @@ fn flags_in_both_spellings() {
     )
     .unwrap();
     let names: Vec<&str> = c.servers.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["llama", "::1:9000"]);
+    assert_eq!(names, ["llama", "[::1]:9000"], "an IPv6 host keeps its brackets");
     assert!(!c.collectors.llm);
     assert_eq!(c.scrape_timeout, Duration::from_secs(90));
     assert_eq!(c.listen_addresses, ["127.0.0.1:1", ":2"]);
