@@ -127,6 +127,7 @@ async fn model_names_are_bounded_per_server() {
 async fn thousands_of_half_open_connections_do_not_block_a_real_request() {
     let upstream = Upstream::start(hostile).await;
     let (exporter, proxy) = exporter_with_proxy(&upstream.url(), &[]);
+    raise_open_files_limit();
     let mut idle = Vec::new();
     for _ in 0..2000 {
         let mut stream = tokio::net::TcpStream::connect(proxy).await.unwrap();
@@ -148,3 +149,15 @@ async fn thousands_of_half_open_connections_do_not_block_a_real_request() {
 }
 
 use futures::StreamExt;
+
+/// 2,000 sockets need more than the usual soft limit of 1,024 open files: up to the hard limit.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max.min(65536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}

@@ -87,6 +87,8 @@ impl Forwarder {
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
+        // Answered by this side already (hyper sends the 100 when the body is first read).
+        parts.headers.remove(header::EXPECT);
         parts.headers.insert(header::HOST, self.host.clone());
         let tap = RequestTap::new(body, measured.map(|_| prefix));
         let response = match self.client.request(Request::from_parts(parts, tap)).await {
