@@ -15,8 +15,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use super::endpoint;
+use super::meter::Meter;
 use super::metrics::ServerState;
-use super::tap::{Meter, RequestTap, ResponseTap};
+use super::tap::{RequestTap, ResponseTap};
 use crate::config::ProxyConfig;
 
 /// Time to open a connection to the upstream.

@@ -26,7 +26,7 @@
 //!   is counted as `unmeasured{reason="no_usage"}` (its latencies are still measured).
 //!
 //! Modules: [`listen`] accepts and bounds client connections, [`forward`] relays one request
-//! through hyper, [`tap`] watches the bodies go by, [`lines`] splits them, [`extract`] reads
+//! through hyper, [`tap`] passes the bodies by the [`meter`], [`lines`] splits them, [`extract`] reads
 //! tokens and timings from each backend's JSON, [`metrics`] holds the counters and renders them
 //! at scrape time.
 pub mod endpoint;
@@ -34,6 +34,7 @@ pub mod extract;
 pub mod forward;
 pub mod lines;
 pub mod listen;
+pub mod meter;
 pub mod metrics;
 pub mod tap;
 
