@@ -6,6 +6,8 @@ tokens, throughput, and the exporter's CPU seconds and peak RSS.
 
     bench/proxy.py [--smoke] [--binary target/release/llm-exporter] [--tokens 1000]
 
+Unless --smoke, writes the table to bench/results/proxy.md.
+
 The exporter binary must be built (cargo build --release -p llm-exporter); nginx must be on
 PATH (Debian's nginx package). Nothing here asserts speed: it prints numbers.
 """
@@ -59,6 +61,8 @@ async def serve_fake(port, tokens, interval):
                     await writer.drain()
                 writer.write(framed(final) + b"0\r\n\r\n")
                 await writer.drain()
+                if b"connection: close" in head.lower():
+                    break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -199,11 +203,17 @@ def main():
     peers = [("direct", fake_port, None), ("llm-exporter", proxy_port, exporter.pid)]
     if nginx:
         peers.append(("nginx", nginx_port, None))
-    print(f"fake upstream: {tokens} SSE tokens, one per {args.interval * 1000:g} ms; fresh connection per stream")
-    print(f"{'streams':>7} {'path':<13} {'TTFT p50 ms':>11} {'p99 ms':>8} {'gap ms':>7} {'tok/s':>9} {'% direct':>8} {'CPU s':>6} {'RSS MiB':>8}")
+    lines = [
+        f"Fake upstream: {tokens} SSE tokens per stream, one every {args.interval * 1000:g} ms; a fresh client "
+        f"connection per stream; {os.cpu_count()} CPUs, Linux {os.uname().release}. gap: mean time between "
+        "tokens as the client sees them; CPU and peak RSS: the exporter's.",
+        "",
+        "| streams | path | TTFT p50 ms | TTFT p99 ms | gap ms | tokens/s | % of direct | CPU s | peak RSS MiB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     try:
         for streams in ([1, 16] if args.smoke else [1, 16, 64]):
-            rounds = 2 if args.smoke else max(3, 48 // streams)
+            rounds = 2 if args.smoke else max(3, 20 // streams)
             direct_rate = None
             for name, port, pid in peers:
                 cpu0 = cpu_seconds(pid) if pid else 0.0
@@ -212,16 +222,22 @@ def main():
                 gap = statistics.mean(s[1] for s in samples) * 1000
                 rate = sum(s[2] for s in samples) / wall
                 direct_rate = direct_rate or rate
-                cpu = f"{cpu_seconds(pid) - cpu0:6.2f}" if pid else f"{'':>6}"
-                rss = f"{status_kib(pid, 'VmHWM:') / 1024:8.1f}" if pid else f"{'':>8}"
-                print(f"{streams:>7} {name:<13} {pct(ttft, 50):>11.2f} {pct(ttft, 99):>8.2f} {gap:>7.3f} "
-                      f"{rate:>9.0f} {100 * rate / direct_rate:>7.1f}% {cpu} {rss}")
+                cpu = f"{cpu_seconds(pid) - cpu0:.2f}" if pid else ""
+                rss = f"{status_kib(pid, 'VmHWM:') / 1024:.1f}" if pid else ""
+                lines.append(f"| {streams} | {name} | {pct(ttft, 50):.2f} | {pct(ttft, 99):.2f} | {gap:.3f} | "
+                             f"{rate:.0f} | {100 * rate / direct_rate:.1f} | {cpu} | {rss} |")
+                print(lines[-1], flush=True)
         if not args.smoke:
             # 256 streams open at once: the exporter's resident memory with them.
-            base = status_kib(exporter.pid, "VmRSS:")
+            idle = status_kib(exporter.pid, "VmRSS:")
             run_clients(proxy_port, 256, 1)
-            print(f"256 streams at once: exporter peak RSS {status_kib(exporter.pid, 'VmHWM:') / 1024:.1f} MiB "
-                  f"(idle {base / 1024:.1f} MiB)")
+            lines += ["", f"256 streams at once through llm-exporter: peak RSS "
+                      f"{status_kib(exporter.pid, 'VmHWM:') / 1024:.1f} MiB (before them {idle / 1024:.1f} MiB)."]
+        text = "\n".join(lines) + "\n"
+        print(text)
+        if not args.smoke:
+            with open(os.path.join(ROOT, "bench", "results", "proxy.md"), "w") as f:
+                f.write(text)
     finally:
         for proc in (exporter, nginx, fake):
             if proc:

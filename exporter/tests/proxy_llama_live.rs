@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::llama::LlamaServer;
+use common::llama::{LlamaRouter, LlamaServer};
 use common::proxy::exporter_with_proxy;
 use common::{client, value, values};
 
@@ -132,4 +132,20 @@ async fn a_client_that_hangs_up_frees_the_slot_at_once() {
     let body = exporter.scrape().await;
     assert_eq!(value(&body, "llm_proxy_requests_total", &[("outcome", "canceled")]), 1.0);
     assert_eq!(value(&body, "llm_proxy_requests_in_flight", &[]), 0.0);
+}
+
+#[tokio::test]
+async fn a_routers_requests_carry_their_model_and_autoload_works_as_without_the_proxy() {
+    let Some(router) = LlamaRouter::start(&["alpha", "beta"], &[], &[]) else { return };
+    let (exporter, proxy) = exporter_with_proxy(&router.url, &[]);
+    let proxied = format!("http://{proxy}");
+    for model in ["alpha", "beta", "alpha"] {
+        // Neither model is loaded at first: the router loads each on its first request.
+        let body = serde_json::json!({"model": model, "prompt": "hi", "n_predict": 4, "ignore_eos": true});
+        post(&proxied, "/completion", body).await;
+    }
+    let body = exporter.scrape().await;
+    let requests = |model| value(&body, "llm_proxy_requests_total", &[("model", model), ("outcome", "2xx")]);
+    assert_eq!((requests("alpha"), requests("beta")), (2.0, 1.0), "{body}");
+    assert_eq!(value(&body, "llm_proxy_generation_tokens_total", &[("model", "alpha")]), 8.0);
 }
