@@ -149,7 +149,13 @@ impl Meter {
         } else {
             None
         };
-        let model = self.tally.model.take().or_else(|| {
+        // llama-server names its model by the file's path where it has no alias; the scraped
+        // series name it by the file name.
+        let model = self.tally.model.take().map(|m| match m.rsplit_once('/') {
+            Some((_, file)) if self.tally.is_llamacpp() && !file.is_empty() => file.to_string(),
+            _ => m,
+        });
+        let model = model.or_else(|| {
             let prefix = self.request_prefix.lock().unwrap_or_else(|p| p.into_inner());
             model_of_request(&prefix)
         });

@@ -93,6 +93,12 @@ impl Body for ResponseTap {
                     if let Some(data) = frame.data_ref() {
                         meter.read(Some(data));
                     }
+                    // A body of known length ends with its last frame: hyper polls no further.
+                    if let Source::Upstream(body) = &this.inner {
+                        if body.is_end_stream() {
+                            meter.finish(None);
+                        }
+                    }
                 }
                 Poll::Ready(Some(Err(_))) => meter.finish(Some("upstream_error")),
                 Poll::Ready(None) => meter.finish(None),
@@ -114,6 +120,17 @@ impl Body for ResponseTap {
             Source::Upstream(body) => body.size_hint(),
             Source::Fixed(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Source::Fixed(None) => SizeHint::with_exact(0),
+        }
+    }
+}
+
+impl Drop for ResponseTap {
+    /// An empty body of known length is never polled: it ended, it was not canceled.
+    fn drop(&mut self) {
+        if let (Some(meter), Source::Upstream(body)) = (self.meter.as_mut(), &self.inner) {
+            if body.is_end_stream() {
+                meter.finish(None);
+            }
         }
     }
 }

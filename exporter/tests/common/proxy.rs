@@ -40,7 +40,11 @@ impl Reply {
     pub fn json(body: &str) -> Reply {
         Reply {
             status: 200,
-            headers: vec![("content-type", "application/json; charset=utf-8".into())],
+            // A known length, as servers send whole JSON: the body's end is its last frame.
+            headers: vec![
+                ("content-type", "application/json; charset=utf-8".into()),
+                ("content-length", body.len().to_string()),
+            ],
             frames: vec![body.as_bytes().to_vec()],
             pause: Duration::ZERO,
         }
