@@ -71,6 +71,10 @@ async fn an_endless_line_is_forwarded_whole_and_only_its_measurement_is_dropped(
     for reason in ["too_long", "invalid_json", "encoded"] {
         assert_eq!(value(&body, "llm_proxy_unmeasured_total", &[("reason", reason)]), 1.0, "{reason}");
     }
+    // A compressed body gives no time to first token (not its whole duration either).
+    let gzip = [("endpoint", "/v1/completions")];
+    assert!(common::values(&body, "llm_proxy_time_to_first_token_seconds_count", &gzip).is_empty());
+    assert_eq!(value(&body, "llm_proxy_requests_total", &gzip), 1.0);
     // The good line after the long one still counts.
     assert_eq!(value(&body, "llm_proxy_generation_tokens_total", &[("endpoint", "/completion")]), 1.0);
 }

@@ -126,12 +126,13 @@ impl Meter {
             self.read(None);
         }
         let duration = self.start.elapsed().as_secs_f64();
-        let streamed = self.reading.as_ref().is_some_and(|(s, _)| s.framing() == Framing::Lines);
+        let framing = self.reading.as_ref().map(|(s, _)| s.framing());
         let ok = failure.is_none() && self.status_class == "2xx";
-        let ttft = match (ok, streamed) {
-            (false, _) => None,
-            (true, true) => self.first_token.map(|t| t.duration_since(self.start).as_secs_f64()),
-            (true, false) => Some(duration),
+        // A body that could not be read (compressed, unknown type) gives no time to first token.
+        let ttft = match framing.filter(|_| ok) {
+            Some(Framing::Lines) => self.first_token.map(|t| t.duration_since(self.start).as_secs_f64()),
+            Some(Framing::Whole) => Some(duration),
+            None => None,
         };
         let outcome = match failure {
             Some(why) => why,

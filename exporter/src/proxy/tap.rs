@@ -11,8 +11,9 @@ use hyper::body::Incoming;
 
 use super::meter::Meter;
 
-/// How much of a request body is kept to find its `model`.
-const REQUEST_PREFIX_BYTES: usize = 64 * 1024;
+/// How much of a request body is kept to find its `model` (clients put it near the start; the
+/// bound times the connection cap is what all requests in flight may hold).
+const REQUEST_PREFIX_BYTES: usize = 16 * 1024;
 
 /// The request body, forwarded as it arrives; its first bytes are copied aside.
 pub struct RequestTap {
