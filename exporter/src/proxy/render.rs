@@ -30,14 +30,13 @@ pub fn render(states: &[Arc<ServerState>]) -> Vec<Family> {
         "Seconds from a request's arrival at the proxy to the last byte of its response",
         family::Kind::Histogram,
     );
-    let help = |what: &'static str| what;
     let mut counters = [
-        Family::counter("llm_proxy_prompt_tokens_total", help("Prompt tokens the server processed, cached ones left out, as responses report them (llama.cpp timings.prompt_n, OpenAI usage.prompt_tokens less cached_tokens, Ollama prompt_eval_count, Anthropic input_tokens)")),
-        Family::counter("llm_proxy_prompt_cached_tokens_total", help("Prompt tokens taken from the server's cache, as responses report them (llama.cpp timings.cache_n, OpenAI cached_tokens, Anthropic cache_read_input_tokens)")),
-        Family::counter("llm_proxy_generation_tokens_total", help("Generated tokens, as responses report them (llama.cpp timings.predicted_n, OpenAI completion_tokens, Ollama eval_count, Anthropic output_tokens)")),
-        Family::counter("llm_proxy_load_seconds_total", help("Seconds the server spent loading the model for these requests (Ollama load_duration)")),
-        Family::counter("llm_proxy_prompt_seconds_total", help("Seconds the server spent on prompts, as responses report them (llama.cpp timings.prompt_ms, Ollama prompt_eval_duration)")),
-        Family::counter("llm_proxy_generation_seconds_total", help("Seconds the server spent generating, as responses report them (llama.cpp timings.predicted_ms, Ollama eval_duration)")),
+        Family::counter("llm_proxy_prompt_tokens_total", "Prompt tokens the server processed, cached ones left out, as responses report them (llama.cpp timings.prompt_n, OpenAI usage.prompt_tokens less cached_tokens, Ollama prompt_eval_count, Anthropic input_tokens)"),
+        Family::counter("llm_proxy_prompt_cached_tokens_total", "Prompt tokens taken from the server's cache, as responses report them (llama.cpp timings.cache_n, OpenAI cached_tokens, Anthropic cache_read_input_tokens)"),
+        Family::counter("llm_proxy_generation_tokens_total", "Generated tokens, as responses report them (llama.cpp timings.predicted_n, OpenAI completion_tokens, Ollama eval_count, Anthropic output_tokens)"),
+        Family::counter("llm_proxy_load_seconds_total", "Seconds the server spent loading the model for these requests (Ollama load_duration)"),
+        Family::counter("llm_proxy_prompt_seconds_total", "Seconds the server spent on prompts, as responses report them (llama.cpp timings.prompt_ms, Ollama prompt_eval_duration)"),
+        Family::counter("llm_proxy_generation_seconds_total", "Seconds the server spent generating, as responses report them (llama.cpp timings.predicted_ms, Ollama eval_duration)"),
     ];
     let mut unmeasured = Family::counter(
         "llm_proxy_unmeasured_total",
