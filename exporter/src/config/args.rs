@@ -171,6 +171,10 @@ pub(super) fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, Co
                 why,
             })?;
         }
+        // Checked again once merged with the servers: errors then name the variable.
+        for proxy in layer.proxies.iter_mut().flatten().filter(|_| name == "proxy") {
+            proxy.origin = Origin::Env(var.clone());
+        }
     }
     Ok(layer)
 }

@@ -210,6 +210,8 @@ mod tests {
         assert!(flag("1=https://h:1").contains("plain http"));
         let twice = run(&["--proxy", "1=http://a:1", "--proxy", "1=http://b:1"], &[]).unwrap_err();
         assert_eq!(twice, "flag --proxy: key 'proxy.listen': two proxies listen on 127.0.0.1:1");
+        let twice = run(&[], &[("LLM_EXPORTER_PROXY", "1=http://a:1,1=http://b:1")]).unwrap_err();
+        assert_eq!(twice, "environment LLM_EXPORTER_PROXY: key 'proxy.listen': two proxies listen on 127.0.0.1:1");
         let file = |t: &str| with_file(t).unwrap_err();
         assert_eq!(
             file("[[proxy]]\nlisten = \"1\"\nupstream = \"ftp://h\"\n"),
