@@ -1,0 +1,139 @@
+//! The listening sockets of each server process, kept from one scan to the next while nothing
+//! that could change them changed.
+//!
+//! This is the one state discovery keeps between scrapes, an agreed exception to "nothing is
+//! kept": an entry is used only when exactly what would invalidate it is unchanged, so a scan
+//! with the cache finds what a scan without it would. An entry is keyed on the proc root and
+//! the PID, and holds what was true when the sockets were read:
+//! - the process's network namespace (`ns/net`): a process that moved, or a PID reused by
+//!   another process, is read again;
+//! - the sorted set of its socket inodes (`fd/` links): a socket opened or closed;
+//! - the count of TCP sockets hashed in its namespace (`net/sockstat{,6}` `inuse`): `listen()`
+//!   on a socket the process already held changes no inode but adds one here. The count also
+//!   moves with every connection made or closed in that namespace, so a busy namespace is read
+//!   again more often than needed, never less.
+//!
+//! A process seen for the first time is read. Where the count cannot be read (a fixture tree
+//! without `sockstat`), nothing is kept and every scan reads. Entries a scan did not ask for
+//! (the process is gone, or no longer a server) are forgotten when that scan ends, and the
+//! cache holds [`MAX_ENTRIES`] at most.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
+
+use crate::sys::Listener;
+
+/// Server processes remembered at most, over every proc root.
+pub const MAX_ENTRIES: usize = 4096;
+
+/// What the listeners of a process depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    pub netns: Option<PathBuf>,
+    /// Sorted.
+    pub inodes: Vec<u64>,
+    pub tcp_in_use: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    stamp: Stamp,
+    listeners: Vec<Listener>,
+    /// The scan that last asked for it.
+    scan: u64,
+}
+
+/// Remembered listeners per (proc root, PID).
+#[derive(Debug, Default)]
+pub struct ListenCache {
+    entries: HashMap<(PathBuf, u32), Entry>,
+    scans: HashMap<PathBuf, u64>,
+}
+
+impl ListenCache {
+    /// Starts a scan of `root`; returns its number, for [`ListenCache::get`] and [`ListenCache::end`].
+    pub fn begin(&mut self, root: &Path) -> u64 {
+        let scan = self.scans.entry(root.to_path_buf()).or_insert(0);
+        *scan += 1;
+        *scan
+    }
+
+    /// The listeners of `pid` as last read, when `stamp` is what they were read under.
+    pub fn get(&mut self, root: &Path, pid: u32, stamp: &Stamp, scan: u64) -> Option<Vec<Listener>> {
+        let entry = self.entries.get_mut(&(root.to_path_buf(), pid))?;
+        entry.scan = scan;
+        (entry.stamp == *stamp).then(|| entry.listeners.clone())
+    }
+
+    /// Remembers what was just read under `stamp`, unless the cache is full.
+    pub fn put(&mut self, root: &Path, pid: u32, stamp: Stamp, listeners: &[Listener], scan: u64) {
+        let key = (root.to_path_buf(), pid);
+        if self.entries.len() >= MAX_ENTRIES && !self.entries.contains_key(&key) {
+            return;
+        }
+        self.entries.insert(key, Entry { stamp, listeners: listeners.to_vec(), scan });
+    }
+
+    /// Ends scan `scan` of `root`: forgets the processes of `root` it did not ask for.
+    pub fn end(&mut self, root: &Path, scan: u64) {
+        self.entries.retain(|(r, _), e| r != root || e.scan == scan);
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// The cache every scan of this exporter shares.
+pub fn shared() -> std::sync::MutexGuard<'static, ListenCache> {
+    static CACHE: LazyLock<Mutex<ListenCache>> = LazyLock::new(Mutex::default);
+    CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(inodes: &[u64], tcp_in_use: u64) -> Stamp {
+        Stamp { netns: Some("net:[1]".into()), inodes: inodes.to_vec(), tcp_in_use }
+    }
+
+    fn listener(port: u16) -> Listener {
+        Listener { ipv6: false, address: [0, 0, 0, 0].into(), port, inode: u64::from(port) }
+    }
+
+    #[test]
+    fn an_entry_serves_only_under_its_stamp() {
+        let (mut cache, root) = (ListenCache::default(), Path::new("/proc"));
+        let scan = cache.begin(root);
+        assert_eq!(cache.get(root, 7, &stamp(&[1], 1), scan), None, "first sight");
+        cache.put(root, 7, stamp(&[1], 1), &[listener(8080)], scan);
+        assert_eq!(cache.get(root, 7, &stamp(&[1], 1), scan), Some(vec![listener(8080)]));
+        assert_eq!(cache.get(root, 7, &stamp(&[1, 2], 1), scan), None, "a socket more");
+        assert_eq!(cache.get(root, 7, &stamp(&[1], 2), scan), None, "listen() on a held socket");
+        let moved = Stamp { netns: Some("net:[2]".into()), ..stamp(&[1], 1) };
+        assert_eq!(cache.get(root, 7, &moved, scan), None, "another namespace");
+        assert_eq!(cache.get(Path::new("/host/proc"), 7, &stamp(&[1], 1), scan), None, "another root");
+    }
+
+    #[test]
+    fn processes_a_scan_did_not_ask_for_are_forgotten_and_the_size_is_bounded() {
+        let (mut cache, root, other) = (ListenCache::default(), Path::new("/proc"), Path::new("/host/proc"));
+        let (first, elsewhere) = (cache.begin(root), cache.begin(other));
+        cache.put(root, 1, stamp(&[1], 1), &[], first);
+        cache.put(root, 2, stamp(&[2], 1), &[], first);
+        cache.put(other, 1, stamp(&[1], 1), &[], elsewhere);
+        cache.end(root, first);
+        let second = cache.begin(root);
+        assert!(cache.get(root, 1, &stamp(&[1], 1), second).is_some());
+        cache.end(root, second);
+        assert_eq!(cache.len(), 2, "pid 2 of /proc is gone; /host/proc is another scan's");
+        assert!(cache.get(root, 2, &stamp(&[2], 1), second + 1).is_none());
+
+        for pid in 0..(MAX_ENTRIES as u32 + 10) {
+            cache.put(root, pid, stamp(&[1], 1), &[], second);
+        }
+        assert_eq!(cache.len(), MAX_ENTRIES);
+    }
+}
