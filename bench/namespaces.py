@@ -16,15 +16,17 @@ The world, all of it private to this run and removed at the end:
   both namespaces).
 Exporters: `--before` and `--after` (two llm-exporter binaries, e.g. main's and a branch's)
 with discovery on (every pod's server found and scraped at its pod address), the after build
-with `--no-discovery.namespaces` (the same scan, no pod entered, nothing scraped), and
-node_exporter with its default collectors. Each round scrapes every exporter S times in turn;
+with `--no-discovery.namespaces` (the same scan, no pod entered, nothing scraped), the after
+build given every pod's server by URL with `--no-discovery.namespaces` (the same scrapes
+without finding them: the difference to the second row is what discovery in the pods costs),
+and node_exporter with its default collectors. "servers up" counts `llm_server_up 1` at the
+first scrape: a build whose scan overruns its budget finds none. Each round scrapes every exporter S times in turn;
 CPU per scrape is the exporter's utime+stime over those scrapes, latency the client's wall
 time; median [min–max] over rounds; RSS at the end. The machine's established-connection hash
 size is printed: the cost of reading another namespace's net/tcp grows with it.
 """
 import argparse
 import ctypes
-import json
 import os
 import platform
 import shutil
@@ -38,28 +40,19 @@ from measure import ROOT, cpu_model, fmt, free_port, install_peers, one_round, p
 
 FIXTURES = os.path.join(ROOT, "exporter", "tests", "fixtures")
 ROUTES = {
-    "/metrics": ("llamacpp_2026_real_metrics_after.txt", "text/plain; version=0.0.4"),
-    "/slots": ("llamacpp_2026_real_slots_after.json", "application/json"),
-    "/props": ("llamacpp_2026_real_props.json", "application/json"),
+    "/metrics": "llamacpp_2026_real_metrics_after.txt",
+    "/slots": "llamacpp_2026_real_slots_after.json",
+    "/props": "llamacpp_2026_real_props.json",
 }
 
 POD_SERVER = r"""
-import json, socket, sys, threading, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-routes = {p: (open(f, "rb").read(), t) for p, (f, t) in json.load(open(sys.argv[1])).items()}
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    def do_GET(self):
-        body, ctype = routes.get(self.path.split("?", 1)[0], (b"not found\n", "text/plain"))
-        self.send_response(200 if self.path.split("?", 1)[0] in routes else 404)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+import functools, socket, sys, threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+class H(SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as llama-server
     def log_message(self, *args):
         pass
-server = ThreadingHTTPServer(("0.0.0.0", 8080), H)
+server = ThreadingHTTPServer(("0.0.0.0", 8080), functools.partial(H, directory=sys.argv[1]))
 server.daemon_threads = True
 threading.Thread(target=server.serve_forever, daemon=True).start()
 print("up", flush=True)
@@ -117,9 +110,10 @@ def main():
         python = subprocess.run(["python3", "-c", "import sys; print(sys.executable)"],
                                 capture_output=True, text=True, check=True).stdout.strip()
         os.symlink(python, program)
-        routes = os.path.join(tmp, "routes.json")
-        with open(routes, "w") as f:
-            json.dump({p: (os.path.join(FIXTURES, file), t) for p, (file, t) in ROUTES.items()}, f)
+        site = os.path.join(tmp, "site")  # served as files: /metrics, /slots, /props
+        os.mkdir(site)
+        for path, file in ROUTES.items():
+            shutil.copy(os.path.join(FIXTURES, file), os.path.join(site, path.lstrip("/")))
         per_pod = a.connections // max(1, a.pods)
         for i in range(a.pods):
             pod = f"{tag}-{i}"
@@ -130,7 +124,7 @@ def main():
             for cmd in (["link", "set", "lo", "up"], ["addr", "add", f"{address(i)}/16", "dev", "eth0"],
                         ["link", "set", "eth0", "up"]):
                 sh("ip", "-n", pod, *cmd)
-            p = subprocess.Popen(["ip", "netns", "exec", pod, program, "-c", POD_SERVER, routes,
+            p = subprocess.Popen(["ip", "netns", "exec", pod, program, "-c", POD_SERVER, site,
                                   address((i + 1) % a.pods), str(per_pod)],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             procs.append(p)
@@ -155,6 +149,9 @@ def main():
             start("llm-exporter before", [a.before, *flags]),
             start("llm-exporter after", [a.after, *flags]),
             start("llm-exporter after, --no-discovery.namespaces", [a.after, *flags, "--no-discovery.namespaces"]),
+            start("llm-exporter after, the pods' servers by URL, --no-discovery.namespaces",
+                  [a.after, *flags, "--no-discovery.namespaces",
+                   *[f"--server=pod{i}=http://{address(i)}:8080" for i in range(a.pods)]]),
             start("node_exporter (default collectors)", [shutil.which("prometheus-node-exporter")]),
         ]
         found = {}

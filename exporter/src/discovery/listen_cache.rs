@@ -13,6 +13,12 @@
 //!   moves with every connection made or closed in that namespace, so a busy namespace is read
 //!   again more often than needed, never less.
 //!
+//! One case slips past these: a socket bound but not listening at one read that starts to
+//! listen while another TCP socket of the namespace closes (the count is unchanged, and so is
+//! the set when the closed one was another process's). So no entry is used after
+//! [`REFRESH`]: such a listener is found within that time, and every other one at the next
+//! scan.
+//!
 //! A process seen for the first time is read. Where the count cannot be read (a fixture tree
 //! without `sockstat`), nothing is kept and every scan reads. Entries a scan did not ask for
 //! (the process is gone, or no longer a server) are forgotten when that scan ends, and the
@@ -20,11 +26,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::sys::Listener;
 
 /// Server processes remembered at most, over every proc root.
 pub const MAX_ENTRIES: usize = 4096;
+/// How long an entry is used at most, whatever its stamp.
+pub const REFRESH: Duration = Duration::from_secs(30);
 
 /// What the listeners of a process depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,15 +48,23 @@ pub struct Stamp {
 struct Entry {
     stamp: Stamp,
     listeners: Vec<Listener>,
+    read_at: Instant,
     /// The scan that last asked for it.
     scan: u64,
 }
 
 /// Remembered listeners per (proc root, PID).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ListenCache {
     entries: HashMap<(PathBuf, u32), Entry>,
     scans: HashMap<PathBuf, u64>,
+    refresh: Duration,
+}
+
+impl Default for ListenCache {
+    fn default() -> ListenCache {
+        ListenCache { entries: HashMap::new(), scans: HashMap::new(), refresh: REFRESH }
+    }
 }
 
 impl ListenCache {
@@ -62,7 +79,7 @@ impl ListenCache {
     pub fn get(&mut self, root: &Path, pid: u32, stamp: &Stamp, scan: u64) -> Option<Vec<Listener>> {
         let entry = self.entries.get_mut(&(root.to_path_buf(), pid))?;
         entry.scan = scan;
-        (entry.stamp == *stamp).then(|| entry.listeners.clone())
+        (entry.stamp == *stamp && entry.read_at.elapsed() < self.refresh).then(|| entry.listeners.clone())
     }
 
     /// Remembers what was just read under `stamp`, unless the cache is full.
@@ -71,7 +88,7 @@ impl ListenCache {
         if self.entries.len() >= MAX_ENTRIES && !self.entries.contains_key(&key) {
             return;
         }
-        self.entries.insert(key, Entry { stamp, listeners: listeners.to_vec(), scan });
+        self.entries.insert(key, Entry { stamp, listeners: listeners.to_vec(), read_at: Instant::now(), scan });
     }
 
     /// Ends scan `scan` of `root`: forgets the processes of `root` it did not ask for.
@@ -115,6 +132,10 @@ mod tests {
         let moved = Stamp { netns: Some("net:[2]".into()), ..stamp(&[1], 1) };
         assert_eq!(cache.get(root, 7, &moved, scan), None, "another namespace");
         assert_eq!(cache.get(Path::new("/host/proc"), 7, &stamp(&[1], 1), scan), None, "another root");
+
+        let mut stale = ListenCache { refresh: Duration::ZERO, ..ListenCache::default() };
+        stale.put(root, 7, stamp(&[1], 1), &[listener(8080)], scan);
+        assert_eq!(stale.get(root, 7, &stamp(&[1], 1), scan), None, "older than the refresh time");
     }
 
     #[test]
