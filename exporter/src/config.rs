@@ -32,6 +32,9 @@ pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
 pub const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `--web.idle-timeout`.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `--web.console.min-interval`: the console updates every second, so a second
+/// between collections keeps it live while ten open consoles cost one collection a second.
+pub const DEFAULT_CONSOLE_MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Reads a UTF-8 text file of at most `max_bytes` (a config, key or certificate file), never
 /// more, whatever the file grows to while it is read.
@@ -83,6 +86,11 @@ pub struct Config {
     /// Open client connections at most (`--web.max-connections`); `None`: derived from the
     /// open files limit at start.
     pub max_connections: Option<usize>,
+    /// Serve the live console at `/` (`--[no-]web.console`); off: the plain landing page.
+    pub web_console: bool,
+    /// A console's request reuses the most recent collection when it started less than this
+    /// long ago (`--web.console.min-interval`).
+    pub web_console_min_interval: Duration,
     /// Warnings found while loading (a key file others may read), for the log once it is set up.
     pub warnings: Vec<String>,
 }
@@ -169,14 +177,15 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.origin {
+        let origin = match &self.origin {
             // Line 0: the file as a whole (it cannot be read).
-            Origin::File { path, line: 0 } => write!(f, "{}: ", path.display())?,
-            Origin::File { path, line } => write!(f, "{}:{line}: ", path.display())?,
-            Origin::Flag(flag) => write!(f, "flag --{flag}: ")?,
-            Origin::Env(var) => write!(f, "environment {var}: ")?,
-        }
-        write!(f, "key '{}': {}", self.key, self.why)
+            Origin::File { path, line: 0 } => format!("{}: ", path.display()),
+            Origin::File { path, line } => format!("{}:{line}: ", path.display()),
+            Origin::Flag(flag) => format!("flag --{flag}: "),
+            Origin::Env(var) => format!("environment {var}: "),
+        };
+        // The value in error may be a URL with a password in it.
+        f.write_str(&values::redact_credentials(&format!("{origin}key '{}': {}", self.key, self.why)))
     }
 }
 
@@ -207,6 +216,8 @@ struct Layer {
     read_header_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     max_connections: Option<usize>,
+    web_console: Option<bool>,
+    web_console_min_interval: Option<Duration>,
     /// Found while loading, logged once logging is set up.
     warnings: Vec<String>,
 }
@@ -237,6 +248,8 @@ impl Layer {
             read_header_timeout: self.read_header_timeout.or(lower.read_header_timeout),
             idle_timeout: self.idle_timeout.or(lower.idle_timeout),
             max_connections: self.max_connections.or(lower.max_connections),
+            web_console: self.web_console.or(lower.web_console),
+            web_console_min_interval: self.web_console_min_interval.or(lower.web_console_min_interval),
             warnings: [self.warnings, lower.warnings].concat(),
         }
     }
@@ -266,6 +279,8 @@ impl Layer {
             read_header_timeout: self.read_header_timeout.unwrap_or(DEFAULT_READ_HEADER_TIMEOUT),
             idle_timeout: self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
             max_connections: self.max_connections,
+            web_console: self.web_console.unwrap_or(true),
+            web_console_min_interval: self.web_console_min_interval.unwrap_or(DEFAULT_CONSOLE_MIN_INTERVAL),
             warnings: self.warnings,
         }
     }
@@ -309,5 +324,7 @@ pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Com
     Ok(Command::Run(Box::new(Config { web_config, ..merged.into_config() })))
 }
 
+#[cfg(test)]
+mod echo_and_conflict_tests;
 #[cfg(test)]
 mod tests;

@@ -4,12 +4,18 @@
 //! Concurrent scrapes are coalesced: while a collection is running, every request that arrives
 //! waits for that one instead of starting another. llama.cpp resets some values when read, and
 //! an LLM server should see one scrape per collection however many Prometheus replicas ask.
+//! The live console goes further ([`Scraper::recent`]): it takes the most recent collection
+//! when that one started less than its minimum interval ago, so open consoles never make a
+//! collector run more often than that.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::{join_all, BoxFuture, FutureExt, Shared};
 use prometheus::core::Collector as _;
+
+#[cfg(target_os = "linux")]
+mod own_process;
 
 use crate::collectors::local_scan::LocalScanner;
 use crate::collectors::{Collector, ScrapeContext};
@@ -24,18 +30,28 @@ pub type Body = Arc<String>;
 
 type InFlight = Shared<BoxFuture<'static, Option<Body>>>;
 
+/// A finished collection, kept for the console.
+#[derive(Clone)]
+pub struct Collection {
+    pub body: Body,
+    /// When the collection started (what the console's minimum interval counts from).
+    pub started: Instant,
+    /// When it ended, as wall-clock time: the moment its values were read.
+    pub at: SystemTime,
+}
+
 pub struct Scraper {
     collectors: Vec<Arc<dyn Collector>>,
     /// Finds local servers before the collectors run; `None` when no collector needs them.
     scanner: Option<LocalScanner>,
     scrape_errors: prometheus::IntCounterVec,
-    #[cfg(target_os = "linux")]
-    process: prometheus::process_collector::ProcessCollector,
     in_flight: Mutex<Option<InFlight>>,
     /// Each failing collector's last failure, so a failure that repeats is logged once.
     last_failure: Mutex<HashMap<&'static str, String>>,
     /// The most recent scan for local servers and when it ended, for the landing page.
     last_scan: Mutex<Option<(Instant, Arc<LocalView>)>>,
+    /// The most recent finished collection, whoever asked for it.
+    latest: Mutex<Option<Collection>>,
 }
 
 impl Scraper {
@@ -53,11 +69,10 @@ impl Scraper {
             collectors,
             scanner,
             scrape_errors,
-            #[cfg(target_os = "linux")]
-            process: prometheus::process_collector::ProcessCollector::for_self(),
             in_flight: Mutex::new(None),
             last_failure: Mutex::default(),
             last_scan: Mutex::default(),
+            latest: Mutex::default(),
         })
     }
 
@@ -71,7 +86,13 @@ impl Scraper {
                 None => {
                     let me = Arc::clone(self);
                     // Spawned, so a client that hangs up does not cancel it for the others.
-                    let task = tokio::spawn(async move { Arc::new(encode_text(&me.collect(budget).await)) });
+                    let task = tokio::spawn(async move {
+                        let started = Instant::now();
+                        let body = Arc::new(encode_text(&me.collect(budget).await));
+                        let done = Collection { body: Arc::clone(&body), started, at: SystemTime::now() };
+                        *me.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(done);
+                        body
+                    });
                     let fresh = task.map(Result::ok).boxed().shared();
                     *slot = Some(fresh.clone());
                     fresh
@@ -79,6 +100,23 @@ impl Scraper {
             }
         };
         shared.await
+    }
+
+    /// The most recent collection when it started less than `min_interval` ago; else a fresh
+    /// one, joined with any in flight (as [`Scraper::scrape`]). `None` only if the collection
+    /// task itself died.
+    pub async fn recent(self: &Arc<Self>, min_interval: Duration, budget: Duration) -> Option<Collection> {
+        if let Some(fresh) = self.latest().filter(|c| c.started.elapsed() < min_interval) {
+            return Some(fresh);
+        }
+        let body = self.scrape(budget).await?;
+        // The collection that produced `body` is the latest one unless another has ended
+        // since, which is fresher still.
+        self.latest().or_else(|| Some(Collection { body, started: Instant::now(), at: SystemTime::now() }))
+    }
+
+    fn latest(&self) -> Option<Collection> {
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// What the most recent scrape's scan for local servers found, and when; `None` before the
@@ -99,6 +137,8 @@ impl Scraper {
             None => Arc::default(),
         };
         let budget = budget.saturating_sub(start.elapsed());
+        let scan_failure = local.incomplete.clone();
+        let unreadable = self.scanner.as_ref().map(|_| unreadable_family(local.unreadable.len()));
         let context = ScrapeContext { budget, local };
         let context = &context;
         let runs = self.collectors.iter().map(|c| async move {
@@ -115,6 +155,15 @@ impl Scraper {
         let mut duration =
             Family::gauge("llm_exporter_collector_duration_seconds", "Seconds the collector took in this scrape");
         for (collector, (name, elapsed, result)) in self.collectors.iter().zip(join_all(runs).await) {
+            // Discovered servers missing from an unfinished scan would vanish in silence: what was
+            // collected is kept, and the collector reports the failure.
+            let result = match (result, &scan_failure) {
+                (Ok(found), Some(why)) if collector.uses_local_scan() => {
+                    families.extend(found);
+                    Err(format!("discovery incomplete: {why}"))
+                }
+                (result, _) => result,
+            };
             let ok = match result {
                 Ok(found) => {
                     families.extend(found);
@@ -137,6 +186,7 @@ impl Scraper {
         families.push(success);
         families.push(duration);
         families.push(build_info());
+        families.extend(unreadable);
         families.extend(self.own_families());
         merge(families)
     }
@@ -162,11 +212,19 @@ impl Scraper {
     /// `llm_exporter_scrape_errors_total` and, on Linux, the exporter's own `process_*`.
     fn own_families(&self) -> Vec<Family> {
         #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
-        let mut found = self.scrape_errors.collect();
+        let mut found: Vec<Family> = self.scrape_errors.collect().iter().map(from_prometheus).collect();
         #[cfg(target_os = "linux")]
-        found.extend(self.process.collect());
-        found.iter().map(from_prometheus).collect()
+        found.extend(own_process::families());
+        found
     }
+}
+
+fn unreadable_family(pids: usize) -> Family {
+    Family::gauge(
+        "llm_exporter_process_unreadable_pids",
+        "Processes left out of the reads of /proc (discovery and the process collector) because reading their files hung (uninterruptible sleep); each is skipped while it hangs and for 10 minutes after",
+    )
+    .with(labels([]), pids as f64)
 }
 
 fn build_info() -> Family {
@@ -199,4 +257,57 @@ fn from_prometheus(mf: &prometheus::proto::MetricFamily) -> Family {
         }
     }
     family
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::collectors::CollectError;
+
+    /// Counts its runs; each takes 50 ms, so concurrent requests overlap.
+    struct Counting(AtomicUsize);
+
+    impl Collector for Counting {
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+
+        fn collect<'a>(&'a self, _: &'a ScrapeContext) -> BoxFuture<'a, Result<Vec<Family>, CollectError>> {
+            async move {
+                let run = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(vec![Family::counter("runs_total", "runs").with(Vec::new(), run as f64)])
+            }
+            .boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn consoles_reuse_a_collection_younger_than_the_minimum_interval() {
+        let counting = Arc::new(Counting(AtomicUsize::new(0)));
+        let scraper = Scraper::new(vec![Arc::clone(&counting) as Arc<dyn Collector>], None);
+        let budget = Duration::from_secs(5);
+        let runs = || counting.0.load(Ordering::SeqCst);
+        // Ten consoles at once: one collection.
+        let first = join_all((0..10).map(|_| scraper.recent(Duration::from_secs(60), budget))).await;
+        assert_eq!(runs(), 1);
+        let at = first[0].as_ref().unwrap().at;
+        assert!(first.iter().all(|c| c.as_ref().is_some_and(|c| c.at == at && c.body.contains("runs_total 1"))));
+        // Later consoles within the interval: still that one.
+        for _ in 0..5 {
+            assert_eq!(scraper.recent(Duration::from_secs(60), budget).await.unwrap().at, at);
+        }
+        assert_eq!(runs(), 1);
+        // A Prometheus scrape always collects, and consoles then show its collection.
+        assert!(scraper.scrape(budget).await.unwrap().contains("runs_total 2"));
+        let after = scraper.recent(Duration::from_secs(60), budget).await.unwrap();
+        assert!(after.body.contains("runs_total 2") && after.at > at);
+        // Past the interval, a console starts a new one.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let next = scraper.recent(Duration::from_millis(10), budget).await.unwrap();
+        assert!(next.body.contains("runs_total 3"));
+        assert_eq!(runs(), 3);
+    }
 }

@@ -1,11 +1,13 @@
-//! HTTP routes (warp): `/` landing page, the telemetry path, `/-/healthy` and `/-/ready`;
-//! basic auth on the landing page and the telemetry path. Each answers GET and HEAD; other
-//! methods get 405 with `Allow: GET, HEAD`, and unknown paths 404.
+//! HTTP routes (warp): `/` (the live console of [`console`], or with `--no-web.console` a
+//! plain landing page), the console's paths, the telemetry path, `/-/healthy` and `/-/ready`;
+//! basic auth on all but the last two. Each answers GET and HEAD; other methods get 405 with
+//! `Allow: GET, HEAD`, and unknown paths 404.
 //!
 //! Serving them, for plain HTTP and TLS alike, is [`listen`]'s job; [`conn`] holds the
 //! per-connection timeouts, [`tracked`] the wrappers that feed them, and [`table`] the cap on
 //! open connections.
 pub mod conn;
+pub mod console;
 pub mod listen;
 pub mod table;
 pub mod tracked;
@@ -36,6 +38,7 @@ enum Route {
     Metrics,
     Healthy,
     Ready,
+    Console(console::Part),
 }
 
 impl Route {
@@ -45,6 +48,7 @@ impl Route {
             "/-/healthy" => Some(Route::Healthy),
             "/-/ready" => Some(Route::Ready),
             p if p == config.telemetry_path => Some(Route::Metrics),
+            p if config.web_console => console::Part::of(p).map(Route::Console),
             _ => None,
         }
     }
@@ -52,7 +56,7 @@ impl Route {
     /// With `basic_auth_users` in the web config, these need credentials; the health
     /// endpoints never do.
     fn needs_auth(self) -> bool {
-        matches!(self, Route::Landing | Route::Metrics)
+        matches!(self, Route::Landing | Route::Metrics | Route::Console(_))
     }
 }
 
@@ -92,7 +96,9 @@ async fn answer(app: &Arc<App>, method: &Method, path: &str, headers: &HeaderMap
         _ => return method_not_allowed(),
     };
     match route {
+        Route::Landing if app.config.web_console => console::page(&app.config.telemetry_path),
         Route::Landing => warp::reply::html(landing_page(app)).into_response(),
+        Route::Console(part) => console::reply(app, part, head).await,
         Route::Healthy => "Healthy\n".into_response(),
         Route::Ready => "Ready\n".into_response(),
         // HEAD runs no collection: a collection reads every target (and llama.cpp resets some
@@ -181,8 +187,8 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// The landing page: version, the metrics link, the configured servers and the discovered
-/// ones. It runs no collector (healthchecks call it): the discovered servers are those the
+/// The plain landing page (`--no-web.console`): version, the metrics link, the configured
+/// servers and the discovered ones. It runs no collector (healthchecks call it): the discovered servers are those the
 /// most recent scrape found.
 fn landing_page(app: &App) -> String {
     let config = &app.config;
@@ -276,7 +282,7 @@ mod tests {
     #[tokio::test]
     async fn the_landing_page_lists_discovered_servers_from_the_last_scrape_only() {
         let root = format!("{}/tests/fixtures/proc/basic", env!("CARGO_MANIFEST_DIR"));
-        let app = app(&["--path.procfs", &root, "--server", "mine=http://10.0.0.1:9000"], true);
+        let app = app(&["--path.procfs", &root, "--server", "mine=http://10.0.0.1:9000", "--no-web.console"], true);
         let page = String::from_utf8_lossy(request(&app, "GET", "/").await.body()).to_string();
         assert!(page.contains("<li>mine (auto): http://10.0.0.1:9000/</li>"), "{page}");
         assert!(!page.contains("discovered)") && page.contains("after the first scrape"), "{page}");
@@ -297,7 +303,31 @@ mod tests {
     }
 
     fn app_without_discovery(root: &str) -> Arc<App> {
-        app(&["--path.procfs", root, "--no-discovery"], true)
+        app(&["--path.procfs", root, "--no-discovery", "--no-web.console"], true)
+    }
+
+    #[tokio::test]
+    async fn the_console_is_served_with_its_policy_and_gone_with_no_web_console() {
+        let console_app = app(&["--web.telemetry-path", "/m<x>", "--no-collector.nvml", "--no-discovery"], false);
+        let page = request(&console_app, "GET", "/").await;
+        let csp = page.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.starts_with("default-src 'none'; script-src 'self';") && csp.contains("connect-src 'self'"));
+        let html = String::from_utf8_lossy(page.body()).to_string();
+        assert!(html.contains("href=\"/m&lt;x&gt;\"") && html.contains("console.js"), "{html}");
+        for path in ["/-/console/console.js", "/-/console/console.css", "/-/console/icon.svg"] {
+            let answer = request(&console_app, "GET", path).await;
+            assert_eq!(answer.status(), 200, "{path}");
+            assert!(answer.headers().contains_key("content-security-policy"), "{path}");
+        }
+        let data = request(&console_app, "GET", console::DATA_PATH).await;
+        assert!(String::from_utf8_lossy(data.body()).contains("llm_exporter_build_info"));
+        let again = request(&console_app, "GET", console::DATA_PATH).await;
+        let at = |r: &warp::http::Response<Bytes>| r.headers()[console::COLLECTION_TIME_HEADER].clone();
+        assert_eq!(at(&data), at(&again), "within the minimum interval: the same collection");
+        let plain = app(&["--no-web.console"], false);
+        let page = String::from_utf8_lossy(request(&plain, "GET", "/").await.body()).to_string();
+        assert!(page.contains("<h1>llm-exporter</h1>") && !page.contains("console.js"));
+        assert_eq!(request(&plain, "GET", console::DATA_PATH).await.status(), 404);
     }
 
     #[test]

@@ -30,9 +30,10 @@ fn unmapped_series() -> String {
 }
 
 /// A llama-server whose `/slots` lists far more slots than are kept, and whose `/props` is a
-/// deep array: JSON trees of these used to cost 25 times the body.
+/// deep array: JSON trees of these used to cost 25 times the body. A request runs, so `/slots`
+/// is read though the exporter cannot see whether the server sleeps when idle.
 async fn llama_with_huge_json() -> FakeServer {
-    let metrics = "# TYPE llamacpp:requests_processing gauge\nllamacpp:requests_processing 0\n".to_string();
+    let metrics = "# TYPE llamacpp:requests_processing gauge\nllamacpp:requests_processing 1\n".to_string();
     let mut slots = String::from("[");
     for id in 0.. {
         let entry = format!("{{\"id\":{id},\"is_processing\":false,\"n_ctx\":4096,\"n_past\":7}},");

@@ -98,12 +98,36 @@ async fn content_type_gzip_and_routes() {
 }
 
 #[tokio::test]
+async fn the_exporters_own_cpu_time_has_a_clock_ticks_precision() {
+    let exporter = Exporter::start(&[]);
+    // Each scrape costs some CPU: the counter shows hundredths of a second long before a whole one.
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        let cpu = value(&exporter.scrape().await, "process_cpu_seconds_total", &[]);
+        seen.push(cpu);
+        if cpu.fract() != 0.0 {
+            return;
+        }
+    }
+    panic!("process_cpu_seconds_total moved only in whole seconds: {seen:?}");
+}
+
+#[tokio::test]
 async fn landing_page_lists_servers_and_custom_telemetry_path() {
     let llama = FakeServer::llama(None).await;
     let exporter =
         Exporter::start(&["--web.telemetry-path", "/x/metrics", "--server", &format!("llama={}", llama.url())]);
     let c = client();
-    let landing = c.get(exporter.url("/")).send().await.unwrap().text().await.unwrap();
+    let console = c.get(exporter.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(console.contains("href=\"/x/metrics\"") && console.contains("/-/console/console.js"), "{console}");
+    let plain = Exporter::start(&[
+        "--web.telemetry-path",
+        "/x/metrics",
+        "--server",
+        &format!("llama={}", llama.url()),
+        "--no-web.console",
+    ]);
+    let landing = c.get(plain.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(landing.contains("href=\"/x/metrics\"") && landing.contains("llama (auto)"), "{landing}");
     assert_eq!(llama.hits("/metrics"), 0, "the landing page runs no collector");
     let body = c.get(exporter.url("/x/metrics")).send().await.unwrap().text().await.unwrap();

@@ -182,3 +182,90 @@ async fn a_preset_router_is_read_the_same_and_its_startup_load_is_seen() {
     }
     assert_eq!(status(&router.url, "delta").await, "unloaded", "a scrape loaded delta");
 }
+
+#[tokio::test]
+async fn a_childs_kv_cache_is_sized_from_its_own_arguments() {
+    // `-c 256` and no `-np`: the child runs 4 slots sharing one cache of 256 cells, and each
+    // slot reports n_ctx 256. Summing the slots would make the cache 1024.
+    let Some(router) = LlamaRouter::start_linked(&["plain".into()], &["-c", "256"]) else { return };
+    assert_eq!(complete(&router.url, "plain").await, 200);
+    let exporter = Exporter::start(&["--server", &format!("router={}", router.url)]);
+    let body = exporter.scrape().await;
+    let plain = [("server", "router"), ("model", "plain")];
+    let held: f64 = values(&body, "llm_slot_context_used_tokens", &plain).iter().sum();
+    assert!(held > 8.0, "the finished request's sequence stays cached: {held}\n{body}");
+    assert_eq!(value(&body, "llm_slots", &[plain[0], plain[1], ("state", "idle")]), 4.0, "no -np: 4 slots");
+    assert_eq!(value(&body, "llm_context_size_tokens", &plain), 256.0);
+    assert_eq!(value(&body, "llm_kv_cache_usage_ratio", &plain), held / 256.0, "{held} tokens of 256 cells");
+}
+
+#[tokio::test]
+async fn a_loaded_model_past_the_cap_is_exported_and_unloaded_ones_are_dropped() {
+    let mut names: Vec<String> = (0..69).map(|i| format!("m{i:02}")).collect();
+    names.push("zz-last".into());
+    let Some(router) = LlamaRouter::start_linked(&names, &["-c", "512", "-np", "1"]) else { return };
+    assert_eq!(statuses(&router.url).await.len(), 70, "{}", router.log_text());
+    assert_eq!(complete(&router.url, "zz-last").await, 200);
+    let exporter = Exporter::start(&["--server", &format!("router={}", router.url)]);
+    let last = [("server", "router"), ("model", "zz-last")];
+    for scrape in 1..=3 {
+        let body = exporter.scrape().await;
+        assert_eq!(value(&body, "llm_model_loaded", &last), 1.0, "{body}");
+        assert_eq!(value(&body, "llm_model_state", &[last[0], last[1], ("state", "loaded")]), 1.0);
+        assert_eq!(value(&body, "llm_generation_tokens_total", &last), 8.0);
+        assert_eq!(values(&body, "llm_model_loaded", &[("server", "router")]).len(), 64, "the cap");
+        // Six unloaded models left out, each a series per state and its llm_model_loaded.
+        let dropped = value(&body, "llm_exporter_target_series_dropped_total", &[("server", "router")]);
+        assert_eq!(dropped, f64::from(scrape) * 6.0 * 6.0);
+    }
+    let warned = exporter.log().into_iter().filter(|l| l.contains("series over a cap dropped")).collect::<Vec<_>>();
+    assert_eq!(warned.len(), 1, "{:?}", exporter.log());
+    assert!(warned[0].contains("64 models per router"), "the warning names the model cap: {warned:?}");
+}
+
+#[tokio::test]
+async fn a_model_the_router_is_downloading_keeps_its_series() {
+    // A stand-in for the Hugging Face API on loopback (the router's MODEL_ENDPOINT) that lists one
+    // GGUF file and never sends it: the router's `downloading` state lasts as long as needed.
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let refs = serde_json::json!({"branches": [{"name": "main", "targetCommit": commit}]});
+    let tree = serde_json::json!([{"type": "file", "path": "tiny-Q8_0.gguf", "oid": "89abcdef0123456789abcdef0123456789abcdef", "size": 1000}]);
+    let hub = FakeServer::start(
+        vec![
+            ("/api/models/org/tiny/refs", Answer::Body(refs.to_string())),
+            (&format!("/api/models/org/tiny/tree/{commit}"), Answer::Body(tree.to_string())),
+            (
+                &format!("/org/tiny/resolve/{commit}/tiny-Q8_0.gguf"),
+                Answer::Slow(Duration::from_secs(600), String::new()),
+            ),
+        ],
+        None,
+    )
+    .await;
+    let cache = tempfile::tempdir().unwrap();
+    let env = [("MODEL_ENDPOINT", hub.url()), ("LLAMA_CACHE", cache.path().to_str().unwrap().to_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let Some(router) = LlamaRouter::start_linked_with_env(&["alpha".into()], &[], &env) else { return };
+    let added = client()
+        .post(format!("{}/models", router.url))
+        .header("content-type", "application/json")
+        .body(r#"{"model":"org/tiny"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 200, "{}", router.log_text());
+    for _ in 0..100 {
+        if status(&router.url, "org/tiny").await == "downloading" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status(&router.url, "org/tiny").await, "downloading", "{:?}", statuses(&router.url).await);
+    let exporter = Exporter::start(&["--server", &format!("router={}", router.url)]);
+    let body = exporter.scrape().await;
+    let tiny = [("server", "router"), ("model", "org/tiny")];
+    assert_eq!(value(&body, "llm_model_state", &[tiny[0], tiny[1], ("state", "downloading")]), 1.0, "{body}");
+    assert_eq!(value(&body, "llm_model_state", &[tiny[0], tiny[1], ("state", "loaded")]), 0.0);
+    assert_eq!(value(&body, "llm_model_loaded", &tiny), 0.0);
+    assert_eq!(value(&body, "llm_model_loaded", &[("server", "router"), ("model", "alpha")]), 0.0);
+}

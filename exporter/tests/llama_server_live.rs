@@ -208,3 +208,30 @@ async fn scrapes_do_not_keep_an_idle_server_awake() {
     }
     assert!(asleep, "scraped every 100 ms, the server never fell asleep:\n{}", llama.log_text());
 }
+
+#[tokio::test]
+async fn a_server_whose_command_line_is_not_visible_still_falls_asleep() {
+    // Configured, with the process collector and discovery off: the exporter cannot see
+    // `--sleep-idle-seconds`, as for a server on another host or in another namespace.
+    let Some(llama) = LlamaServer::start(&["--sleep-idle-seconds", "2"], "") else { return };
+    complete(&llama.url, "Hello", 8, None).await.text().await.unwrap();
+    let exporter = Exporter::start(&[
+        "--server",
+        &format!("llama={}", llama.url),
+        "--no-collector.process",
+        "--no-discovery",
+        "--no-collector.nvml",
+    ]);
+    let mut asleep = false;
+    for _ in 0..40 {
+        let body = exporter.scrape().await;
+        assert_eq!(value(&body, "llm_server_up", &[("server", "llama")]), 1.0);
+        if value(&body, "llm_server_sleeping", &[("server", "llama")]) == 1.0 {
+            asleep = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(asleep, "scraped every 0.5 s, the server never fell asleep:\n{}", llama.log_text());
+    assert!(llama.log_text().contains("entering sleeping state"));
+}

@@ -130,7 +130,7 @@ async fn basic_auth_guards_the_landing_page_and_metrics_but_not_health() {
     let (pki, _, config) = tls_world(&format!("basic_auth_users:\n  alice: {hash}\n"));
     let exporter = start(&pki, &config);
     let client = https_client(Some(&pki.ca_pem), None);
-    for path in ["/", "/metrics"] {
+    for path in ["/", "/metrics", "/-/console/metrics", "/-/console/console.js"] {
         let url = https(&exporter, path);
         let denied = client.get(&url).send().await.unwrap();
         assert_eq!(denied.status(), 401, "{path} without credentials");

@@ -11,10 +11,11 @@ use tokio::sync::Semaphore;
 
 use super::nvml::Gpus;
 use crate::config::{Config, ProcessMatch, ServerConfig};
-use crate::discovery::{self, pods, LocalView};
+use crate::discovery::{self, pods, stuck, LocalView};
 
 /// Scans the proc filesystem for local servers once per scrape, off the async threads and
-/// behind one permit, so a stuck `/proc` read cannot pile up threads.
+/// behind a few permits, so a stuck `/proc` read cannot pile up threads; the PID a scan hung
+/// on is skipped by later scans (`discovery/stuck.rs`).
 pub struct LocalScanner {
     root: PathBuf,
     /// The host's root filesystem, for the kubelet's pod names (`pods.rs`).
@@ -25,7 +26,10 @@ pub struct LocalScanner {
     other_namespaces: bool,
     /// The GPU users come from NVML when that collector is on.
     gpus: Option<Arc<Gpus>>,
+    /// One permit per scan thread; a scan blocked on a hung read keeps its permit.
     permit: Arc<Semaphore>,
+    /// PIDs whose reads hang, skipped by later scans.
+    unreadable: Arc<stuck::Unreadable>,
     /// The skipped servers already logged, so each is logged once while it stays skipped.
     skipped: std::sync::Mutex<Vec<discovery::Skipped>>,
     /// Whether discovered servers are scraped at all: when not, why one is not is no news.
@@ -42,10 +46,16 @@ impl LocalScanner {
             // Reading another namespace's sockets costs milliseconds: only when they are scraped.
             other_namespaces: config.discovery && config.collectors.llm && config.discovery_namespaces,
             gpus,
-            permit: Arc::new(Semaphore::new(1)),
+            permit: Arc::new(Semaphore::new(stuck::MAX_BLOCKED_SCANS)),
+            unreadable: Arc::default(),
             skipped: std::sync::Mutex::default(),
             scrapes_discovered: config.discovery && config.collectors.llm,
         }
+    }
+
+    /// The scan skips (and reports) the PIDs of `unreadable`, shared with the process collector.
+    pub fn sharing_unreadable(self, unreadable: Arc<stuck::Unreadable>) -> LocalScanner {
+        LocalScanner { unreadable, ..self }
     }
 
     /// Logs, at debug, each server that this scan skipped and the previous one did not.
@@ -76,44 +86,68 @@ impl LocalScanner {
         Arc::new(view)
     }
 
+    /// Scans in a thread of its own. A scan that fails or overruns leaves a view that says so
+    /// ([`LocalView::incomplete`]); the PID it hung on is skipped from then on ([`stuck`]).
     async fn scan_proc(&self, budget: Duration) -> LocalView {
+        for pid in self.unreadable.newly_hung() {
+            log::warn!(
+                "process scan: reading {}/{pid} hangs (a process in uninterruptible sleep?); PID {pid} is left \
+                 out while it hangs and for {} s after (llm_exporter_process_unreadable_pids)",
+                self.root.display(),
+                stuck::REMEMBER.as_secs()
+            );
+        }
+        let unreadable = self.unreadable.current();
+        let failed =
+            |why: String| LocalView { incomplete: Some(why), unreadable: unreadable.clone(), ..LocalView::default() };
         let Ok(permit) = Arc::clone(&self.permit).try_acquire_owned() else {
-            log::warn!("process scan skipped: the previous scan of {} is still running", self.root.display());
-            return LocalView::default();
+            return failed(format!(
+                "process scan skipped: {} earlier scans of {} still hang",
+                stuck::MAX_BLOCKED_SCANS,
+                self.root.display()
+            ));
         };
+        let watch = stuck::Watch::new(unreadable.clone());
         let (root, configured, rules) = (self.root.clone(), self.configured.clone(), self.rules.clone());
         let other_namespaces = self.other_namespaces;
         let rootfs = self.rootfs.clone();
+        let (watching, marks) = (Arc::clone(&watch), Arc::clone(&self.unreadable));
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let mut view = scan_local(&root, &configured, &rules, other_namespaces);
+            let mut view = scan_local(&root, &configured, &rules, other_namespaces, &watching);
             pods::name_servers(&root, &rootfs, &mut view);
+            marks.finished(&watching);
             view
         });
         match tokio::time::timeout(budget, task).await {
-            Ok(Ok(view)) => view,
-            Ok(Err(e)) => {
-                log::warn!("process scan failed: {e}");
-                LocalView::default()
-            }
+            Ok(Ok(view)) => LocalView { unreadable, ..view },
+            Ok(Err(e)) => failed(format!("process scan failed: {e}")),
             Err(_) => {
-                log::warn!(
+                if let Some(pid) = self.unreadable.overran(&watch, budget) {
+                    log::debug!("process scan: still reading {}/{pid}; skipped until it answers", self.root.display());
+                }
+                failed(format!(
                     "process scan of {} ran out of its {:.3}s budget",
                     self.root.display(),
                     budget.as_secs_f64()
-                );
-                LocalView::default()
+                ))
             }
         }
     }
 }
 
 #[cfg(any(target_os = "linux", target_os = "macos"))]
-fn scan_local(root: &std::path::Path, configured: &[ServerConfig], rules: &[ProcessMatch], others: bool) -> LocalView {
-    discovery::scan(root, configured, rules, others)
+fn scan_local(
+    root: &std::path::Path,
+    configured: &[ServerConfig],
+    rules: &[ProcessMatch],
+    others: bool,
+    watch: &stuck::Watch,
+) -> LocalView {
+    discovery::scan_watched(root, configured, rules, others, watch)
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-fn scan_local(_: &std::path::Path, _: &[ServerConfig], _: &[ProcessMatch], _: bool) -> LocalView {
+fn scan_local(_: &std::path::Path, _: &[ServerConfig], _: &[ProcessMatch], _: bool, _: &stuck::Watch) -> LocalView {
     LocalView::default()
 }

@@ -51,6 +51,12 @@ pub trait Collector: Send + Sync {
     fn take_partial_errors(&self) -> u64 {
         0
     }
+
+    /// Whether part of the series come from the scan of local processes: a scan that did not
+    /// finish then fails the collector, though what it did collect is kept.
+    fn uses_local_scan(&self) -> bool {
+        false
+    }
 }
 
 /// The enabled collectors, in a fixed order, and the scan of local processes they need.
@@ -78,11 +84,16 @@ pub fn from_config(config: &Config) -> Result<Plan, String> {
     if enabled.nvml {
         collectors.push(Arc::new(apple_gpu::AppleGpuCollector::new()));
     }
+    // PIDs whose reads hang: whichever of the scan and the process collector hits one first,
+    // both skip it.
+    let unreadable = Arc::<crate::discovery::stuck::Unreadable>::default();
     if enabled.process {
-        collectors.push(Arc::new(process::ProcessCollector::new(config)));
+        collectors.push(Arc::new(process::ProcessCollector::new(config, Arc::clone(&unreadable))));
     }
     let needs_scan = enabled.process || (config.discovery && enabled.llm);
     // GPU users matter only to the process series.
-    let scanner = needs_scan.then(|| local_scan::LocalScanner::new(config, gpus.filter(|_| enabled.process)));
+    let scanner = needs_scan.then(|| {
+        local_scan::LocalScanner::new(config, gpus.filter(|_| enabled.process)).sharing_unreadable(unreadable)
+    });
     Ok(Plan { collectors, scanner })
 }

@@ -39,6 +39,12 @@ const FLAGS: &[(&str, Arity, &str)] = &[
         Arity::Value,
         "open client connections at most (default 1024, lowered to fit the open files limit)",
     ),
+    ("web.console", Arity::Switch, "serve the live console at / (default on; off: a plain page with links)"),
+    (
+        "web.console.min-interval",
+        Arity::Value,
+        "a console reuses the last collection when it started less than this long ago (default 1s)",
+    ),
     ("server", Arity::Repeated, "[NAME=]URL of an LLM server to scrape; repeatable"),
     ("collector.llm", Arity::Switch, "scrape LLM servers (default on; --no-collector.llm turns it off)"),
     ("collector.nvml", Arity::Switch, "GPU series through NVML (default on)"),
@@ -83,6 +89,9 @@ pub fn usage() -> String {
 
 pub(super) fn parse(args: &[String]) -> Result<Parsed, ConfigError> {
     let mut layer = Layer::default();
+    // Each switch given so far and its value: one given both ways is refused, not decided by
+    // its order on the command line.
+    let mut switches: Vec<(&str, bool)> = Vec::new();
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
@@ -121,6 +130,16 @@ pub(super) fn parse(args: &[String]) -> Result<Parsed, ConfigError> {
             }
             _ => return Err(flag_error("needs a value".into())),
         };
+        if let (Arity::Switch, Ok(on)) = (arity, parse_bool(&value)) {
+            if switches.iter().any(|&(n, before)| n == name && before != on) {
+                return Err(ConfigError {
+                    origin: Origin::Flag(name.to_string()),
+                    key: name.to_string(),
+                    why: format!("--{name} and --no-{name} are both given; give one of them"),
+                });
+            }
+            switches.push((name, on));
+        }
         set(&mut layer, name, &value).map_err(|why| ConfigError {
             origin: Origin::Flag(name.to_string()),
             key: name.to_string(),
@@ -197,7 +216,9 @@ fn set(layer: &mut Layer, name: &str, value: &str) -> Result<(), String> {
         "config.file" => layer.config_file = Some(PathBuf::from(value)),
         "web.listen-address" => {
             check_listen_address(value)?;
-            layer.listen_addresses.get_or_insert_with(Vec::new).push(value.to_string());
+            let addresses = layer.listen_addresses.get_or_insert_with(Vec::new);
+            check_listen_address_once(addresses, value)?;
+            addresses.push(value.to_string());
         }
         "web.telemetry-path" => {
             check_telemetry_path(value)?;
@@ -207,6 +228,8 @@ fn set(layer: &mut Layer, name: &str, value: &str) -> Result<(), String> {
         "web.read-header-timeout" => layer.read_header_timeout = Some(parse_duration(value)?),
         "web.idle-timeout" => layer.idle_timeout = Some(parse_duration(value)?),
         "web.max-connections" => layer.max_connections = Some(parse_max_connections(value)?),
+        "web.console" => layer.web_console = Some(parse_bool(value)?),
+        "web.console.min-interval" => layer.web_console_min_interval = Some(parse_duration(value)?),
         "server" => {
             let (name, url) = parse_server_flag(value)?;
             let servers = layer.servers.get_or_insert_with(Vec::new);

@@ -50,6 +50,8 @@ struct Web {
     read_header_timeout: Option<Spanned<String>>,
     idle_timeout: Option<Spanned<String>>,
     max_connections: Option<Spanned<i64>>,
+    console: Option<bool>,
+    console_min_interval: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -149,8 +151,10 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
     let mut layer = Layer::default();
     if let Some(web) = file.web {
         if let Some(list) = web.listen_address {
-            for addr in list.get_ref() {
-                check_listen_address(addr).map_err(|why| err(list.span(), "web.listen_address", why))?;
+            for (i, addr) in list.get_ref().iter().enumerate() {
+                check_listen_address(addr)
+                    .and_then(|_| check_listen_address_once(&list.get_ref()[..i], addr))
+                    .map_err(|why| err(list.span(), "web.listen_address", why))?;
             }
             layer.listen_addresses = Some(list.into_inner());
         }
@@ -166,6 +170,8 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
                 .map_err(|why| err(max.span(), "web.max_connections", why))?;
             layer.max_connections = Some(n);
         }
+        layer.web_console = web.console;
+        layer.web_console_min_interval = check!(web.console_min_interval, "web.console_min_interval", parse_duration);
     }
     if let Some(scrape) = file.scrape {
         layer.scrape_timeout = check!(scrape.timeout, "scrape.timeout", parse_duration);
@@ -308,6 +314,10 @@ fn key_of_error(text: &str, offset: usize, message: &str) -> String {
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let line = text[line_start..].lines().next().unwrap_or("").trim();
     let named = message.split('`').nth(1).filter(|_| message.contains("field `"));
+    // An unknown table is reported at its own header, which names it in full.
+    if line.starts_with('[') && message.contains("unknown field `") {
+        return line.trim_matches(['[', ']', ' ']).to_string();
+    }
     let key = match named {
         Some(field) => field.to_string(),
         None if line.starts_with('[') => return line.trim_matches(['[', ']', ' ']).to_string(),

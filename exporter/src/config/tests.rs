@@ -59,7 +59,7 @@ fn flags_in_both_spellings() {
     )
     .unwrap();
     let names: Vec<&str> = c.servers.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["llama", "::1:9000"]);
+    assert_eq!(names, ["llama", "[::1]:9000"], "an IPv6 host keeps its brackets");
     assert!(!c.collectors.llm);
     assert_eq!(c.scrape_timeout, Duration::from_secs(90));
     assert_eq!(c.listen_addresses, ["127.0.0.1:1", ":2"]);
@@ -338,4 +338,21 @@ fn namespaces_discovery_from_flag_env_and_file() {
     let c = run_with(&["--no-discovery.namespaces"], &[("LLM_EXPORTER_DISCOVERY_NAMESPACES", "true")]).unwrap();
     assert!(!c.discovery_namespaces);
     assert!(file_error("[discovery]\nnamespaces = \"no\"\n").contains("discovery.namespaces"));
+}
+
+#[test]
+fn console_switch_and_min_interval_from_flag_env_and_file() {
+    let c = run_with(&[], &[]).unwrap();
+    assert_eq!((c.web_console, c.web_console_min_interval), (true, DEFAULT_CONSOLE_MIN_INTERVAL));
+    let f = config_file("[web]\nconsole = false\nconsole_min_interval = \"5s\"\n");
+    let file = f.path().to_str().unwrap();
+    let c = run_with(&["--config.file", file], &[]).unwrap();
+    assert_eq!((c.web_console, c.web_console_min_interval), (false, Duration::from_secs(5)));
+    let env = [("LLM_EXPORTER_WEB_CONSOLE_MIN_INTERVAL", "250ms")];
+    let c = run_with(&["--config.file", file, "--web.console"], &env).unwrap();
+    assert_eq!((c.web_console, c.web_console_min_interval), (true, Duration::from_millis(250)));
+    assert!(!run_with(&["--no-web.console"], &[]).unwrap().web_console);
+    assert!(
+        file_error("[web]\nconsole_min_interval = \"soon\"\n").starts_with("FILE:2: key 'web.console_min_interval': ")
+    );
 }

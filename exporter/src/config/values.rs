@@ -146,11 +146,11 @@ pub fn parse_max_connections(s: &str) -> Result<usize, String> {
 pub fn check_server_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 128
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-[]".contains(&b));
     if ok {
         Ok(())
     } else {
-        Err(format!("server name '{name}' must match ^[A-Za-z0-9_.:-]+$ (at most 128 characters)"))
+        Err(format!("server name '{name}' must match ^[A-Za-z0-9_.:\\[\\]-]+$ (at most 128 characters)"))
     }
 }
 
@@ -176,6 +176,29 @@ pub fn parse_target_url(s: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// `text` with the user and password of every URL in it replaced by `***`, so an error that
+/// echoes a URL (which may not even parse) never prints a secret to a terminal or journald.
+pub fn redact_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail.find(|c: char| "/?#'\"".contains(c) || c.is_whitespace()).unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(userinfo_end) => {
+                out.push_str("***");
+                out.push_str(&authority[userinfo_end..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `--server [NAME=]URL`. Without a name, the server is named after the URL's `host:port`.
 pub fn parse_server_flag(s: &str) -> Result<(String, Url), String> {
     let (name, url) = match s.split_once('=') {
@@ -193,7 +216,8 @@ pub fn parse_server_flag(s: &str) -> Result<(String, Url), String> {
 
 /// `host:port` of a URL, the name of a server given without one.
 pub fn default_server_name(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    // An IPv6 host keeps its brackets (`[::1]:8080`), so its port stays apart from it.
+    let host = url.host_str().unwrap_or_default();
     match url.port_or_known_default() {
         Some(port) => format!("{host}:{port}"),
         None => host.to_string(),
@@ -206,6 +230,15 @@ pub fn check_listen_address(s: &str) -> Result<(), String> {
     match port.map(str::parse::<u16>) {
         Some(Ok(_)) => Ok(()),
         _ => Err(format!("'{s}' is not HOST:PORT or :PORT")),
+    }
+}
+
+/// A listen address not already among `earlier`: binding it twice would fail only once the
+/// exporter has started listening on the first one.
+pub fn check_listen_address_once(earlier: &[String], s: &str) -> Result<(), String> {
+    match earlier.iter().any(|e| e == s) {
+        true => Err(format!("'{s}' is given twice")),
+        false => Ok(()),
     }
 }
 

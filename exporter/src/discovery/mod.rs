@@ -15,17 +15,21 @@
 //!
 //! Beside the scan here: `netns.rs` and `ns_addresses.rs` (other network namespaces, their
 //! addresses and routes), `pods.rs` (Kubernetes names), `ollama_models.rs` with `in_root.rs`
-//! (the model an Ollama runner serves) and `llama_kv.rs` (what a llama-server's settings say
-//! about its KV cache). The operating system is read only through `crate::sys`.
+//! (the model an Ollama runner serves), `llama_kv.rs` (what a llama-server's settings say
+//! about its KV cache), `model_id.rs` (a model id as a bounded, distinct label) and `stuck.rs`
+//! (PIDs whose files hang when read, which scans skip).
+//! The operating system is read only through `crate::sys`.
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub mod in_root;
 mod listen_cache;
 pub mod llama_kv;
+pub mod model_id;
 pub mod netns;
 pub mod ns_addresses;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub mod ollama_models;
 pub mod pods;
+pub mod stuck;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -35,6 +39,7 @@ use crate::config::{ProcessMatch, ServerConfig, Workload};
 use crate::gpu_use::GpuUse;
 use crate::sys;
 use llama_kv::KvLayout;
+use stuck::Watch;
 
 /// Known server programs by `comm` or `argv[0]` base name, with the backend they speak.
 const PROGRAMS: &[(&str, &str)] = &[
@@ -110,6 +115,11 @@ pub struct LocalView {
     pub matched: HashMap<u32, Option<Workload>>,
     /// Servers that listen where this exporter cannot reach them.
     pub skipped: Vec<Skipped>,
+    /// Why the scan did not finish (it overran its budget, or earlier scans still hang): what
+    /// it found is then not the whole picture, and the collectors that use it fail.
+    pub incomplete: Option<String>,
+    /// PIDs left out because reading their files hangs (`stuck.rs`).
+    pub unreadable: Vec<u32>,
 }
 
 impl LocalView {
@@ -191,9 +201,24 @@ pub fn rule_matches(rule: &ProcessMatch, root: &Path, pid: u32, comm: &str) -> b
 /// servers that point at a found server's socket lend it their name. Servers of other network
 /// namespaces are reached at their own addresses when `other_namespaces` is set.
 pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch], other_namespaces: bool) -> LocalView {
+    scan_watched(root, configured, rules, other_namespaces, &Watch::default())
+}
+
+/// [`scan`], telling `watch` which PID it reads and skipping the PIDs `watch` says to skip
+/// (their reads hang: `stuck.rs`).
+pub fn scan_watched(
+    root: &Path,
+    configured: &[ServerConfig],
+    rules: &[ProcessMatch],
+    other_namespaces: bool,
+    watch: &Watch,
+) -> LocalView {
     let mut view = LocalView::default();
     let mut candidates = Vec::new();
     for pid in sys::list_pids(root) {
+        if !watch.enter(pid) {
+            continue;
+        }
         let Some(comm) = sys::read_comm(root, pid) else { continue };
         match rules.iter().find(|r| rule_matches(r, root, pid, &comm)) {
             Some(rule) => {
@@ -214,6 +239,7 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch], ot
     }
     // A candidate that is gone by now, or a zombie, serves nothing.
     candidates.retain(|(pid, ..)| {
+        watch.enter(*pid);
         let stat = sys::read_stat(root, *pid);
         match stat {
             Some(stat) if stat.state != 'Z' && stat.state != 'X' => {
@@ -231,6 +257,7 @@ pub fn scan(root: &Path, configured: &[ServerConfig], rules: &[ProcessMatch], ot
     let mut elsewhere: Vec<Elsewhere> = Vec::new();
     // `base` names the server: the process name, or the name of the rule that matched it.
     for (pid, base, comm, backend) in candidates {
+        watch.enter(pid);
         if is_worker(&view.parents, pid, &candidate_pids) {
             view.workers.push(pid);
             continue;
@@ -380,7 +407,7 @@ pub fn worker_model(args: &[String]) -> Option<String> {
         Some(alias) => alias.as_str(),
         None => value(&["-m", "--model"])?.rsplit(['/', '\\']).next()?,
     };
-    Some(model.chars().take(128).collect())
+    Some(model_id::label(model))
 }
 
 /// The LISTEN sockets `pid` holds: as the last scan read them when nothing they depend on

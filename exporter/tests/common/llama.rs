@@ -111,6 +111,10 @@ impl Drop for LlamaServer {
     }
 }
 
+/// What a router gets after its address unless a test says otherwise: children of two slots
+/// with 1024 tokens each, on one thread.
+const DEFAULT_ROUTER_ARGS: [&str; 6] = ["-c", "2048", "-np", "2", "-t", "1"];
+
 /// A real llama-server in router mode (`--models-dir`) over copies of the tiny model, on a
 /// free loopback port. Dropping it stops the router and every child it started.
 pub struct LlamaRouter {
@@ -153,7 +157,25 @@ impl LlamaRouter {
             std::fs::write(dir.path().join(format!("{name}.gguf")), "not a gguf file\n").expect("write");
         }
         let source = ["--models-dir".to_string(), dir.path().to_str().expect("utf-8 dir").to_string()];
-        Some(LlamaRouter::spawn(dir, &source, args))
+        Some(LlamaRouter::spawn(dir, &source, &DEFAULT_ROUTER_ARGS, args, &[]))
+    }
+
+    /// Starts a router over `names`, each a symbolic link to the tiny model (a hundred cost
+    /// no disk), with `args` alone after the address (no `-c` or `-np` of the defaults).
+    pub fn start_linked(names: &[String], args: &[&str]) -> Option<LlamaRouter> {
+        LlamaRouter::start_linked_with_env(names, args, &[])
+    }
+
+    /// [`LlamaRouter::start_linked`] with more environment for the router (`MODEL_ENDPOINT`,
+    /// `LLAMA_CACHE`).
+    pub fn start_linked_with_env(names: &[String], args: &[&str], env: &[(&str, &str)]) -> Option<LlamaRouter> {
+        let tiny = tiny_model()?;
+        let dir = tempfile::tempdir().expect("models dir");
+        for name in names {
+            std::os::unix::fs::symlink(&tiny, dir.path().join(format!("{name}.gguf"))).expect("link the model");
+        }
+        let source = ["--models-dir".to_string(), dir.path().to_str().expect("utf-8 dir").to_string()];
+        Some(LlamaRouter::spawn(dir, &source, &["-t", "1"], args, env))
     }
 
     /// Starts a router whose models come from a `--models-preset` INI file, which `preset`
@@ -164,10 +186,16 @@ impl LlamaRouter {
         let file = dir.path().join("models.ini");
         std::fs::write(&file, preset(tiny.to_str().expect("utf-8 path"))).expect("write the preset");
         let source = ["--models-preset".to_string(), file.to_str().expect("utf-8 dir").to_string()];
-        Some(LlamaRouter::spawn(dir, &source, args))
+        Some(LlamaRouter::spawn(dir, &source, &DEFAULT_ROUTER_ARGS, args, &[]))
     }
 
-    fn spawn(dir: tempfile::TempDir, source: &[String], args: &[&str]) -> LlamaRouter {
+    fn spawn(
+        dir: tempfile::TempDir,
+        source: &[String],
+        base: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> LlamaRouter {
         let install = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/llama-server-install.sh");
         let out = Command::new("bash").arg(install).arg(venv()).output().expect("llama-server-install.sh");
         let bin = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -176,20 +204,10 @@ impl LlamaRouter {
         let file = std::fs::File::create(&log).expect("log");
         let child = Command::new(bin)
             .args(source)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--metrics",
-                "-c",
-                "2048",
-                "-np",
-                "2",
-                "-t",
-                "1",
-            ])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--metrics"])
+            .args(base)
             .args(args)
+            .envs(env.iter().copied())
             .stdout(file.try_clone().expect("log"))
             .stderr(file)
             .spawn()

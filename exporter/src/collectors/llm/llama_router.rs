@@ -15,69 +15,11 @@ use reqwest::Url;
 use serde_json::Value;
 
 use super::http::{optional, FetchError, Fetcher};
+pub use super::llama_models::{parse_models, Models, RouterModel, MAX_MODELS, RARE_STATES, STATES};
 use super::llama_server::{self, SlotsRead};
 use crate::config::ServerConfig;
 use crate::discovery::llama_kv::KvLayout;
 use crate::family::{labels, Family};
-
-/// At most this many models of one router are exported; the rest are counted as dropped
-/// series, so a directory of thousands of files cannot blow up cardinality.
-pub const MAX_MODELS: usize = 64;
-
-/// The states of `llm_model_state`, one series each. `failed` is a model whose last load
-/// failed (the router reports it `unloaded` with `failed: true`).
-pub const STATES: [&str; 5] = ["loaded", "loading", "sleeping", "unloaded", "failed"];
-
-/// One entry of `/models`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RouterModel {
-    pub id: String,
-    /// One of [`STATES`]; `None` for a status this version does not know (a newer router).
-    pub state: Option<&'static str>,
-    /// The child's arguments (`status.args`) include `--sleep-idle-seconds N`, N > 0.
-    pub sleeps: bool,
-}
-
-/// The models kept, and how many were left out past [`MAX_MODELS`] or repeating an id.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Models {
-    pub kept: Vec<RouterModel>,
-    pub left_out: usize,
-}
-
-/// Parses `/models`. `None` unless it is a router's list: `data` entries with a `status`
-/// object (a single-model server lists its one model without one).
-pub fn parse_models(body: &str) -> Option<Models> {
-    let value: Value = serde_json::from_str(body).ok()?;
-    let data = value.get("data")?.as_array()?;
-    let mut models = Models::default();
-    let mut router = false;
-    for entry in data {
-        let (Some(id), Some(status)) = (entry.get("id").and_then(Value::as_str), entry.get("status")) else {
-            continue;
-        };
-        let Some(status) = status.as_object() else { continue };
-        router = true;
-        let failed = status.get("failed").and_then(Value::as_bool) == Some(true);
-        let value = status.get("value").and_then(Value::as_str).unwrap_or("");
-        let state = match value {
-            "unloaded" if failed => Some("failed"),
-            known => STATES.iter().copied().find(|s| *s == known),
-        };
-        let args = status
-            .get("args")
-            .and_then(Value::as_array)
-            .map(|args| args.iter().take(1000).filter_map(|a| a.as_str().map(String::from)).collect::<Vec<_>>());
-        let sleeps = args.is_some_and(|args| KvLayout::parse(&args, &[]).sleeps);
-        let id: String = id.chars().take(128).collect();
-        if models.kept.len() < MAX_MODELS && !models.kept.iter().any(|m| m.id == id) {
-            models.kept.push(RouterModel { id, state, sleeps });
-        } else {
-            models.left_out += 1;
-        }
-    }
-    router.then_some(models)
-}
 
 /// What one scrape of a router read.
 #[derive(Debug, Default)]
@@ -85,7 +27,7 @@ pub struct Reading {
     pub models: Models,
     /// The router's own `/props` (`role: router`, `build_info`).
     pub props: Option<String>,
-    /// Each loaded or sleeping model's reading, or why it failed.
+    /// Each loaded or sleeping model's reading, or why it failed, by its label.
     pub per_model: Vec<(String, Result<llama_server::Reading, FetchError>)>,
 }
 
@@ -111,43 +53,45 @@ pub async fn read(
     );
     let Some(models) = parse_models(&models?) else { return Ok(None) };
     let props = optional(base, "props", props);
-    let running = models.kept.iter().filter(|m| matches!(m.state, Some("loaded" | "sleeping")));
-    let per_model = join_all(running.map(|m| async move {
+    let per_model = join_all(models.kept.iter().filter(|m| m.running()).map(|m| async move {
         let base = model_base(base, &m.id);
-        // A sleeping model's /slots would wake it, and an idle one's would keep it awake.
-        let when = match (m.state, m.sleeps) {
-            (Some("sleeping"), _) => SlotsRead::Never,
-            (_, true) => SlotsRead::WhileBusy,
-            (_, false) => SlotsRead::Awake,
-        };
-        (m.id.clone(), llama_server::read_with(fetcher, &base, api_key, timeout, None, when).await)
+        (m.label.clone(), llama_server::read_with(fetcher, &base, api_key, timeout, None, slots_read(m)).await)
     }))
     .await;
     Ok(Some(Reading { models, props, per_model }))
+}
+
+/// When a model's `/slots` may be read: never while it sleeps (that would wake it), only while
+/// busy when its child sleeps when idle or its arguments are not known (an idle read would
+/// keep it awake), else always.
+fn slots_read(model: &RouterModel) -> SlotsRead {
+    match model.state {
+        "sleeping" => SlotsRead::Never,
+        _ => SlotsRead::from_layout(model.layout.as_ref()),
+    }
 }
 
 /// Shapes a router's reading: the per-model state, then each running model's series labelled
 /// with the router's `server` and the model's id. A model whose read failed (it stopped, or
 /// was unloaded between `/models` and its `/metrics`) costs only its own series.
 pub fn shape(server: &ServerConfig, reading: &Reading) -> Vec<Family> {
-    let models = reading.models.kept.iter().filter_map(|m| {
-        let current = m.state?;
-        Some((m.id.as_str(), current, matches!(current, "loaded" | "sleeping")))
-    });
+    let models = reading.models.kept.iter().map(|m| (m.label.as_str(), m.state, m.running()));
     let (state, mut loaded) = model_states(
         server,
         "llamacpp",
         &STATES,
         [
-            "Each model's state, one series per state, 1 for the current one (llama.cpp router /models status)",
+            "Each model's state, one series per state, 1 for the current one; downloading, downloaded and unknown only while current (llama.cpp router /models status)",
             "1 when the model is loaded (asleep included), else 0 (llama.cpp router /models status)",
         ],
         models,
     );
-    loaded.dropped += reading.models.left_out;
+    loaded.dropped += reading.models.left_out_series;
     let mut out = vec![state, loaded];
     let mut running = Vec::new();
-    for (id, families) in running_models(server, &reading.per_model) {
+    // Each child is sized from its own arguments, as a plain server from its command line.
+    let layout = |label: &str| reading.models.kept.iter().find(|m| m.label == label).and_then(|m| m.layout);
+    for (id, families) in running_models(server, &reading.per_model, layout) {
         running.push(id);
         // The router reports the server's info and each model's sleep itself.
         out.extend(families.into_iter().filter(|f| !matches!(&*f.name, "llm_server_info" | "llm_server_sleeping")));
@@ -166,7 +110,8 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Vec<Family> {
     out
 }
 
-/// `llm_model_state` (one series per state of `states`, 1 for the current one) and
+/// `llm_model_state` (one series per state of `states`, 1 for the current one; a current state
+/// not among them gets a series of its own) and
 /// `llm_model_loaded` for each `(model, current state, loaded)`, under the server's `server`
 /// and `backend`; `help` holds the two families' HELP texts. Shared by the router and llama-swap.
 pub(crate) fn model_states<'m>(
@@ -180,28 +125,31 @@ pub(crate) fn model_states<'m>(
     let mut loaded = Family::gauge("llm_model_loaded", help[1]);
     let base = |model: &str| labels([("server", &server.name), ("backend", backend), ("model", model)]);
     for (model, current, is_loaded) in models {
-        for s in states {
+        let rare = (!states.contains(&current)).then_some(current);
+        for s in states.iter().copied().chain(rare) {
             let mut l = base(model);
             l.push(("state".into(), s.to_string()));
-            state.push(l, if *s == current { 1.0 } else { 0.0 });
+            state.push(l, if s == current { 1.0 } else { 0.0 });
         }
         loaded.push(base(model), if is_loaded { 1.0 } else { 0.0 });
     }
     (state, loaded)
 }
 
-/// The llama-server series of each model read on its own, with the model's id; a model whose
+/// The llama-server series of each model read on its own, with the model's label and the KV
+/// layout `layout` gives for it (its child's arguments); a model whose
 /// read or shaping failed (it stopped, or was unloaded between the listing and its `/metrics`)
 /// costs only its own series and a debug line. Shared by the router and llama-swap.
 pub(crate) fn running_models<'r>(
     server: &ServerConfig,
     per_model: &'r [(String, Result<llama_server::Reading, FetchError>)],
+    layout: impl Fn(&str) -> Option<KvLayout>,
 ) -> Vec<(&'r str, Vec<Family>)> {
     per_model
         .iter()
         .filter_map(|(id, result)| {
             let families = match result {
-                Ok(r) => llama_server::shape_model(server, r, None, Some(id)),
+                Ok(r) => llama_server::shape_model(server, r, layout(id.as_str()).as_ref(), Some(id)),
                 Err(e) => Err(e.to_string()),
             };
             match families {
@@ -226,46 +174,8 @@ mod tests {
         {"id":"gamma","status":{"value":"sleeping"}},
         {"id":"delta","status":{"value":"loading"}},
         {"id":"future","status":{"value":"downloading"}},
-        {"id":"alpha","status":{"value":"loaded"}},
-        {"object":"model"}
+        {"id":"newer","status":{"value":"paused"}}
     ]}"#;
-
-    #[test]
-    fn models_and_their_states() {
-        let models = parse_models(MODELS).unwrap();
-        let got: Vec<(&str, Option<&str>)> = models.kept.iter().map(|m| (m.id.as_str(), m.state)).collect();
-        assert_eq!(
-            got,
-            [
-                ("alpha", Some("loaded")),
-                ("beta", Some("unloaded")),
-                ("broken", Some("failed")),
-                ("gamma", Some("sleeping")),
-                ("delta", Some("loading")),
-                ("future", None)
-            ]
-        );
-        assert_eq!(models.left_out, 1, "the repeated id");
-        let sleeps: Vec<bool> = models.kept.iter().map(|m| m.sleeps).collect();
-        assert_eq!(sleeps, [true, false, false, false, false, false], "from status.args");
-    }
-
-    #[test]
-    fn a_single_model_list_is_no_router() {
-        let plain = r#"{"object":"list","data":[{"id":"tiny.gguf","object":"model","meta":{"n_ctx_train":4096}}]}"#;
-        assert_eq!(parse_models(plain), None);
-        for body in ["", "[]", "{}", "{\"data\":{}}", "not json"] {
-            assert_eq!(parse_models(body), None, "{body:?}");
-        }
-    }
-
-    #[test]
-    fn models_past_the_cap_are_counted() {
-        let entries: Vec<String> =
-            (0..MAX_MODELS + 3).map(|i| format!(r#"{{"id":"m{i}","status":{{"value":"unloaded"}}}}"#)).collect();
-        let models = parse_models(&format!("{{\"data\":[{}]}}", entries.join(","))).unwrap();
-        assert_eq!((models.kept.len(), models.left_out), (MAX_MODELS, 3));
-    }
 
     #[test]
     fn model_urls_never_autoload() {
@@ -303,7 +213,14 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
         }
-        assert!(!text.contains("model=\"future\""), "an unknown state is no series:\n{text}");
-        assert_eq!(text.matches("llm_model_state{").count(), 5 * 5);
+        for line in [
+            r#"llm_model_state{server="r",backend="llamacpp",model="future",state="downloading"} 1"#,
+            r#"llm_model_state{server="r",backend="llamacpp",model="future",state="loaded"} 0"#,
+            r#"llm_model_state{server="r",backend="llamacpp",model="newer",state="unknown"} 1"#,
+            r#"llm_model_loaded{server="r",backend="llamacpp",model="newer"} 0"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+        }
+        assert_eq!(text.matches("llm_model_state{").count(), 7 * 5 + 2, "rare states only while current");
     }
 }

@@ -96,16 +96,31 @@ pub struct Reading {
 }
 
 /// When `/slots` may be read.
+///
+/// A server started with `--sleep-idle-seconds` sleeps when idle, and a `/slots` read counts
+/// as activity: reading it while idle would keep the model loaded for ever. No endpoint says
+/// whether a server sleeps, so unless its settings are known (its command line is visible, or
+/// a router lists its child's arguments), `/slots` is read only while `/metrics` shows work
+/// (requests running or deferred; `/metrics` does not reset the idle timer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotsRead {
-    /// Unless `/props` says the server sleeps.
+    /// The server is known not to sleep: always, unless `/props` says it sleeps.
     Awake,
-    /// Only while `/metrics` shows a request running or waiting: the server sleeps when idle
-    /// (`--sleep-idle-seconds`), and a `/slots` read counts as activity, so reading it when
-    /// idle would keep the model loaded for ever.
+    /// Only while `/metrics` shows a request running or waiting: the server sleeps when idle,
+    /// or whether it does is not known.
     WhileBusy,
     /// Never (a router says the model sleeps).
     Never,
+}
+
+impl SlotsRead {
+    /// From what the server's settings say, when they are known.
+    pub fn from_layout(layout: Option<&KvLayout>) -> SlotsRead {
+        match layout {
+            Some(layout) if !layout.sleeps => SlotsRead::Awake,
+            _ => SlotsRead::WhileBusy,
+        }
+    }
 }
 
 /// GETs `/metrics` (unless detection already did) and `/props` concurrently, then `/slots`
@@ -139,7 +154,8 @@ pub async fn read_with(
     let (metrics, props) = (metrics?, optional(base, "props", props));
     let read_slots = match when {
         SlotsRead::Never => false,
-        SlotsRead::WhileBusy => busy(&metrics),
+        // A build whose /props has no `is_sleeping` cannot sleep.
+        SlotsRead::WhileBusy => busy(&metrics) || props.as_deref().is_some_and(cannot_sleep),
         SlotsRead::Awake => true,
     };
     let slots = match props.as_deref().and_then(is_sleeping) {
@@ -162,6 +178,11 @@ fn busy(metrics: &[u8]) -> bool {
         promtext::Wanted::Family(_) => false,
     });
     wanted.iter().any(|name| exposition.family(name).is_some_and(|f| f.samples.iter().any(|s| s.value > 0.0)))
+}
+
+/// True when `/props` is an object without `is_sleeping`: a build from before sleeping existed.
+fn cannot_sleep(props: &str) -> bool {
+    serde_json::from_str::<Value>(props).is_ok_and(|p| p.as_object().is_some_and(|p| !p.contains_key("is_sleeping")))
 }
 
 /// `/props` `is_sleeping`; `None` for builds without the field or a body that is not JSON.
@@ -338,5 +359,5 @@ fn model_name(props: &Value) -> String {
     let alias = props.get("model_alias").and_then(Value::as_str).unwrap_or("");
     let path = props.get("model_path").and_then(Value::as_str).unwrap_or("");
     let name = if alias.is_empty() || alias == path { path.rsplit(['/', '\\']).next().unwrap_or(path) } else { alias };
-    name.chars().take(128).collect()
+    crate::discovery::model_id::label(name)
 }

@@ -20,7 +20,11 @@ use super::llama_router::{model_states, running_models, MAX_MODELS};
 use super::llama_server::{self, SlotsRead};
 use crate::config::ServerConfig;
 use crate::discovery::llama_kv::KvLayout;
+use crate::discovery::model_id;
 use crate::family::{labels, Family};
+
+/// The states of a llama-swap model: it runs or it does not.
+const STATES: [&str; 2] = ["loaded", "unloaded"];
 
 /// One model `/running` lists as ready.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,8 +32,9 @@ pub struct Running {
     pub id: String,
     /// Its upstream address, when this build reports it and it is on llama-swap's host.
     pub upstream: Option<Url>,
-    /// Its command has `--sleep-idle-seconds N`, N > 0.
-    pub sleeps: bool,
+    /// What its command says: its KV cache, and whether it sleeps when idle; `None` when
+    /// this build does not give the command.
+    pub layout: Option<KvLayout>,
 }
 
 /// Parses `/running`. `None` unless it is an object with a `running` array (llama-swap's
@@ -43,7 +48,7 @@ pub fn parse_running(body: &str, base: &Url) -> Option<Vec<Running>> {
         if entry.get("state").and_then(Value::as_str).is_some_and(|s| s != "ready") {
             continue;
         }
-        let id: String = id.chars().take(128).collect();
+        let id = model_id::label(id);
         if out.len() >= MAX_MODELS || out.iter().any(|r| r.id == id) {
             continue;
         }
@@ -52,9 +57,11 @@ pub fn parse_running(body: &str, base: &Url) -> Option<Vec<Running>> {
             .and_then(Value::as_str)
             .and_then(|p| Url::parse(p).ok())
             .filter(|u| u.scheme() == "http" && u.host_str() == base.host_str());
-        let args: Vec<String> =
-            entry.get("cmd").and_then(Value::as_str).unwrap_or("").split_whitespace().map(String::from).collect();
-        out.push(Running { id, upstream, sleeps: KvLayout::parse(&args, &[]).sleeps });
+        let layout = entry.get("cmd").and_then(Value::as_str).map(|cmd| {
+            let args: Vec<String> = cmd.split_whitespace().take(1000).map(String::from).collect();
+            KvLayout::parse(&args, &[])
+        });
+        out.push(Running { id, upstream, layout });
     }
     Some(out)
 }
@@ -66,17 +73,21 @@ pub fn parse_models(body: &str) -> (Vec<String>, usize) {
     let mut ids: Vec<String> = Vec::new();
     let mut left_out = 0;
     for id in data.iter().filter_map(|m| m.get("id").and_then(Value::as_str)) {
-        let id: String = id.chars().take(128).collect();
-        if ids.contains(&id) {
-            continue;
-        }
-        if ids.len() < MAX_MODELS {
-            ids.push(id);
-        } else {
-            left_out += 1;
-        }
+        left_out += usize::from(!push_capped(&mut ids, model_id::label(id)));
     }
     (ids, left_out)
+}
+
+/// Adds `id` to `ids` unless it is there already; `false` when [`MAX_MODELS`] leaves it out.
+fn push_capped(ids: &mut Vec<String>, id: String) -> bool {
+    if ids.contains(&id) {
+        return true;
+    }
+    if ids.len() >= MAX_MODELS {
+        return false;
+    }
+    ids.push(id);
+    true
 }
 
 /// What one scrape of llama-swap read.
@@ -108,7 +119,7 @@ pub async fn read(
         join_all(
             running.iter().filter_map(|r| {
                 let upstream = r.upstream.clone()?;
-                let when = if r.sleeps { SlotsRead::WhileBusy } else { SlotsRead::Awake };
+                let when = SlotsRead::from_layout(r.layout.as_ref());
                 // The upstream is a plain llama-server: it gets no key of llama-swap's.
                 Some(async move {
                     (r.id.clone(), llama_server::read_with(fetcher, &upstream, None, timeout, None, when).await)
@@ -122,11 +133,11 @@ pub async fn read(
 /// Shapes llama-swap's reading: each configured model `loaded` or `unloaded`, and each running
 /// model's llama-server series labelled with llama-swap's `server` and the model's id.
 pub fn shape(server: &ServerConfig, reading: &Reading) -> Vec<Family> {
-    let (mut ids, left_out) = reading.models.clone().unwrap_or_default();
-    for r in &reading.running {
-        if !ids.contains(&r.id) && ids.len() < MAX_MODELS {
-            ids.push(r.id.clone());
-        }
+    let (listed, mut left_out) = reading.models.clone().unwrap_or_default();
+    // Running models first, so the cap never hides one that holds memory.
+    let mut ids: Vec<String> = reading.running.iter().map(|r| r.id.clone()).collect();
+    for id in listed {
+        left_out += usize::from(!push_capped(&mut ids, id));
     }
     let models = ids.iter().map(|id| {
         let running = reading.running.iter().any(|r| &r.id == id);
@@ -135,16 +146,18 @@ pub fn shape(server: &ServerConfig, reading: &Reading) -> Vec<Family> {
     let (state, mut loaded) = model_states(
         server,
         "llamaswap",
-        &["loaded", "unloaded"],
+        &STATES,
         [
             "Each model's state, one series per state, 1 for the current one (llama-swap /running, /v1/models)",
             "1 when the model is running, else 0 (llama-swap /running)",
         ],
         models,
     );
-    loaded.dropped += left_out;
+    // Each model left out costs a series per state and its `llm_model_loaded`.
+    loaded.dropped += left_out * (STATES.len() + 1);
     let mut out = vec![state, loaded];
-    for (_, families) in running_models(server, &reading.per_model) {
+    let layout = |id: &str| reading.running.iter().find(|r| r.id == id).and_then(|r| r.layout);
+    for (_, families) in running_models(server, &reading.per_model, layout) {
         out.extend(families.into_iter().filter(|f| f.name != "llm_server_info").map(|mut f| {
             for s in &mut f.samples {
                 for (k, v) in &mut s.labels {
@@ -183,11 +196,13 @@ mod tests {
             {"state":"ready"}
         ]}"#;
         let running = parse_running(body, &base()).unwrap();
-        let got: Vec<(&str, Option<&str>, bool)> =
-            running.iter().map(|r| (r.id.as_str(), r.upstream.as_ref().map(Url::as_str), r.sleeps)).collect();
+        let got: Vec<(&str, Option<&str>, Option<bool>)> = running
+            .iter()
+            .map(|r| (r.id.as_str(), r.upstream.as_ref().map(Url::as_str), r.layout.map(|l| l.sleeps)))
+            .collect();
         assert_eq!(
             got,
-            [("qwen", Some("http://127.0.0.1:9001/"), true), ("far", None, false), ("old", None, false)],
+            [("qwen", Some("http://127.0.0.1:9001/"), Some(true)), ("far", None, None), ("old", None, None)],
             "another host is never probed"
         );
         assert_eq!(parse_running(r#"{"running":[]}"#, &base()), Some(vec![]));

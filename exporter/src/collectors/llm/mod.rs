@@ -18,6 +18,8 @@ use futures::future::{join_all, BoxFuture};
 
 pub mod detect;
 pub mod http;
+pub mod impossible;
+pub mod llama_models;
 pub mod llama_router;
 pub mod llama_server;
 pub mod llama_slots;
@@ -58,6 +60,9 @@ pub struct LlmCollector {
     /// Series dropped by a cap so far, by server name: `llm_exporter_target_series_dropped_total`.
     /// Servers that are gone are dropped from it.
     dropped: Mutex<HashMap<String, u64>>,
+    /// Impossible values dropped so far ([`impossible`]), by server name and reason:
+    /// `llm_exporter_target_values_dropped_total`. Servers that are gone are dropped from it.
+    rejected: Mutex<HashMap<String, [u64; 2]>>,
     /// What each local llama-server's command line says about its KV cache, by server name;
     /// replaced on every scrape.
     layouts: Mutex<HashMap<String, KvLayout>>,
@@ -119,6 +124,7 @@ impl LlmCollector {
             detected: Mutex::default(),
             max_series: config.max_series_per_target,
             dropped: Mutex::default(),
+            rejected: Mutex::default(),
             layouts: Mutex::default(),
         })
     }
@@ -146,10 +152,12 @@ impl LlmCollector {
                 (Vec::new(), 0.0)
             }
         };
+        let rejected = self.count_rejected(server, impossible::drop_impossible(&mut families));
         let dropped = families.iter().map(|f| f.dropped).sum::<usize>() + cap_series(&mut families, self.max_series);
         let dropped_total = self.count_dropped(server, dropped);
         families.push(up_family(server, label, up));
         families.push(dropped_family(server, dropped_total));
+        families.push(rejected_family(server, rejected));
         families
     }
 
@@ -160,15 +168,38 @@ impl LlmCollector {
         let total = dropped.entry(server.name.clone()).or_default();
         if now > 0 && *total == 0 {
             log::warn!(
-                "server {} ({}): {now} series over a cap dropped (at most {} per server, {} per family); \
+                "server {} ({}): {now} series over a cap dropped (at most {} per server, {} per family, \
+                 {} models per router; unloaded models are left out first); \
                  see llm_exporter_target_series_dropped_total",
                 server.name,
                 server.url,
                 self.max_series,
-                normalize::MAX_SERIES_PER_FAMILY
+                normalize::MAX_SERIES_PER_FAMILY,
+                llama_router::MAX_MODELS
             );
         }
         *total += now as u64;
+        *total
+    }
+
+    /// Adds this scrape's impossible values to the server's totals and returns them; the first
+    /// of a server is logged.
+    fn count_rejected(&self, server: &ServerConfig, now: [u64; 2]) -> [u64; 2] {
+        let mut rejected = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
+        let total = rejected.entry(server.name.clone()).or_default();
+        if now.iter().sum::<u64>() > 0 && total.iter().sum::<u64>() == 0 {
+            log::warn!(
+                "server {} ({}): {} negative and {} infinite values dropped; \
+                 see llm_exporter_target_values_dropped_total",
+                server.name,
+                server.url,
+                now[0],
+                now[1]
+            );
+        }
+        for (total, now) in total.iter_mut().zip(now) {
+            *total += now;
+        }
         *total
     }
 
@@ -230,12 +261,9 @@ impl LlmCollector {
         match backend {
             Backend::Llamacpp => {
                 let layout = self.layouts.lock().ok().and_then(|l| l.get(&server.name).copied());
-                // A server that sleeps when idle stays awake as long as /slots is read.
-                let when = if layout.is_some_and(|l| l.sleeps) {
-                    llama_server::SlotsRead::WhileBusy
-                } else {
-                    llama_server::SlotsRead::Awake
-                };
+                // A server that sleeps when idle, or may (its command line is not visible here),
+                // stays awake as long as /slots is read.
+                let when = llama_server::SlotsRead::from_layout(layout.as_ref());
                 let reading = match llama_server::read_with(fetcher, base, key, timeout, metrics, when).await {
                     // A router answers a bare /metrics with 400: its models are read one by one.
                     Err(e @ FetchError::Status(400)) => return self.scrape_router(server, deadline, e).await,
@@ -402,6 +430,9 @@ impl LlmCollector {
         if let Ok(mut dropped) = self.dropped.lock() {
             dropped.retain(|name, _| targets.iter().any(|t| &t.name == name));
         }
+        if let Ok(mut rejected) = self.rejected.lock() {
+            rejected.retain(|name, _| targets.iter().any(|t| &t.name == name));
+        }
         if let Ok(mut detected) = self.detected.lock() {
             detected.retain(|name, _| targets.iter().any(|t| &t.name == name));
             for (name, hint) in hints.into_iter().filter(|(_, hint)| *hint != Backend::Auto) {
@@ -468,6 +499,17 @@ fn dropped_family(server: &ServerConfig, total: u64) -> Family {
     .with(labels([("server", &server.name)]), total as f64)
 }
 
+fn rejected_family(server: &ServerConfig, totals: [u64; 2]) -> Family {
+    let mut family = Family::counter(
+        "llm_exporter_target_values_dropped_total",
+        "Values of this server dropped as impossible (a negative or infinite counter or gauge), by reason, since the exporter started",
+    );
+    for (reason, total) in impossible::REASONS.iter().zip(totals) {
+        family.push(labels([("server", &server.name), ("reason", reason)]), total as f64);
+    }
+    family
+}
+
 fn up_family(server: &ServerConfig, backend: &str, value: f64) -> Family {
     Family::gauge(
         "llm_server_up",
@@ -479,6 +521,11 @@ fn up_family(server: &ServerConfig, backend: &str, value: f64) -> Family {
 impl Collector for LlmCollector {
     fn name(&self) -> &'static str {
         "llm"
+    }
+
+    /// Discovered servers come from the scan.
+    fn uses_local_scan(&self) -> bool {
+        self.discovery
     }
 
     fn collect<'a>(&'a self, scrape: &'a ScrapeContext) -> BoxFuture<'a, Result<Vec<Family>, CollectError>> {

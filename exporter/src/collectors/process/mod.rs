@@ -24,6 +24,7 @@ use super::{CollectError, Collector, ScrapeContext};
 use crate::config::{Config, Workload};
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 use crate::discovery::ollama_models;
+use crate::discovery::stuck::{self, Unreadable, Watch};
 use crate::discovery::{self, LocalServer, LocalView};
 use crate::family::Family;
 use crate::gpu_use::GpuUse;
@@ -47,15 +48,23 @@ pub struct Selected {
 pub struct ProcessCollector {
     root: PathBuf,
     rootfs: PathBuf,
+    /// One permit per reading thread; a read blocked on a hung process keeps its permit.
     permit: Arc<Semaphore>,
+    /// PIDs whose reads hang, shared with the scan: skipped by both.
+    unreadable: Arc<Unreadable>,
 }
 
+/// The share of the scrape budget this collector's read of `/proc` may take before the PID it
+/// is on is judged hung (the runner cuts the collector off at the whole budget).
+const READ_SHARE_OF_BUDGET: f64 = 0.9;
+
 impl ProcessCollector {
-    pub fn new(config: &Config) -> ProcessCollector {
+    pub fn new(config: &Config, unreadable: Arc<Unreadable>) -> ProcessCollector {
         ProcessCollector {
             root: config.procfs.clone(),
             rootfs: config.rootfs.clone(),
-            permit: Arc::new(Semaphore::new(1)),
+            permit: Arc::new(Semaphore::new(stuck::MAX_BLOCKED_SCANS)),
+            unreadable,
         }
     }
 }
@@ -64,6 +73,12 @@ impl ProcessCollector {
 /// processes the config's rules matched.
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub fn select(root: &std::path::Path, view: &LocalView) -> Vec<Selected> {
+    select_watched(root, view, &Watch::new(view.unreadable.clone()))
+}
+
+/// [`select`], telling `watch` which PID it reads and skipping those it says to skip.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub fn select_watched(root: &std::path::Path, view: &LocalView, watch: &Watch) -> Vec<Selected> {
     let servers = view.servers.iter().map(|s| s.pid).chain(view.workers.iter().copied());
     let mut pids: Vec<u32> =
         servers.chain(view.gpu_users.keys().copied()).chain(view.matched.keys().copied()).collect();
@@ -73,6 +88,10 @@ pub fn select(root: &std::path::Path, view: &LocalView) -> Vec<Selected> {
     let mut ollama_names = ollama_models::ModelNames::default();
     pids.into_iter()
         .filter_map(|pid| {
+            // Reading a PID whose reads hang would block this read too.
+            if !watch.enter(pid) {
+                return None;
+            }
             let raw = sys::read_process(root, pid)?;
             let owner = view.server_of(root, pid, &mut parents);
             let server = owner.map(|s| s.name.clone());
@@ -109,8 +128,8 @@ fn worker_model(
 }
 
 #[cfg(target_os = "linux")]
-fn read_and_shape(root: &std::path::Path, rootfs: &std::path::Path, view: &LocalView) -> Vec<Family> {
-    let mut selected = select(root, view);
+fn read_and_shape(root: &std::path::Path, rootfs: &std::path::Path, view: &LocalView, watch: &Watch) -> Vec<Family> {
+    let mut selected = select_watched(root, view, watch);
     discovery::pods::attribute(root, rootfs, selected.iter_mut().map(|s| &mut s.raw));
     shape::shape(&selected, ticks_per_second(), linux::boot_time(root))
 }
@@ -118,19 +137,19 @@ fn read_and_shape(root: &std::path::Path, rootfs: &std::path::Path, view: &Local
 /// `macos.rs` gives times in microseconds and the start in microseconds since the epoch.
 /// There is no Kubernetes node to attribute pods on a Mac.
 #[cfg(target_os = "macos")]
-fn read_and_shape(root: &std::path::Path, _rootfs: &std::path::Path, view: &LocalView) -> Vec<Family> {
-    let selected = select(root, view);
+fn read_and_shape(root: &std::path::Path, _rootfs: &std::path::Path, view: &LocalView, watch: &Watch) -> Vec<Family> {
+    let selected = select_watched(root, view, watch);
     shape::shape(&selected, 1e6, Some(0.0))
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-fn read_and_shape(_: &std::path::Path, _: &std::path::Path, _: &LocalView) -> Vec<Family> {
+fn read_and_shape(_: &std::path::Path, _: &std::path::Path, _: &LocalView, _: &Watch) -> Vec<Family> {
     Vec::new()
 }
 
 /// The kernel's USER_HZ, the unit of `stat` times.
 #[cfg(target_os = "linux")]
-fn ticks_per_second() -> f64 {
+pub fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions; it returns -1 for an unknown name.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if ticks > 0 {
@@ -147,21 +166,45 @@ impl Collector for ProcessCollector {
 
     fn collect<'a>(&'a self, scrape: &'a ScrapeContext) -> BoxFuture<'a, Result<Vec<Family>, CollectError>> {
         Box::pin(async move {
-            let permit = Arc::clone(&self.permit)
-                .try_acquire_owned()
-                .map_err(|_| CollectError("busy: the previous read of /proc is still running".into()))?;
+            // Processes missing from an unfinished scan would vanish as if they had ended.
+            if let Some(why) = &scrape.local.incomplete {
+                return Err(CollectError(why.clone()));
+            }
+            let permit = Arc::clone(&self.permit).try_acquire_owned().map_err(|_| {
+                CollectError(format!("busy: {} earlier reads of /proc still hang", stuck::MAX_BLOCKED_SCANS))
+            })?;
             let (root, rootfs, view) = (self.root.clone(), self.rootfs.clone(), Arc::clone(&scrape.local));
-            tokio::task::spawn_blocking(move || {
+            let mut skip = self.unreadable.current();
+            skip.extend(&view.unreadable);
+            let watch = Watch::new(skip);
+            let (watching, marks) = (Arc::clone(&watch), Arc::clone(&self.unreadable));
+            let task = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 // A proc filesystem that cannot be listed is a failure, not a machine without
                 // processes: the runner reports it and logs it once.
                 #[cfg(target_os = "linux")]
                 std::fs::read_dir(&root)
                     .map_err(|e| CollectError(format!("cannot list processes in {}: {e}", root.display())))?;
-                Ok(read_and_shape(&root, &rootfs, &view))
-            })
-            .await
-            .map_err(|e| CollectError(format!("process reader failed: {e}")))?
+                let families = read_and_shape(&root, &rootfs, &view, &watching);
+                marks.finished(&watching);
+                Ok(families)
+            });
+            let budget = scrape.budget.mul_f64(READ_SHARE_OF_BUDGET);
+            match tokio::time::timeout(budget, task).await {
+                Ok(joined) => joined.map_err(|e| CollectError(format!("process reader failed: {e}")))?,
+                Err(_) => {
+                    if let Some(pid) = self.unreadable.overran(&watch, budget) {
+                        log::debug!(
+                            "process read: still reading {}/{pid}; skipped until it answers",
+                            self.root.display()
+                        );
+                    }
+                    Err(CollectError(format!(
+                        "reading the processes ran out of its {:.3}s budget",
+                        budget.as_secs_f64()
+                    )))
+                }
+            }
         })
     }
 }
