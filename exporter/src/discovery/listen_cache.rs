@@ -57,22 +57,22 @@ struct Entry {
 #[derive(Debug)]
 pub struct ListenCache {
     entries: HashMap<(PathBuf, u32), Entry>,
-    scans: HashMap<PathBuf, u64>,
+    /// The number of the last scan begun, of any root.
+    last_scan: u64,
     refresh: Duration,
 }
 
 impl Default for ListenCache {
     fn default() -> ListenCache {
-        ListenCache { entries: HashMap::new(), scans: HashMap::new(), refresh: REFRESH }
+        ListenCache { entries: HashMap::new(), last_scan: 0, refresh: REFRESH }
     }
 }
 
 impl ListenCache {
-    /// Starts a scan of `root`; returns its number, for [`ListenCache::get`] and [`ListenCache::end`].
-    pub fn begin(&mut self, root: &Path) -> u64 {
-        let scan = self.scans.entry(root.to_path_buf()).or_insert(0);
-        *scan += 1;
-        *scan
+    /// Starts a scan; returns its number, for [`ListenCache::get`] and [`ListenCache::end`].
+    pub fn begin(&mut self) -> u64 {
+        self.last_scan += 1;
+        self.last_scan
     }
 
     /// The listeners of `pid` as last read, when `stamp` is what they were read under.
@@ -97,7 +97,7 @@ impl ListenCache {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.entries.len()
     }
 }
@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn an_entry_serves_only_under_its_stamp() {
         let (mut cache, root) = (ListenCache::default(), Path::new("/proc"));
-        let scan = cache.begin(root);
+        let scan = cache.begin();
         assert_eq!(cache.get(root, 7, &stamp(&[1], 1), scan), None, "first sight");
         cache.put(root, 7, stamp(&[1], 1), &[listener(8080)], scan);
         assert_eq!(cache.get(root, 7, &stamp(&[1], 1), scan), Some(vec![listener(8080)]));
@@ -141,12 +141,12 @@ mod tests {
     #[test]
     fn processes_a_scan_did_not_ask_for_are_forgotten_and_the_size_is_bounded() {
         let (mut cache, root, other) = (ListenCache::default(), Path::new("/proc"), Path::new("/host/proc"));
-        let (first, elsewhere) = (cache.begin(root), cache.begin(other));
+        let (first, elsewhere) = (cache.begin(), cache.begin());
         cache.put(root, 1, stamp(&[1], 1), &[], first);
         cache.put(root, 2, stamp(&[2], 1), &[], first);
         cache.put(other, 1, stamp(&[1], 1), &[], elsewhere);
         cache.end(root, first);
-        let second = cache.begin(root);
+        let second = cache.begin();
         assert!(cache.get(root, 1, &stamp(&[1], 1), second).is_some());
         cache.end(root, second);
         assert_eq!(cache.len(), 2, "pid 2 of /proc is gone; /host/proc is another scan's");

@@ -21,7 +21,7 @@
 //! The operating system is read only through `crate::sys`.
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub mod in_root;
-mod listen_cache;
+pub mod listen_cache;
 pub mod llama_kv;
 pub mod model_id;
 pub mod netns;
@@ -251,7 +251,7 @@ pub fn scan_watched(
     });
     let candidate_pids: Vec<u32> = candidates.iter().map(|c| c.0).collect();
     let mut sockets = sys::SocketTables::new(root);
-    let cache_scan = listen_cache::shared().begin(root);
+    let cache_scan = listen_cache::shared().begin();
     let mut namespaces = netns::Namespaces::new(root);
     // Servers reached at an address of another namespace.
     let mut elsewhere: Vec<Elsewhere> = Vec::new();

@@ -253,7 +253,8 @@ impl<'a> SocketTables<'a> {
 
 /// TCP sockets hashed in `pid`'s network namespace (`inuse` of `net/sockstat` and
 /// `net/sockstat6`): listening and connected ones. A socket that starts listening adds one, so
-/// an unchanged count and socket set mean unchanged listeners. `None` when unreadable.
+/// with the process's socket set it tells when its listeners may have changed (discovery's
+/// `listen_cache.rs` says which case it misses). `None` when unreadable.
 pub fn tcp_sockets_in_use(root: &Path, pid: u32) -> Option<u64> {
     let net = pid_dir(root, pid).join("net");
     let in_use = |file: &str, prefix: &str| -> Option<u64> {
@@ -261,7 +262,7 @@ pub fn tcp_sockets_in_use(root: &Path, pid: u32) -> Option<u64> {
         fs::File::open(net.join(file)).ok()?.take(4096).read_to_string(&mut text).ok()?;
         parse_sockstat_in_use(&text, prefix)
     };
-    Some(in_use("sockstat", "TCP:")? + in_use("sockstat6", "TCP6:")?)
+    Some(in_use("sockstat", "TCP:")?.saturating_add(in_use("sockstat6", "TCP6:")?))
 }
 
 /// The `inuse` count of the `prefix` line (`TCP:`, `TCP6:`) of a `sockstat` file.
