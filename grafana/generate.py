@@ -40,6 +40,25 @@ RANGE = "[$__range]"
 # The model a server serves, to join onto per-server series: X * on (instance, job, server) group_left (model) MODEL
 MODEL = f"max by (instance, job, server, model) (llm_server_info{{{SSEL}}})"
 BY_MODEL = f" * on (instance, job, server) group_left (model) {MODEL}"
+# The proxy's twin of each server-reported histogram (llm-exporter --proxy). A panel takes the
+# server's own where it has one and the proxy's where it has none ("or on (server)"), so no
+# request is counted twice and the two bucket layouts are never mixed.
+PROXIED = {"llm_time_to_first_token_seconds": "llm_proxy_time_to_first_token_seconds",
+           "llm_inter_token_latency_seconds": "llm_proxy_inter_token_latency_seconds",
+           "llm_request_duration_seconds": "llm_proxy_request_duration_seconds"}
+
+
+def with_proxy(own, metric, proxied, on):
+    """`own`, or for servers without it `proxied` (when `metric` has a proxy twin)."""
+    return f"({own}) or on ({on}) {proxied}" if metric in PROXIED else own
+
+
+def model_quantile(q, metric, window):
+    """A per-model quantile: the server's histogram (model joined from llm_server_info), else the proxy's."""
+    own = f"histogram_quantile({q}, sum by (instance, job, server, le) (rate({metric}_bucket{{{SSEL}}}{window}))){BY_MODEL}"
+    proxied = (f"histogram_quantile({q}, sum by (instance, job, server, model, le) "
+               f"(rate({PROXIED.get(metric)}_bucket{{{SSEL}, model=~\"$model\"}}{window})))")
+    return with_proxy(own, metric, proxied, "instance, job, server")
 TOKS = "suffix: tok/s"
 
 
@@ -327,10 +346,14 @@ def server():
                           ("Inter-token latency", "llm_inter_token_latency_seconds"),
                           ("Request duration (end to end)", "llm_request_duration_seconds"),
                           ("Time in queue", "llm_request_queue_seconds")):
+        def quantile(q, metric=metric):
+            own = f"histogram_quantile({q}, sum by (server, le) (rate({metric}_bucket{{{SSEL}}}{RI})))"
+            proxied = f"histogram_quantile({q}, sum by (server, le) (rate({PROXIED.get(metric)}_bucket{{{SSEL}}}{RI})))"
+            return with_proxy(own, metric, proxied, "server")
         b.add("timeseries", f"{title} p50 / p95 / p99", [
-            t(f"histogram_quantile({q}, sum by (server, le) (rate({metric}_bucket{{{SSEL}}}{RI})))",
-              f"p{int(q * 100)} {{{{server}}}}") for q in (0.5, 0.95, 0.99)
-        ], "s", description="From the backend's histograms (vLLM, SGLang, TGI); llama.cpp has none.")
+            t(quantile(q), f"p{int(q * 100)} {{{{server}}}}") for q in (0.5, 0.95, 0.99)
+        ], "s", description="From the backend's histograms (vLLM, SGLang, TGI), else from llm-exporter's proxy "
+                            "in front of the server (llama.cpp, Ollama; not for the queue).")
     b.add("timeseries", "Requests completed/s and preemptions/s", [
         t(f"sum by (server, reason) (rate(llm_requests_completed_total{{{SSEL}}}{RI}))",
           "{{server}} {{reason}}"),
@@ -537,6 +560,28 @@ def models():
                                            "Value #G": "Peak GPU memory"}),
           overrides=[regex_override(".* tokens/s", TOKS), unit_override("Time per token", "s"),
                      regex_override(".* RSS|.* GPU memory", "bytes"), unit_override("Avg CPU cores", "none")])
+    def by_model_range(name):
+        return f"sum {pm} (increase({name}{{{msel}}}{RANGE}))"
+    b.add("table", "Per request, by model (measured by the proxy)", [
+        t(by_model_range("llm_proxy_requests_total"), instant=True, fmt="table"),
+        t(f"{by_model_range('llm_proxy_time_to_first_token_seconds_sum')} / "
+          f"{by_model_range('llm_proxy_time_to_first_token_seconds_count')}", instant=True, fmt="table"),
+        t(f"histogram_quantile(0.95, sum by (instance, job, server, model, le) "
+          f"(rate(llm_proxy_time_to_first_token_seconds_bucket{{{msel}}}{RANGE})))", instant=True, fmt="table"),
+        t(f"{by_model_range('llm_proxy_inter_token_latency_seconds_count')} / "
+          f"{by_model_range('llm_proxy_inter_token_latency_seconds_sum')}", instant=True, fmt="table"),
+        t(by_model_range("llm_proxy_prompt_tokens_total"), instant=True, fmt="table"),
+        t(by_model_range("llm_proxy_generation_tokens_total"), instant=True, fmt="table"),
+        t(f"{by_model_range('llm_proxy_request_duration_seconds_sum')} / "
+          f"{by_model_range('llm_proxy_request_duration_seconds_count')}", instant=True, fmt="table"),
+    ], "none", w=24, h=7,
+          description="Requests forwarded by llm-exporter --proxy over the range: count, time to first token "
+                      "(average and p95), tokens/s while streaming (1 / average inter-token latency), tokens, "
+                      "average duration. Servers without the proxy in front have no rows.",
+          transformations=table_transform({"Value #A": "Requests", "Value #B": "Avg TTFT", "Value #C": "p95 TTFT",
+                                           "Value #D": "Tokens/s per request", "Value #E": "Prompt tokens",
+                                           "Value #F": "Generated tokens", "Value #G": "Avg duration"}),
+          overrides=[regex_override(".*TTFT|Avg duration", "s"), unit_override("Tokens/s per request", TOKS)])
     b.add("timeseries", "Generation tokens/s by model", [
         t(f"sum {pm} (rate(llm_generation_tokens_total{{{msel}}}{RI}))", legend)], TOKS)
     b.add("timeseries", "Resident memory by model (router children)", [
@@ -546,10 +591,8 @@ def models():
         t(f"sum {per} (rate(llm_prompt_tokens_total{{{SSEL}}}{RANGE})){BY_MODEL}", instant=True, fmt="table"),
         t(f"(sum {per} (increase(llm_generation_tokens_total{{{SSEL}}}{RANGE})) / "
           f"sum {per} (increase(llm_generation_seconds_total{{{SSEL}}}{RANGE}))){BY_MODEL}", instant=True, fmt="table"),
-        t(f"histogram_quantile(0.95, sum by (instance, job, server, le) "
-          f"(rate(llm_time_to_first_token_seconds_bucket{{{SSEL}}}{RANGE}))){BY_MODEL}", instant=True, fmt="table"),
-        t(f"histogram_quantile(0.95, sum by (instance, job, server, le) "
-          f"(rate(llm_request_duration_seconds_bucket{{{SSEL}}}{RANGE}))){BY_MODEL}", instant=True, fmt="table"),
+        t(model_quantile(0.95, "llm_time_to_first_token_seconds", RANGE), instant=True, fmt="table"),
+        t(model_quantile(0.95, "llm_request_duration_seconds", RANGE), instant=True, fmt="table"),
         t(f"sum {per} (llm_process_resident_memory_bytes{{{SSEL}}}){BY_MODEL}", instant=True, fmt="table"),
         t(f"sum {per} (llm_process_gpu_memory_bytes{{{SSEL}}}){BY_MODEL}", instant=True, fmt="table"),
         t(f"avg_over_time(server:llm_generation_tokens_per_joule:ratio5m{{{SSEL}}}{RANGE}){BY_MODEL}", instant=True,
@@ -585,9 +628,9 @@ def models():
     for title, metric in (("Time to first token", "llm_time_to_first_token_seconds"),
                           ("Request duration (end to end)", "llm_request_duration_seconds")):
         b.add("timeseries", f"{title} p50 / p95 / p99", [
-            t(f"histogram_quantile({q}, sum by (instance, job, server, le) "
-              f"(rate({metric}_bucket{{{SSEL}}}{RI}))){BY_MODEL}", f"p{int(q * 100)} " + legend)
-            for q in (0.5, 0.95, 0.99)], "s")
+            t(model_quantile(q, metric, RI), f"p{int(q * 100)} " + legend) for q in (0.5, 0.95, 0.99)], "s",
+              description="From the backend's histograms (vLLM, SGLang, TGI), else from llm-exporter's proxy in "
+                          "front of the server (llama.cpp, Ollama), per model.")
     b.add("timeseries", "GPU memory", [
         t(f"sum {per} (llm_process_gpu_memory_bytes{{{SSEL}}}){BY_MODEL}", legend)], "bytes")
     b.add("timeseries", "Generated tokens per joule", [

@@ -8,6 +8,7 @@
 //! collector, kept here so the config needs nothing from the collectors.
 mod args;
 mod file;
+mod proxy;
 mod values;
 pub mod web_config;
 mod workload;
@@ -17,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use args::{unknown_env_warnings, usage, Command};
-pub use values::{parse_duration, Backend, LogFormat};
+pub use proxy::{ProxyConfig, DEFAULT_PROXY_MAX_CONNECTIONS};
+pub use values::{default_server_name, parse_duration, Backend, LogFormat};
 pub use workload::Workload;
 
 /// The default body cap for every target response.
@@ -91,6 +93,8 @@ pub struct Config {
     /// A console's request reuses the most recent collection when it started less than this
     /// long ago (`--web.console.min-interval`).
     pub web_console_min_interval: Duration,
+    /// Measuring proxies (`--proxy`, `[[proxy]]`); each upstream is among `servers` too.
+    pub proxies: Vec<ProxyConfig>,
     /// Warnings found while loading (a key file others may read), for the log once it is set up.
     pub warnings: Vec<String>,
 }
@@ -218,6 +222,7 @@ struct Layer {
     max_connections: Option<usize>,
     web_console: Option<bool>,
     web_console_min_interval: Option<Duration>,
+    proxies: Option<Vec<ProxyConfig>>,
     /// Found while loading, logged once logging is set up.
     warnings: Vec<String>,
 }
@@ -250,6 +255,7 @@ impl Layer {
             max_connections: self.max_connections.or(lower.max_connections),
             web_console: self.web_console.or(lower.web_console),
             web_console_min_interval: self.web_console_min_interval.or(lower.web_console_min_interval),
+            proxies: self.proxies.or(lower.proxies),
             warnings: [self.warnings, lower.warnings].concat(),
         }
     }
@@ -281,6 +287,7 @@ impl Layer {
             max_connections: self.max_connections,
             web_console: self.web_console.unwrap_or(true),
             web_console_min_interval: self.web_console_min_interval.unwrap_or(DEFAULT_CONSOLE_MIN_INTERVAL),
+            proxies: self.proxies.unwrap_or_default(),
             warnings: self.warnings,
         }
     }
@@ -321,7 +328,9 @@ pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Com
         });
     }
     let web_config = merged.web_config_file.as_deref().map(web_config::load).transpose()?;
-    Ok(Command::Run(Box::new(Config { web_config, ..merged.into_config() })))
+    let mut config = merged.into_config();
+    proxy::link(&mut config.proxies, &mut config.servers)?;
+    Ok(Command::Run(Box::new(Config { web_config, ..config })))
 }
 
 #[cfg(test)]

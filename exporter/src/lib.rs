@@ -23,12 +23,17 @@
 //! setting is one line naming where it came from and exit code 2. [`config::web_config`] reads
 //! the exporter-toolkit web config (TLS, client certificates, basic auth) that [`server`]
 //! enforces.
+//!
+//! [`proxy`] (opt-in, `--proxy`) forwards requests to an LLM server unchanged and keeps the
+//! one other piece of in-memory state: per-request counters and histograms, rendered by the
+//! `proxy` collector on each scrape.
 pub mod collectors;
 pub mod config;
 pub mod discovery;
 pub mod family;
 pub mod gpu_use;
 pub mod logging;
+pub mod proxy;
 pub mod scrape;
 pub mod server;
 pub mod sys;
@@ -43,7 +48,7 @@ use tokio::net::TcpListener;
 pub async fn run(config: config::Config) -> Result<(), String> {
     // First, so a SIGHUP from now on cannot end the process (its default action).
     ignore_sighup()?;
-    let plan = collectors::from_config(&config)?;
+    let mut plan = collectors::from_config(&config)?;
     let names: Vec<&str> = plan.collectors.iter().map(|c| c.name()).collect();
     log::info!(
         "starting llm-exporter {} with collectors [{}] and {} configured servers",
@@ -82,6 +87,9 @@ pub async fn run(config: config::Config) -> Result<(), String> {
         let local = listener.local_addr().map_err(|e| format!("{address}: {e}"))?;
         log::info!("listening on {local}, telemetry path {}{mode}", config.telemetry_path);
         listeners.push(listener);
+    }
+    if !config.proxies.is_empty() {
+        plan.collectors.push(Arc::new(proxy::start(&config.proxies).await?));
     }
     let app = Arc::new(server::App { scraper: scrape::Scraper::new(plan.collectors, plan.scanner), config });
     let routes = server::routes(app);

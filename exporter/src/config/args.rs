@@ -46,6 +46,11 @@ const FLAGS: &[(&str, Arity, &str)] = &[
         "a console reuses the last collection when it started less than this long ago (default 1s)",
     ),
     ("server", Arity::Repeated, "[NAME=]URL of an LLM server to scrape; repeatable"),
+    (
+        "proxy",
+        Arity::Repeated,
+        "LISTEN=UPSTREAM: a measuring proxy on LISTEN (PORT for loopback, or HOST:PORT) in front of the LLM server at UPSTREAM, which is scraped too; repeatable",
+    ),
     ("collector.llm", Arity::Switch, "scrape LLM servers (default on; --no-collector.llm turns it off)"),
     ("collector.nvml", Arity::Switch, "GPU series through NVML (default on)"),
     ("collector.process", Arity::Switch, "per-process series of LLM servers and GPU users (default on)"),
@@ -166,6 +171,10 @@ pub(super) fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, Co
                 why,
             })?;
         }
+        // Checked again once merged with the servers: errors then name the variable.
+        for proxy in layer.proxies.iter_mut().flatten().filter(|_| name == "proxy") {
+            proxy.origin = Origin::Env(var.clone());
+        }
     }
     Ok(layer)
 }
@@ -244,6 +253,10 @@ fn set(layer: &mut Layer, name: &str, value: &str) -> Result<(), String> {
                 timeout: None,
                 kv_cache_tokens: None,
             });
+        }
+        "proxy" => {
+            let origin = Origin::Flag("proxy".into());
+            layer.proxies.get_or_insert_with(Vec::new).push(super::proxy::parse_proxy_flag(value, origin)?);
         }
         "collector.llm" => layer.collector_llm = Some(parse_bool(value)?),
         "collector.nvml" => layer.collector_nvml = Some(parse_bool(value)?),

@@ -21,6 +21,8 @@ struct FileConfig {
     #[serde(default)]
     server: Vec<Server>,
     process: Option<Process>,
+    #[serde(default)]
+    proxy: Vec<super::proxy::ProxyTable>,
 }
 
 #[derive(Deserialize)]
@@ -238,6 +240,10 @@ pub(super) fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
             servers.push(ServerConfig { name, url, backend, api_key, timeout, kv_cache_tokens });
         }
         layer.servers = Some(servers);
+    }
+    if !file.proxy.is_empty() {
+        let origin = |offset: usize| Origin::File { path: path.to_path_buf(), line: line_of(text, offset) };
+        layer.proxies = Some(super::proxy::from_tables(file.proxy, &err, &origin)?);
     }
     if let Some(process) = file.process {
         let mut matches: Vec<ProcessMatch> = Vec::with_capacity(process.matches.len());

@@ -5,6 +5,7 @@
 
 pub mod llama;
 pub mod netns;
+pub mod proxy;
 pub mod pyservers;
 
 use std::collections::HashMap;

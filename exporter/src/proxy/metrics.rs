@@ -1,0 +1,214 @@
+//! The proxy's in-memory counters and histograms, one [`ServerState`] per proxied server, and
+//! their rendering as `llm_proxy_*` families at scrape time. Each finished request is recorded
+//! once, under one lock, into exactly one series of each family.
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::endpoint::{Endpoint, Kind};
+use super::extract::Tally;
+use crate::config::Backend;
+use crate::family::{self, labels, Family, Labels};
+
+/// Time to first token: 5 ms to 2 min.
+pub const TTFT_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0,
+    30.0, 60.0, 120.0,
+];
+/// Inter-token latency: 1 ms to 5 s.
+pub const ITL_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0,
+    2.5, 5.0,
+];
+/// Request duration: 10 ms to 10 min.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0,
+    600.0,
+];
+
+/// `model` values per server, `other` included.
+pub const MAX_MODELS: usize = 64;
+/// A model name longer than this is counted as `other`.
+const MAX_MODEL_NAME_BYTES: usize = 200;
+const OTHER: &str = "other";
+
+/// A histogram with fixed bounds: a count per bucket (not cumulative; the last is `+Inf`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hist {
+    bounds: &'static [f64],
+    counts: Vec<u64>,
+    sum: f64,
+}
+
+impl Hist {
+    pub fn new(bounds: &'static [f64]) -> Hist {
+        Hist { bounds, counts: vec![0; bounds.len() + 1], sum: 0.0 }
+    }
+
+    pub fn observe(&mut self, seconds: f64) {
+        let i = self.bounds.partition_point(|b| *b < seconds);
+        self.counts[i] += 1;
+        self.sum += seconds;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    fn merge(&mut self, other: &Hist) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.sum += other.sum;
+    }
+
+    fn to_family_histogram(&self) -> family::Histogram {
+        let mut running = 0u64;
+        let mut buckets = Vec::with_capacity(self.counts.len());
+        for (bound, count) in self.bounds.iter().chain([&f64::INFINITY]).zip(&self.counts) {
+            running += count;
+            buckets.push((*bound, running as f64));
+        }
+        family::Histogram { buckets, sum: self.sum, count: running as f64 }
+    }
+}
+
+/// The bounded set of `model` values of one server: the first names seen, then `other`.
+#[derive(Debug, Default)]
+pub struct ModelSet {
+    names: Vec<Arc<str>>,
+}
+
+impl ModelSet {
+    /// The label value for `name`.
+    pub fn admit(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.names.iter().find(|n| ***n == *name) {
+            return Arc::clone(known);
+        }
+        if self.names.len() + 1 >= MAX_MODELS || name.len() > MAX_MODEL_NAME_BYTES || name == OTHER {
+            return Arc::from(OTHER);
+        }
+        let name: Arc<str> = Arc::from(name);
+        self.names.push(Arc::clone(&name));
+        name
+    }
+}
+
+/// One finished request, as the tap saw it.
+#[derive(Debug)]
+pub struct Record {
+    pub endpoint: Endpoint,
+    pub model: Option<String>,
+    pub outcome: &'static str,
+    pub duration: f64,
+    pub ttft: Option<f64>,
+    pub itl: Hist,
+    pub tally: Tally,
+    /// Why tokens or latencies of this request could not be read, if they could not.
+    pub unmeasured: Option<&'static str>,
+    /// The backend the response showed (`ollama`, `llamacpp`).
+    pub backend_seen: Option<&'static str>,
+}
+
+#[derive(Debug)]
+struct Series {
+    ttft: Hist,
+    itl: Hist,
+    duration: Hist,
+    outcomes: BTreeMap<&'static str, u64>,
+    prompt: Option<u64>,
+    cached: Option<u64>,
+    generated: Option<u64>,
+    load_seconds: Option<f64>,
+    prompt_seconds: Option<f64>,
+    generation_seconds: Option<f64>,
+}
+
+impl Default for Series {
+    fn default() -> Series {
+        Series {
+            ttft: Hist::new(TTFT_BUCKETS),
+            itl: Hist::new(ITL_BUCKETS),
+            duration: Hist::new(DURATION_BUCKETS),
+            outcomes: BTreeMap::new(),
+            prompt: None,
+            cached: None,
+            generated: None,
+            load_seconds: None,
+            prompt_seconds: None,
+            generation_seconds: None,
+        }
+    }
+}
+
+fn add<T: std::ops::Add<Output = T> + Default>(total: &mut Option<T>, value: Option<T>) {
+    if let Some(v) = value {
+        *total = Some(total.take().unwrap_or_default() + v);
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    backend_seen: Option<&'static str>,
+    models: ModelSet,
+    series: BTreeMap<(&'static str, Arc<str>), Series>,
+    unmeasured: BTreeMap<&'static str, u64>,
+}
+
+/// Everything measured for one proxied server.
+#[derive(Debug)]
+pub struct ServerState {
+    server: String,
+    backend: Backend,
+    in_flight: AtomicI64,
+    inner: Mutex<Inner>,
+}
+
+impl ServerState {
+    pub fn new(server: &str, backend: Backend) -> ServerState {
+        ServerState { server: server.to_string(), backend, in_flight: AtomicI64::new(0), inner: Mutex::default() }
+    }
+
+    pub fn started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a finished request (and ends its in-flight count).
+    pub fn record(&self, record: Record) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if record.backend_seen.is_some() {
+            inner.backend_seen = record.backend_seen;
+        }
+        if let Some(reason) = record.unmeasured {
+            *inner.unmeasured.entry(reason).or_default() += 1;
+        }
+        let model = inner.models.admit(record.model.as_deref().unwrap_or(""));
+        let series = inner.series.entry((record.endpoint.path, model)).or_default();
+        *series.outcomes.entry(record.outcome).or_default() += 1;
+        series.duration.observe(record.duration);
+        if let Some(ttft) = record.ttft.filter(|_| record.endpoint.kind == Kind::Generation) {
+            series.ttft.observe(ttft);
+        }
+        series.itl.merge(&record.itl);
+        let tokens = record.tally.tokens();
+        add(&mut series.prompt, tokens.prompt);
+        add(&mut series.cached, tokens.cached);
+        add(&mut series.generated, tokens.generated);
+        add(&mut series.load_seconds, record.tally.load_seconds);
+        add(&mut series.prompt_seconds, record.tally.prompt_seconds);
+        add(&mut series.generation_seconds, record.tally.generation_seconds);
+    }
+
+    /// The configured backend, else the one the responses showed, else `unknown`.
+    fn backend_label(&self, inner: &Inner) -> &'static str {
+        match self.backend {
+            Backend::Auto => inner.backend_seen.unwrap_or("unknown"),
+            known => known.as_str(),
+        }
+    }
+}
+
+#[path = "render.rs"]
+mod render;
+pub use render::render;
