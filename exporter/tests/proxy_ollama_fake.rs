@@ -2,8 +2,11 @@
 //! fake whose answers follow Ollama's API documentation (`docs/api.md`): NDJSON streams cut at
 //! random byte boundaries, the final `done` chunk with its counts and nanosecond durations, an
 //! error in the middle of a stream, `/api/embed`. The client must get every byte as sent, and
-//! the proxy's series must say what the chunks said.
+//! the proxy's series must say what the chunks said. The `model` label takes the models the
+//! upstream's own scrape found (made-up names are `other`).
 mod common;
+
+use std::collections::BTreeSet;
 
 use common::proxy::{exporter_with_proxy, Reply, Seen, Upstream};
 use common::{client, value, values};
@@ -143,4 +146,35 @@ async fn an_upstream_that_is_down_gets_the_client_a_502_with_one_line() {
     let scraped = exporter.scrape().await;
     let want = [("endpoint", "/api/generate"), ("outcome", "upstream_error")];
     assert_eq!(value(&scraped, "llm_proxy_requests_total", &want), 1.0);
+}
+
+/// The `model` values of `name` in a scrape.
+fn models(body: &str, name: &str) -> BTreeSet<String> {
+    let parsed = promtext::parse(body);
+    let samples = parsed.families.into_iter().flat_map(|f| f.samples);
+    samples.filter(|s| s.name == name).filter_map(|s| s.label("model").map(str::to_string)).collect()
+}
+
+#[tokio::test]
+async fn made_up_model_names_are_other_when_the_server_reports_its_models() {
+    let upstream = Upstream::start(|seen: &Seen| match seen.path.as_str() {
+        "/api/tags" => Reply::json(r#"{"models":[{"name":"qwen3:0.6b","model":"qwen3:0.6b","size":1}]}"#),
+        _ => ollama(seen),
+    })
+    .await;
+    let (exporter, proxy) = exporter_with_proxy(&upstream.url(), &[]);
+    // The upstream's own scrape learns the models it reports.
+    let first = exporter.scrape().await;
+    assert!(first.contains(r#"model="qwen3:0.6b""#), "{first}");
+    for i in 0..100 {
+        let body = serde_json::json!({"model": format!("made-up-{i}"), "stream": false});
+        assert_eq!(post(format!("http://{proxy}/api/chat"), body).await.0, 200);
+    }
+    let body = serde_json::json!({"model": "qwen3:0.6b", "stream": false});
+    assert_eq!(post(format!("http://{proxy}/api/chat"), body).await.0, 200);
+    let body = exporter.scrape().await;
+    let seen = models(&body, "llm_proxy_requests_total");
+    assert_eq!(seen, BTreeSet::from(["other".to_string(), "qwen3:0.6b".to_string()]), "{body}");
+    assert_eq!(value(&body, "llm_proxy_requests_total", &[("model", "other"), ("outcome", "2xx")]), 100.0);
+    assert_eq!(value(&body, "llm_proxy_requests_total", &[("model", "qwen3:0.6b"), ("outcome", "2xx")]), 1.0);
 }

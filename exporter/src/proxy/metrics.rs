@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use super::endpoint::{Endpoint, Kind};
 use super::extract::Tally;
+use super::models::{ModelSet, OTHER};
 use crate::config::Backend;
 use crate::family::{self, labels, Family, Labels};
+use crate::server_facts::ServerFacts;
 
 /// Time to first token: 5 ms to 2 min.
 pub const TTFT_BUCKETS: &[f64] = &[
@@ -25,12 +27,6 @@ pub const DURATION_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0,
     600.0,
 ];
-
-/// `model` values per server, `other` included.
-pub const MAX_MODELS: usize = 64;
-/// A model name longer than this is counted as `other`.
-const MAX_MODEL_NAME_BYTES: usize = 200;
-const OTHER: &str = "other";
 
 /// A histogram with fixed bounds: a count per bucket (not cumulative; the last is `+Inf`).
 #[derive(Debug, Clone, PartialEq)]
@@ -70,27 +66,6 @@ impl Hist {
             buckets.push((*bound, running as f64));
         }
         family::Histogram { buckets, sum: self.sum, count: running as f64 }
-    }
-}
-
-/// The bounded set of `model` values of one server: the first names seen, then `other`.
-#[derive(Debug, Default)]
-pub struct ModelSet {
-    names: Vec<Arc<str>>,
-}
-
-impl ModelSet {
-    /// The label value for `name`.
-    pub fn admit(&mut self, name: &str) -> Arc<str> {
-        if let Some(known) = self.names.iter().find(|n| ***n == *name) {
-            return Arc::clone(known);
-        }
-        if self.names.len() + 1 >= MAX_MODELS || name.len() > MAX_MODEL_NAME_BYTES || name == OTHER {
-            return Arc::from(OTHER);
-        }
-        let name: Arc<str> = Arc::from(name);
-        self.names.push(Arc::clone(&name));
-        name
     }
 }
 
@@ -141,6 +116,24 @@ impl Default for Series {
     }
 }
 
+impl Series {
+    /// Adds another series' counts to this one's (a model folded into `other`).
+    fn absorb(&mut self, other: Series) {
+        self.ttft.merge(&other.ttft);
+        self.itl.merge(&other.itl);
+        self.duration.merge(&other.duration);
+        for (outcome, n) in other.outcomes {
+            *self.outcomes.entry(outcome).or_default() += n;
+        }
+        add(&mut self.prompt, other.prompt);
+        add(&mut self.cached, other.cached);
+        add(&mut self.generated, other.generated);
+        add(&mut self.load_seconds, other.load_seconds);
+        add(&mut self.prompt_seconds, other.prompt_seconds);
+        add(&mut self.generation_seconds, other.generation_seconds);
+    }
+}
+
 fn add<T: std::ops::Add<Output = T> + Default>(total: &mut Option<T>, value: Option<T>) {
     if let Some(v) = value {
         *total = Some(total.take().unwrap_or_default() + v);
@@ -160,13 +153,37 @@ struct Inner {
 pub struct ServerState {
     server: String,
     backend: Backend,
+    /// What the upstream's own scrape found: its backend and models.
+    facts: Arc<ServerFacts>,
     in_flight: AtomicI64,
     inner: Mutex<Inner>,
 }
 
 impl ServerState {
-    pub fn new(server: &str, backend: Backend) -> ServerState {
-        ServerState { server: server.to_string(), backend, in_flight: AtomicI64::new(0), inner: Mutex::default() }
+    pub fn new(server: &str, backend: Backend, facts: Arc<ServerFacts>) -> ServerState {
+        ServerState {
+            server: server.to_string(),
+            backend,
+            facts,
+            in_flight: AtomicI64::new(0),
+            inner: Mutex::default(),
+        }
+    }
+
+    /// The server's reported models, applied when they changed: series of models it no longer
+    /// reports (or never did: names seen before its first scrape) are folded into `other`.
+    /// Returns the list.
+    fn sync_models(&self, inner: &mut Inner) -> Arc<std::collections::BTreeSet<String>> {
+        let reported = self.facts.reported(&self.server);
+        for gone in inner.models.sync(&reported) {
+            let keys: Vec<_> = inner.series.keys().filter(|(_, m)| *m == gone).cloned().collect();
+            for key in keys {
+                if let Some(series) = inner.series.remove(&key) {
+                    inner.series.entry((key.0, Arc::from(OTHER))).or_default().absorb(series);
+                }
+            }
+        }
+        reported.names
     }
 
     pub fn started(&self) {
@@ -183,7 +200,8 @@ impl ServerState {
         if let Some(reason) = record.unmeasured {
             *inner.unmeasured.entry(reason).or_default() += 1;
         }
-        let model = inner.models.admit(record.model.as_deref().unwrap_or(""));
+        let reported = self.sync_models(&mut inner);
+        let model = inner.models.admit(record.model.as_deref().unwrap_or(""), &reported);
         let series = inner.series.entry((record.endpoint.path, model)).or_default();
         *series.outcomes.entry(record.outcome).or_default() += 1;
         series.duration.observe(record.duration);

@@ -43,7 +43,8 @@ pub fn render(states: &[Arc<ServerState>]) -> Vec<Family> {
         "Requests forwarded whole whose tokens or latencies could not be read, by reason: too_long (a line over the buffer), encoded (compressed body), content_type, invalid_json, no_usage (no token counts in the response)",
     );
     for state in states {
-        let inner = state.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = state.inner.lock().unwrap_or_else(|p| p.into_inner());
+        state.sync_models(&mut inner);
         let backend = state.backend_label(&inner);
         let server = state.server.as_str();
         let base = || labels([("server", server), ("backend", backend)]);
