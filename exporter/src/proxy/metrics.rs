@@ -218,10 +218,15 @@ impl ServerState {
         add(&mut series.generation_seconds, record.tally.generation_seconds);
     }
 
-    /// The configured backend, else the one the responses showed, else `unknown`.
+    /// The configured backend, else the one the upstream's scrape detected (so the series
+    /// join the server's own by `server` and `backend`), else the one the responses showed,
+    /// else `unknown`.
     fn backend_label(&self, inner: &Inner) -> &'static str {
         match self.backend {
-            Backend::Auto => inner.backend_seen.unwrap_or("unknown"),
+            Backend::Auto => match self.facts.backend(&self.server) {
+                Some(detected) if detected != Backend::Auto => detected.as_str(),
+                _ => inner.backend_seen.unwrap_or("unknown"),
+            },
             known => known.as_str(),
         }
     }
