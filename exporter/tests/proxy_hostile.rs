@@ -1,12 +1,13 @@
 //! The proxy against hostile upstreams and clients: an endless line, invalid JSON, a gzip body,
-//! thousands of half-open connections, thousands of model names, a 100 MiB request body. Every
-//! byte is forwarded; memory, series and connections stay bounded.
+//! thousands of half-open connections, thousands of model names, a 100 MiB request body, an
+//! upstream that never answers. Every byte is forwarded; memory, series, connections and
+//! waits stay bounded.
 mod common;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::proxy::{exporter_with_proxy, Reply, Seen, Upstream};
+use common::proxy::{exporter_with_proxy, proxy_address, Reply, Seen, Upstream};
 use common::{client, value};
 use tokio::io::AsyncWriteExt;
 
@@ -164,4 +165,41 @@ fn raise_open_files_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
+}
+
+#[tokio::test]
+async fn an_upstream_that_never_answers_gets_the_client_a_504_in_bounded_time() {
+    // Accepts connections and reads nothing, answers nothing.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("proxy.toml");
+    let toml =
+        format!("[[proxy]]\nlisten = \"127.0.0.1:0\"\nupstream = \"http://{upstream}\"\nresponse_timeout = \"1s\"\n");
+    std::fs::write(&config, toml).unwrap();
+    let exporter = common::Exporter::start(&["--config.file", config.to_str().unwrap()]);
+    let proxy = proxy_address(&exporter);
+    let started = std::time::Instant::now();
+    let response = client()
+        .post(format!("http://{proxy}/api/generate"))
+        .body(r#"{"model":"m","prompt":"x"}"#)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("an answer from the proxy, not the client's own timeout");
+    assert_eq!(response.status(), 504);
+    let text = response.text().await.unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("no response head within 1s"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    let scraped = exporter.scrape().await;
+    let want = [("endpoint", "/api/generate"), ("outcome", "upstream_timeout")];
+    assert_eq!(value(&scraped, "llm_proxy_requests_total", &want), 1.0);
+    holder.abort();
 }

@@ -138,12 +138,15 @@ async fn headers_pass_except_hop_by_hop_and_host_is_the_upstreams() {
 
 #[tokio::test]
 async fn an_upstream_that_is_down_gets_the_client_a_502_with_one_line() {
-    let (exporter, proxy) = exporter_with_proxy(&format!("http://{}", common::refused_addr()), &[]);
+    let upstream = common::refused_addr();
+    let (exporter, proxy) = exporter_with_proxy(&format!("http://{upstream}"), &[]);
     let (status, body) = post(format!("http://{proxy}/api/generate"), serde_json::json!({"model": "m"})).await;
     assert_eq!(status, 502);
     let text = String::from_utf8(body).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.starts_with("llm-exporter proxy: upstream"), "{text}");
+    assert!(text.starts_with("llm-exporter proxy: upstream did not answer: "), "{text}");
+    // The upstream's address is for the exporter's log, not for every client.
+    assert!(!text.contains(&upstream.port().to_string()), "{text}");
     let scraped = exporter.scrape().await;
     let want = [("endpoint", "/api/generate"), ("outcome", "upstream_error")];
     assert_eq!(value(&scraped, "llm_proxy_requests_total", &want), 1.0);

@@ -13,7 +13,7 @@ pub fn render(states: &[Arc<ServerState>]) -> Vec<Family> {
     );
     let mut requests = Family::counter(
         "llm_proxy_requests_total",
-        "Requests the proxy forwarded to measured endpoints, by outcome: status class (2xx, 4xx, 5xx, …), canceled (the client went away first), upstream_error (no answer, or the body broke off), stream_error (an error event inside a 2xx stream)",
+        "Requests the proxy forwarded to measured endpoints, by outcome: status class (2xx, 4xx, 5xx, …), canceled (the client went away first), upstream_error (no answer, or the body broke off), upstream_timeout (no response head within the proxy's response_timeout), stream_error (an error event inside a 2xx stream)",
     );
     let mut ttft = Family::new(
         "llm_proxy_time_to_first_token_seconds",

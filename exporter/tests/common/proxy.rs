@@ -21,10 +21,15 @@ pub fn exporter_with_proxy(upstream: &str, extra: &[&str]) -> (Exporter, SocketA
     let mut args = vec!["--proxy", spec.as_str()];
     args.extend_from_slice(extra);
     let exporter = Exporter::start(&args);
+    let addr = proxy_address(&exporter);
+    (exporter, addr)
+}
+
+/// The address the exporter's (first) proxy listens on, from its log.
+pub fn proxy_address(exporter: &Exporter) -> SocketAddr {
     assert!(exporter.wait_for_log("proxy on ", Duration::from_secs(10)), "{:?}", exporter.log());
     let line = exporter.log().into_iter().find(|l| l.contains("proxy on ")).unwrap();
-    let addr = line.split("proxy on ").nth(1).and_then(|r| r.split(' ').next()).unwrap().parse().unwrap();
-    (exporter, addr)
+    line.split("proxy on ").nth(1).and_then(|r| r.split(' ').next()).unwrap().parse().unwrap()
 }
 
 /// What the upstream answers to one request.
