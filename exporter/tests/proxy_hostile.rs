@@ -203,3 +203,26 @@ async fn an_upstream_that_never_answers_gets_the_client_a_504_in_bounded_time() 
     assert_eq!(value(&scraped, "llm_proxy_requests_total", &want), 1.0);
     holder.abort();
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_upload_is_counted_as_canceled() {
+    let upstream = Upstream::start(hostile).await;
+    let (exporter, proxy) = exporter_with_proxy(&upstream.url(), &[]);
+    let mut stream = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    let head = "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                content-length: 1000000\r\n\r\n{\"model\":\"m\",\"messages\":\"";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(stream);
+    let want = [("endpoint", "/v1/chat/completions"), ("outcome", "canceled")];
+    let mut body = String::new();
+    for _ in 0..100 {
+        body = exporter.scrape().await;
+        if !common::values(&body, "llm_proxy_requests_total", &[("endpoint", "/v1/chat/completions")]).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(value(&body, "llm_proxy_requests_total", &want), 1.0, "{body}");
+    assert!(common::values(&body, "llm_proxy_requests_total", &[("outcome", "upstream_error")]).is_empty(), "{body}");
+}

@@ -129,7 +129,7 @@ async fn headers_pass_except_hop_by_hop_and_host_is_the_upstreams() {
     assert_eq!(response.headers()["x-upstream"], "yes");
     assert!(response.headers().get("keep-alive").is_none());
     let seen = seen.lock().unwrap().clone().unwrap();
-    assert_eq!(seen.path, "/v1/models");
+    assert_eq!(seen.path_and_query, "/v1/models?x=1");
     assert_eq!(seen.headers["authorization"], "Bearer secret");
     assert_eq!(seen.headers["x-end-to-end"], "2");
     assert!(seen.headers.get("x-hop").is_none());

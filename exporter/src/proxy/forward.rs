@@ -5,6 +5,7 @@
 //! `response_timeout` a 504. Dropping the response (the client went away) drops the upstream
 //! body, which closes that upstream connection, so the server stops the request.
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -95,7 +96,8 @@ impl Forwarder {
         // Answered by this side already (hyper sends the 100 when the body is first read).
         parts.headers.remove(header::EXPECT);
         parts.headers.insert(header::HOST, self.host.clone());
-        let tap = RequestTap::new(body, measured.map(|_| prefix));
+        let aborted = Arc::new(AtomicBool::new(false));
+        let tap = RequestTap::new(body, measured.map(|_| prefix), Arc::clone(&aborted));
         let sent = self.client.request(Request::from_parts(parts, tap));
         let response = match tokio::time::timeout(self.response_timeout, sent).await {
             Ok(Ok(response)) => response,
@@ -104,7 +106,9 @@ impl Forwarder {
                     Some(cause) => format!("{e}: {cause}"),
                     None => e.to_string(),
                 };
-                return Ok(self.failed(meter, StatusCode::BAD_GATEWAY, "upstream_error", &why));
+                // The client hung up while sending its body: its cancel, not the upstream's fault.
+                let outcome = if aborted.load(Ordering::Relaxed) { "canceled" } else { "upstream_error" };
+                return Ok(self.failed(meter, StatusCode::BAD_GATEWAY, outcome, &why));
             }
             Err(_) => {
                 let why = format!("no response head within {}", humantime(self.response_timeout));

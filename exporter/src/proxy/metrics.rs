@@ -134,9 +134,26 @@ impl Series {
     }
 }
 
-fn add<T: std::ops::Add<Output = T> + Default>(total: &mut Option<T>, value: Option<T>) {
+/// A total of numbers responses report: they come from outside, so counts saturate.
+trait Total: Copy + Default {
+    fn plus(self, other: Self) -> Self;
+}
+
+impl Total for u64 {
+    fn plus(self, other: u64) -> u64 {
+        self.saturating_add(other)
+    }
+}
+
+impl Total for f64 {
+    fn plus(self, other: f64) -> f64 {
+        self + other
+    }
+}
+
+fn add<T: Total>(total: &mut Option<T>, value: Option<T>) {
     if let Some(v) = value {
-        *total = Some(total.take().unwrap_or_default() + v);
+        *total = Some(total.unwrap_or_default().plus(v));
     }
 }
 
@@ -201,7 +218,9 @@ impl ServerState {
             *inner.unmeasured.entry(reason).or_default() += 1;
         }
         let reported = self.sync_models(&mut inner);
-        let model = inner.models.admit(record.model.as_deref().unwrap_or(""), &reported);
+        // A request that failed names its model on the client's word only.
+        let ok = matches!(record.outcome, "2xx" | "stream_error");
+        let model = inner.models.admit(record.model.as_deref(), &reported, ok);
         let series = inner.series.entry((record.endpoint.path, model)).or_default();
         *series.outcomes.entry(record.outcome).or_default() += 1;
         series.duration.observe(record.duration);
@@ -235,3 +254,35 @@ impl ServerState {
 #[path = "render.rs"]
 mod render;
 pub use render::render;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_from_upstream_json_saturate_instead_of_overflowing() {
+        let state = ServerState::new("s", Backend::Auto, Arc::default());
+        let endpoint = super::super::endpoint::lookup(&http::Method::POST, "/v1/completions").unwrap();
+        for _ in 0..2 {
+            let mut tally = Tally::default();
+            let huge = format!(r#"{{"model":"m","usage":{{"completion_tokens":{}}}}}"#, u64::MAX);
+            super::super::extract::read(huge.as_bytes(), &mut tally);
+            state.started();
+            state.record(Record {
+                endpoint,
+                model: Some("m".into()),
+                outcome: "2xx",
+                duration: 0.1,
+                ttft: Some(0.1),
+                itl: Hist::new(ITL_BUCKETS),
+                tally,
+                unmeasured: None,
+                backend_seen: None,
+            });
+        }
+        let inner = state.inner.lock().unwrap();
+        let series = inner.series.values().next().unwrap();
+        assert_eq!(series.generated, Some(u64::MAX));
+        assert_eq!(series.outcomes["2xx"], 2);
+    }
+}

@@ -38,8 +38,11 @@ impl ModelSet {
         gone
     }
 
-    /// The label value for `name`, given the names the server reports (empty: none).
-    pub fn admit(&mut self, name: &str, reported: &BTreeSet<String>) -> Arc<str> {
+    /// The label value for `name`, given the names the server reports (empty: none). A name
+    /// not a value yet becomes one only when `may_add` (the request succeeded: a failed one's
+    /// name is the client's word only); no name at all is `other` and takes no room.
+    pub fn admit(&mut self, name: Option<&str>, reported: &BTreeSet<String>, may_add: bool) -> Arc<str> {
+        let Some(name) = name.filter(|n| !n.is_empty()) else { return Arc::from(OTHER) };
         // Ollama answers to a name without a tag as to `NAME:latest`, which its list has.
         let latest;
         let name = if !reported.is_empty() && !reported.contains(name) && !name.contains(':') {
@@ -60,7 +63,7 @@ impl ModelSet {
         } else {
             reported.contains(name)
         };
-        if !allowed || self.names.len() + 1 >= MAX_MODELS {
+        if !may_add || !allowed || self.names.len() + 1 >= MAX_MODELS {
             return Arc::from(OTHER);
         }
         let name: Arc<str> = Arc::from(name);
@@ -81,11 +84,12 @@ mod tests {
     fn without_a_reported_list_the_first_names_seen_then_other() {
         let mut set = ModelSet::default();
         let none = BTreeSet::new();
-        let values: BTreeSet<Arc<str>> = (0..10_000).map(|i| set.admit(&format!("junk-{i}"), &none)).collect();
+        let values: BTreeSet<Arc<str>> =
+            (0..10_000).map(|i| set.admit(Some(&format!("junk-{i}")), &none, true)).collect();
         assert_eq!(values.len(), MAX_MODELS);
         assert!(values.contains(OTHER));
-        assert_eq!(&*set.admit("junk-5", &none), "junk-5");
-        assert_eq!(&*set.admit(&"x".repeat(201), &none), OTHER);
+        assert_eq!(&*set.admit(Some("junk-5"), &none, true), "junk-5");
+        assert_eq!(&*set.admit(Some(&"x".repeat(201)), &none, true), OTHER);
     }
 
     #[test]
@@ -94,11 +98,11 @@ mod tests {
         let list = reported(1, &["qwen3:0.6b", "llama3.2:latest"]);
         assert!(set.sync(&list).is_empty());
         for i in 0..10_000 {
-            assert_eq!(&*set.admit(&format!("made-up-{i}"), &list.names), OTHER);
+            assert_eq!(&*set.admit(Some(&format!("made-up-{i}")), &list.names, true), OTHER);
         }
-        assert_eq!(&*set.admit("qwen3:0.6b", &list.names), "qwen3:0.6b");
-        assert_eq!(&*set.admit("llama3.2", &list.names), "llama3.2:latest");
-        assert_eq!(&*set.admit("other", &list.names), OTHER);
+        assert_eq!(&*set.admit(Some("qwen3:0.6b"), &list.names, true), "qwen3:0.6b");
+        assert_eq!(&*set.admit(Some("llama3.2"), &list.names, true), "llama3.2:latest");
+        assert_eq!(&*set.admit(Some("other"), &list.names, true), OTHER);
     }
 
     #[test]
@@ -106,15 +110,29 @@ mod tests {
         let mut set = ModelSet::default();
         let none = BTreeSet::new();
         for name in ["junk", "qwen3:0.6b"] {
-            set.admit(name, &none);
+            set.admit(Some(name), &none, true);
         }
         let list = reported(3, &["qwen3:0.6b"]);
         assert_eq!(set.sync(&list).iter().map(|n| &**n).collect::<Vec<_>>(), ["junk"]);
         assert!(set.sync(&list).is_empty(), "applied once");
-        assert_eq!(&*set.admit("junk", &list.names), OTHER);
+        assert_eq!(&*set.admit(Some("junk"), &list.names, true), OTHER);
         // The server reports none any more: what is there stays, new names are admitted again.
         let empty = reported(4, &[]);
         assert!(set.sync(&empty).is_empty());
-        assert_eq!(&*set.admit("new", &empty.names), "new");
+        assert_eq!(&*set.admit(Some("new"), &empty.names, true), "new");
+    }
+
+    #[test]
+    fn a_failed_request_or_one_without_a_name_takes_no_room() {
+        let mut set = ModelSet::default();
+        let none = BTreeSet::new();
+        for i in 0..100 {
+            assert_eq!(&*set.admit(Some(&format!("404-{i}")), &none, false), OTHER);
+            assert_eq!(&*set.admit(None, &none, true), OTHER);
+            assert_eq!(&*set.admit(Some(""), &none, true), OTHER);
+        }
+        assert_eq!(&*set.admit(Some("real"), &none, true), "real");
+        assert_eq!(&*set.admit(Some("real"), &none, false), "real", "a known name stays its own");
+        assert_eq!(set.names.len(), 1);
     }
 }

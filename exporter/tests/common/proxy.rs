@@ -78,12 +78,13 @@ impl Reply {
     }
 }
 
-/// The request as the upstream saw it: method, path, headers, body length, and the body's
-/// first 64 KiB.
+/// The request as the upstream saw it: method, path (and with its query), headers, body
+/// length, and the body's first 64 KiB.
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub method: String,
     pub path: String,
+    pub path_and_query: String,
     pub headers: hyper::HeaderMap,
     pub body_len: usize,
     pub body_start: Vec<u8>,
@@ -142,6 +143,7 @@ async fn answer(handler: Arc<Handler>, request: Request<Incoming>) -> Result<Res
     let seen = Seen {
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
+        path_and_query: parts.uri.path_and_query().map_or("", |p| p.as_str()).to_string(),
         headers: parts.headers,
         body_len,
         body_start,
