@@ -5,8 +5,8 @@
 //! waits for that one instead of starting another. llama.cpp resets some values when read, and
 //! an LLM server should see one scrape per collection however many Prometheus replicas ask.
 //! The live console goes further ([`Scraper::recent`]): it takes the most recent collection
-//! when that one started less than its minimum interval ago, so open consoles never make a
-//! collector run more often than that.
+//! when that one ended less than its minimum interval ago, so open consoles never make a
+//! collector run more often than that, however long a collection takes.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -34,8 +34,9 @@ type InFlight = Shared<BoxFuture<'static, Option<Body>>>;
 #[derive(Clone)]
 pub struct Collection {
     pub body: Body,
-    /// When the collection started (what the console's minimum interval counts from).
-    pub started: Instant,
+    /// When the collection ended (what the console's minimum interval counts from: counted from
+    /// the start, a collection slower than the interval would make consoles collect back to back).
+    pub ended: Instant,
     /// When it ended, as wall-clock time: the moment its values were read.
     pub at: SystemTime,
 }
@@ -87,9 +88,8 @@ impl Scraper {
                     let me = Arc::clone(self);
                     // Spawned, so a client that hangs up does not cancel it for the others.
                     let task = tokio::spawn(async move {
-                        let started = Instant::now();
                         let body = Arc::new(encode_text(&me.collect(budget).await));
-                        let done = Collection { body: Arc::clone(&body), started, at: SystemTime::now() };
+                        let done = Collection { body: Arc::clone(&body), ended: Instant::now(), at: SystemTime::now() };
                         *me.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(done);
                         body
                     });
@@ -102,17 +102,17 @@ impl Scraper {
         shared.await
     }
 
-    /// The most recent collection when it started less than `min_interval` ago; else a fresh
+    /// The most recent collection when it ended less than `min_interval` ago; else a fresh
     /// one, joined with any in flight (as [`Scraper::scrape`]). `None` only if the collection
     /// task itself died.
     pub async fn recent(self: &Arc<Self>, min_interval: Duration, budget: Duration) -> Option<Collection> {
-        if let Some(fresh) = self.latest().filter(|c| c.started.elapsed() < min_interval) {
+        if let Some(fresh) = self.latest().filter(|c| c.ended.elapsed() < min_interval) {
             return Some(fresh);
         }
         let body = self.scrape(budget).await?;
         // The collection that produced `body` is the latest one unless another has ended
         // since, which is fresher still.
-        self.latest().or_else(|| Some(Collection { body, started: Instant::now(), at: SystemTime::now() }))
+        self.latest().or_else(|| Some(Collection { body, ended: Instant::now(), at: SystemTime::now() }))
     }
 
     fn latest(&self) -> Option<Collection> {

@@ -160,7 +160,8 @@ pub fn scrape_budget(configured: Duration, header: Option<&str>) -> Duration {
     let from_header = header
         .and_then(|h| h.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s > 0.0)
-        .map(|s| Duration::from_secs_f64(s - (s * 0.1).min(0.5)));
+        // A huge value would overflow Duration: it cannot lower the configured deadline anyway.
+        .and_then(|s| Duration::try_from_secs_f64(s - (s * 0.1).min(0.5)).ok());
     match from_header {
         Some(h) => configured.min(h),
         None => configured,
@@ -337,6 +338,7 @@ mod tests {
         assert_eq!(scrape_budget(five, Some("10")), five);
         assert_eq!(scrape_budget(five, Some("3")), Duration::from_secs_f64(2.7));
         assert_eq!(scrape_budget(five, Some("1")), Duration::from_secs_f64(0.9));
+        assert_eq!(scrape_budget(five, Some("1e20")), five, "too large for a Duration: ignored");
         assert_eq!(scrape_budget(five, Some("junk")), five);
         assert_eq!(scrape_budget(five, Some("-1")), five);
     }

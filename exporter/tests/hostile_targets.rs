@@ -64,7 +64,7 @@ async fn junk_and_unmapped_bodies_cost_what_is_kept() {
         "--server",
         &format!("slots={}", slots.url()),
         "--no-collector.process",
-        "--scrape.timeout=30s",
+        "--scrape.timeout=60s",
     ]);
     let baseline = exporter.status_bytes("VmRSS:");
     for _ in 0..3 {

@@ -59,8 +59,9 @@ async fn a_hung_pid_fails_one_scrape_then_is_skipped_and_counted() {
         assert_eq!(value(&body, "llm_exporter_process_unreadable_pids", &[]), 1.0);
         assert_eq!(value(&body, "llm_exporter_scrape_errors_total", &[("collector", "process")]), 1.0);
     }
-    let said: Vec<String> = exporter.log().into_iter().filter(|l| l.contains("/150 hangs")).collect();
-    assert_eq!(said.len(), 1, "said once: {:?}", exporter.log());
+    let log = exporter.log_with("/150 hangs");
+    let said: Vec<&str> = log.lines().filter(|l| l.contains("/150 hangs")).collect();
+    assert_eq!(said.len(), 1, "said once: {log}");
     assert!(said[0].contains("llm_exporter_process_unreadable_pids"), "{said:?}");
 }
 
@@ -91,5 +92,6 @@ async fn a_pid_that_hangs_only_the_process_read_is_skipped_there_too() {
         assert_eq!(values(&body, "llm_process_info", &[("pid", "100")]), [1.0]);
         assert_eq!(value(&body, "llm_exporter_process_unreadable_pids", &[]), 1.0);
     }
-    assert_eq!(exporter.log().iter().filter(|l| l.contains("/160 hangs")).count(), 1, "{:?}", exporter.log());
+    let log = exporter.log_with("/160 hangs");
+    assert_eq!(log.lines().filter(|l| l.contains("/160 hangs")).count(), 1, "{log}");
 }

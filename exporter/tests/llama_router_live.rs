@@ -218,8 +218,9 @@ async fn a_loaded_model_past_the_cap_is_exported_and_unloaded_ones_are_dropped()
         let dropped = value(&body, "llm_exporter_target_series_dropped_total", &[("server", "router")]);
         assert_eq!(dropped, f64::from(scrape) * 6.0 * 6.0);
     }
-    let warned = exporter.log().into_iter().filter(|l| l.contains("series over a cap dropped")).collect::<Vec<_>>();
-    assert_eq!(warned.len(), 1, "{:?}", exporter.log());
+    let log = exporter.log_with("series over a cap dropped");
+    let warned = log.lines().filter(|l| l.contains("series over a cap dropped")).collect::<Vec<_>>();
+    assert_eq!(warned.len(), 1, "{log}");
     assert!(warned[0].contains("64 models per router"), "the warning names the model cap: {warned:?}");
 }
 

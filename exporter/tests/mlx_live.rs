@@ -3,6 +3,8 @@
 //! is missing, whose `/v1/models` is an empty 200, reported with the reason.
 mod common;
 
+use std::time::Duration;
+
 use common::pyservers::{Kind, PyServer};
 use common::*;
 
@@ -46,5 +48,7 @@ async fn an_mlx_server_without_a_hugging_face_cache_is_reported_with_the_reason(
     assert!(line.contains("HF_HUB_CACHE"), "the reason names the fix: {log}");
     let again = exporter.scrape().await;
     assert_eq!(value(&again, "llm_server_up", &[("server", &name)]), 0.0);
+    // A second line would be written before the scrape is answered; give the pipe time to bring it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(exporter.log().iter().filter(|l| l.contains("empty body")).count(), 1, "logged once");
 }

@@ -6,8 +6,8 @@ wait_health() {
   local name="$1" pid="$2" port="$3" seconds="$4" log="$5"
   local until=$((SECONDS + seconds))
   while ((SECONDS < until)); do
-    if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then echo "$pid http://127.0.0.1:$port"; return 0; fi
-    kill -0 "$pid" 2>/dev/null || { echo "$name exited; log: $log" >&2; tail -n 30 "$log" >&2; return 1; }
+    if curl -fsS -m 5 "http://127.0.0.1:$port/health" >/dev/null 2>&1; then echo "$pid http://127.0.0.1:$port"; return 0; fi
+    kill -0 "$pid" 2>/dev/null || { echo "$name exited; log: $log" >&2; tail -n 30 "$log" >&2; kill -- -"$pid" 2>/dev/null; return 1; }
     sleep 0.2
   done
   echo "$name: no /health after $seconds s; log: $log" >&2

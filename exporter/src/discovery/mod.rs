@@ -10,7 +10,8 @@
 //! exporter's uplink or a router leads to. A configured server lends its name to the process
 //! listening on its address. A server process whose ancestor is also a server (an Ollama
 //! model runner, a vLLM engine core) is a worker of that server, not a server of its own.
-//! Nothing is kept between scrapes.
+//! Nothing is kept between scrapes but the listening sockets of server processes, and those
+//! only while what they depend on is unchanged (`listen_cache.rs`).
 //!
 //! Beside the scan here: `netns.rs` and `ns_addresses.rs` (other network namespaces, their
 //! addresses and routes), `pods.rs` (Kubernetes names), `ollama_models.rs` with `in_root.rs`
@@ -20,6 +21,7 @@
 //! The operating system is read only through `crate::sys`.
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub mod in_root;
+pub mod listen_cache;
 pub mod llama_kv;
 pub mod model_id;
 pub mod netns;
@@ -249,6 +251,7 @@ pub fn scan_watched(
     });
     let candidate_pids: Vec<u32> = candidates.iter().map(|c| c.0).collect();
     let mut sockets = sys::SocketTables::new(root);
+    let cache_scan = listen_cache::shared().begin();
     let mut namespaces = netns::Namespaces::new(root);
     // Servers reached at an address of another namespace.
     let mut elsewhere: Vec<Elsewhere> = Vec::new();
@@ -270,7 +273,7 @@ pub fn scan_watched(
         };
         let listening = match place {
             Place::NotEntered => Vec::new(),
-            _ => listeners_of(root, &mut sockets, pid),
+            _ => listeners_of(root, &mut sockets, pid, cache_scan),
         };
         let theirs = if place == Place::Other { namespaces.reachable(pid) } else { Vec::new() };
         let mut is_theirs = |a: IpAddr| if ours { namespaces.is_own_address(a) } else { theirs.contains(&a) };
@@ -308,6 +311,7 @@ pub fn scan_watched(
         });
     }
     drop_ambiguous(&mut view, &elsewhere);
+    listen_cache::shared().end(root, cache_scan);
     view
 }
 
@@ -406,13 +410,42 @@ pub fn worker_model(args: &[String]) -> Option<String> {
     Some(model_id::label(model))
 }
 
-/// The LISTEN sockets `pid` holds.
-fn listeners_of(root: &Path, sockets: &mut sys::SocketTables, pid: u32) -> Vec<sys::Listener> {
-    let inodes: std::collections::HashSet<u64> = sys::socket_inodes(root, pid).into_iter().collect();
+/// The LISTEN sockets `pid` holds: as the last scan read them when nothing they depend on
+/// changed (`listen_cache.rs`), else read now.
+fn listeners_of(root: &Path, sockets: &mut sys::SocketTables, pid: u32, scan: u64) -> Vec<sys::Listener> {
+    let mut inodes = sys::socket_inodes(root, pid);
     if inodes.is_empty() {
         return Vec::new();
     }
-    sockets.listeners(pid).iter().filter(|l| inodes.contains(&l.inode)).copied().collect()
+    inodes.sort_unstable();
+    inodes.dedup();
+    let stamp = stamp_of(root, pid, &inodes);
+    if let Some(stamp) = &stamp {
+        if let Some(known) = listen_cache::shared().get(root, pid, stamp, scan) {
+            return known;
+        }
+    }
+    let found: Vec<sys::Listener> =
+        sockets.listeners(pid).iter().filter(|l| inodes.binary_search(&l.inode).is_ok()).copied().collect();
+    if let Some(stamp) = stamp {
+        listen_cache::shared().put(root, pid, stamp, &found, scan);
+    }
+    found
+}
+
+/// What the listeners of `pid` depend on; `None` where that cannot be told (then nothing is
+/// kept).
+#[cfg(target_os = "linux")]
+fn stamp_of(root: &Path, pid: u32, inodes: &[u64]) -> Option<listen_cache::Stamp> {
+    let netns = std::fs::read_link(root.join(pid.to_string()).join("ns/net")).ok();
+    let tcp_in_use = sys::linux::tcp_sockets_in_use(root, pid)?;
+    Some(listen_cache::Stamp { netns, inodes: inodes.to_vec(), tcp_in_use })
+}
+
+/// macOS has no cheap count of a namespace's sockets: its listeners are read every scan.
+#[cfg(not(target_os = "linux"))]
+fn stamp_of(_: &Path, _: u32, _: &[u64]) -> Option<listen_cache::Stamp> {
+    None
 }
 
 #[cfg(test)]

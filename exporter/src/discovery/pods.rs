@@ -11,11 +11,17 @@
 //! - systemd driver: `/kubepods.slice[/kubepods-<qos>.slice]/kubepods[-<qos>]-pod<uid with _>.slice/`
 //!   (kind nests these under `kubelet.slice/kubelet-kubepods…`), then `cri-containerd-<id>.scope`, `crio-<id>.scope` or `docker-<id>.scope` (cri-dockerd).
 //!
+//! The names are kept between scrapes while the two folders are unchanged
+//! ([`NodeNames::read_kept`]): the folders' modification times are exactly what an added or
+//! removed pod or container changes.
+//!
 //! Pod and namespace names are DNS labels or subdomains and container names DNS labels, none
 //! with `_`, so the kubelet's `_`-separated names split exactly.
 use std::collections::HashMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, SystemTime};
 
 use super::LocalView;
 use crate::sys::RawProcess;
@@ -110,6 +116,29 @@ impl NodeNames {
         NodeNames::from_entries(pods.iter().map(String::as_str), containers.iter().map(String::as_str))
     }
 
+    /// [`NodeNames::read`], kept between scrapes while both folders are unchanged: adding or
+    /// removing an entry changes a folder's modification time. A read while a folder's time is
+    /// within [`SETTLE`] of now is not kept, as a second change in the same clock tick would
+    /// not move it. At most [`MAX_ROOTS`] roots are remembered.
+    pub fn read_kept(rootfs: &Path) -> Arc<NodeNames> {
+        static KEPT: LazyLock<Mutex<Kept>> = LazyLock::new(Mutex::default);
+        let times = folder_times(rootfs);
+        let kept = || KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((at, names)) = kept().get(rootfs) {
+            if times.is_some() && *at == times {
+                return Arc::clone(names);
+            }
+        }
+        let names = Arc::new(NodeNames::read(rootfs));
+        let settled = |t: &Option<SystemTime>| t.and_then(|t| t.elapsed().ok()).is_some_and(|age| age > SETTLE);
+        let mut kept = kept();
+        kept.remove(rootfs);
+        if times.as_ref().is_some_and(|t| t.iter().all(|(_, modified)| settled(modified))) && kept.len() < MAX_ROOTS {
+            kept.insert(rootfs.to_path_buf(), (times, Arc::clone(&names)));
+        }
+        names
+    }
+
     /// The names of the pod and container `ids` points at; `None` when the node does not know
     /// the pod (a pod the kubelet has not logged, or not a Kubernetes node).
     pub fn lookup(&self, ids: &CgroupIds) -> Option<PodRef> {
@@ -123,6 +152,27 @@ impl NodeNames {
     }
 }
 
+/// How long a folder's modification time must be in the past before a read of it is kept.
+const SETTLE: Duration = Duration::from_secs(2);
+/// Roots whose names are kept at most.
+const MAX_ROOTS: usize = 16;
+
+/// (inode, modification time) of `var/log/pods` and `var/log/containers`; `None` of a missing
+/// folder's time. `None` in all when `rootfs` itself cannot be read.
+type FolderTimes = Option<[(u64, Option<SystemTime>); 2]>;
+/// The names of each root, with the folder times they were read at.
+type Kept = HashMap<PathBuf, (FolderTimes, Arc<NodeNames>)>;
+
+fn folder_times(rootfs: &Path) -> FolderTimes {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(rootfs).ok()?;
+    let of = |dir: &str| match fs::metadata(rootfs.join(dir)) {
+        Ok(meta) => (meta.ino(), meta.modified().ok()),
+        Err(_) => (0, Some(SystemTime::UNIX_EPOCH)),
+    };
+    Some([of("var/log/pods"), of("var/log/containers")])
+}
+
 /// The cgroup ids of a process under the proc filesystem `root`.
 fn read_ids(root: &Path, pid: u32) -> Option<CgroupIds> {
     parse_cgroup(&fs::read_to_string(root.join(pid.to_string()).join("cgroup")).ok()?)
@@ -131,10 +181,10 @@ fn read_ids(root: &Path, pid: u32) -> Option<CgroupIds> {
 /// Fills `namespace`, `pod` and the container's name of the processes that run in pods; the
 /// node's names are read only when one does.
 pub fn attribute<'a>(root: &Path, rootfs: &Path, processes: impl IntoIterator<Item = &'a mut RawProcess>) {
-    let mut names: Option<NodeNames> = None;
+    let mut names: Option<Arc<NodeNames>> = None;
     for raw in processes {
         let Some(ids) = read_ids(root, raw.pid) else { continue };
-        let Some(found) = names.get_or_insert_with(|| NodeNames::read(rootfs)).lookup(&ids) else { continue };
+        let Some(found) = names.get_or_insert_with(|| NodeNames::read_kept(rootfs)).lookup(&ids) else { continue };
         raw.namespace = found.namespace;
         raw.pod = found.pod;
         if let Some(container) = found.container {
@@ -147,10 +197,10 @@ pub fn attribute<'a>(root: &Path, rootfs: &Path, processes: impl IntoIterator<It
 /// the name splits back exactly), readable and the same on every scrape of that pod.
 /// Configured servers keep their names.
 pub fn name_servers(root: &Path, rootfs: &Path, view: &mut LocalView) {
-    let mut names: Option<NodeNames> = None;
+    let mut names: Option<Arc<NodeNames>> = None;
     for server in view.servers.iter_mut().filter(|s| !s.configured) {
         let Some(ids) = read_ids(root, server.pid) else { continue };
-        let Some(found) = names.get_or_insert_with(|| NodeNames::read(rootfs)).lookup(&ids) else { continue };
+        let Some(found) = names.get_or_insert_with(|| NodeNames::read_kept(rootfs)).lookup(&ids) else { continue };
         server.name = match server.port {
             Some(port) => format!("{}.{}:{port}", found.namespace, found.pod),
             None => format!("{}.{}", found.namespace, found.pod),

@@ -176,3 +176,33 @@ fn discovered_servers_in_pods_are_named_namespace_dot_pod() {
         ["inference.vllm-llama-7d9f8c6b5-x2k4q:8000", "inference.llama-cpp-0", "mine", "llama-server:8080"]
     );
 }
+
+#[test]
+fn node_names_are_kept_until_a_folder_changes() {
+    use std::time::{Duration, SystemTime};
+    let rootfs = tempfile::tempdir().unwrap();
+    let (pods, containers) = (rootfs.path().join("var/log/pods"), rootfs.path().join("var/log/containers"));
+    std::fs::create_dir_all(&containers).unwrap();
+    std::fs::create_dir_all(pods.join(format!("llm_alpha_{UID}"))).unwrap();
+    let now = SystemTime::now();
+    let age = |dir: &PathBuf, seconds: u64| {
+        std::fs::File::open(dir).unwrap().set_modified(now - Duration::from_secs(seconds)).unwrap();
+    };
+    let pod_of = |uid: &str| NodeNames::read_kept(rootfs.path()).lookup(&ids(uid, "").unwrap()).map(|p| p.pod);
+    let other = "0f0e5b8e-4f0a-4b1e-9d4c-2a6f3e1b9c02";
+    age(&pods, 60);
+    age(&containers, 60);
+    assert_eq!(pod_of(UID).as_deref(), Some("alpha"));
+
+    // A pod folder added in the same clock tick as the last read: the folder's time stays, so
+    // the names kept are used (this is what the time is trusted for, and why a folder changed
+    // in the last seconds is not kept).
+    std::fs::create_dir(pods.join(format!("llm_beta_{other}"))).unwrap();
+    age(&pods, 60);
+    assert_eq!(pod_of(other), None, "kept");
+    // Any other time: read again, and not kept while that time is recent.
+    age(&pods, 30);
+    assert_eq!(pod_of(other).as_deref(), Some("beta"));
+    std::fs::remove_dir(pods.join(format!("llm_beta_{other}"))).unwrap();
+    assert_eq!(pod_of(other), None, "removed a moment ago: read again");
+}

@@ -203,14 +203,17 @@ pub fn socket_inodes(root: &Path, pid: u32) -> Vec<u64> {
 
 /// The listening sockets each process sees, read once per network namespace in a scan.
 ///
-/// For processes in the exporter's own namespace, on the live proc filesystem, the kernel is
-/// asked through `sock_diag` (see `sock_diag.rs` for why); otherwise, or when that is refused,
-/// the `net/tcp{,6}` files of the process are read. A process whose namespace cannot be told
+/// On the live proc filesystem the kernel is asked through `sock_diag`, in the process's own
+/// namespace (see `sock_diag.rs` for why); in a fixture tree, or when that is refused, the
+/// `net/tcp{,6}` files of the process are read. A process whose namespace cannot be told
 /// (another user's, a fixture tree) gets its own read.
 pub struct SocketTables<'a> {
     root: &'a Path,
+    live: bool,
     own_netns: Option<PathBuf>,
     tables: HashMap<PathBuf, Vec<Listener>>,
+    /// Set once entering another namespace was refused: not tried again in this scan.
+    setns_refused: bool,
 }
 
 impl<'a> SocketTables<'a> {
@@ -218,7 +221,7 @@ impl<'a> SocketTables<'a> {
         // `root` is our own live proc filesystem when its `self` is this process.
         let live = fs::read_link(root.join("self")).is_ok_and(|p| p == Path::new(&std::process::id().to_string()));
         let own_netns = if live { fs::read_link(root.join("self/ns/net")).ok() } else { None };
-        SocketTables { root, own_netns, tables: HashMap::new() }
+        SocketTables { root, live, own_netns, tables: HashMap::new(), setns_refused: false }
     }
 
     /// LISTEN sockets of the network namespace of `pid`.
@@ -227,16 +230,51 @@ impl<'a> SocketTables<'a> {
         let netns = fs::read_link(dir.join("ns/net")).ok();
         let own = netns.is_some() && netns == self.own_netns;
         let key = netns.unwrap_or_else(|| PathBuf::from(format!("pid {pid}")));
+        let (live, refused) = (self.live, &mut self.setns_refused);
         self.tables.entry(key).or_insert_with(|| {
             if own {
                 match sock_diag::tcp_listeners() {
                     Ok(listeners) => return listeners,
                     Err(e) => log::debug!("sock_diag refused ({e}); reading net/tcp instead"),
                 }
+            } else if live && !*refused {
+                match sock_diag::tcp_listeners_in(&dir.join("ns/net")) {
+                    Ok(listeners) => return listeners,
+                    Err(e) => {
+                        log::debug!("sock_diag in the namespace of pid {pid} refused ({e}); reading net/tcp instead");
+                        *refused = e.kind() == std::io::ErrorKind::PermissionDenied;
+                    }
+                }
             }
             listeners_from_files(&dir.join("net"))
         })
     }
+}
+
+/// TCP sockets hashed in `pid`'s network namespace (`inuse` of `net/sockstat` and
+/// `net/sockstat6`): listening and connected ones. A socket that starts listening adds one, so
+/// with the process's socket set it tells when its listeners may have changed (discovery's
+/// `listen_cache.rs` says which case it misses). `None` when unreadable.
+pub fn tcp_sockets_in_use(root: &Path, pid: u32) -> Option<u64> {
+    let net = pid_dir(root, pid).join("net");
+    let in_use = |file: &str, prefix: &str| -> Option<u64> {
+        let mut text = String::new();
+        fs::File::open(net.join(file)).ok()?.take(4096).read_to_string(&mut text).ok()?;
+        parse_sockstat_in_use(&text, prefix)
+    };
+    Some(in_use("sockstat", "TCP:")?.saturating_add(in_use("sockstat6", "TCP6:")?))
+}
+
+/// The `inuse` count of the `prefix` line (`TCP:`, `TCP6:`) of a `sockstat` file.
+pub fn parse_sockstat_in_use(text: &str, prefix: &str) -> Option<u64> {
+    let line = text.lines().find_map(|l| l.strip_prefix(prefix))?;
+    let mut words = line.split_whitespace();
+    while let Some(word) = words.next() {
+        if word == "inuse" {
+            return words.next()?.parse().ok();
+        }
+    }
+    None
 }
 
 /// LISTEN rows of the `tcp` and `tcp6` tables of a `net/` directory.
@@ -348,6 +386,17 @@ mod tests {
         std::fs::write(net.path().join("tcp"), table).unwrap();
         let ports: Vec<u16> = listeners_from_files(net.path()).iter().map(|l| l.port).collect();
         assert_eq!(ports, [8080], "the kernel lists no LISTEN socket after another one");
+    }
+
+    #[test]
+    fn sockstat_in_use_counts() {
+        let v4 = "sockets: used 290\nTCP: inuse 7 orphan 0 tw 2 alloc 9 mem 1\nUDP: inuse 1 mem 0\n";
+        assert_eq!(parse_sockstat_in_use(v4, "TCP:"), Some(7));
+        assert_eq!(parse_sockstat_in_use("TCP6: inuse 3\nUDP6: inuse 1\n", "TCP6:"), Some(3));
+        assert_eq!(parse_sockstat_in_use("TCP: inuse\n", "TCP:"), None, "truncated");
+        assert_eq!(parse_sockstat_in_use("TCP: inuse x9\n", "TCP:"), None);
+        assert_eq!(parse_sockstat_in_use("UDP: inuse 1\n", "TCP:"), None);
+        assert_eq!(parse_sockstat_in_use(&format!("TCP: inuse {}\n", "9".repeat(40)), "TCP:"), None, "huge");
     }
 
     #[test]

@@ -351,7 +351,8 @@ impl Drop for Exporter {
 
 /// An HTTP client whose own timeout bounds every test request.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().unwrap()
+    // A safety net only: on a loaded 2-core machine a scrape of the hostile targets takes tens of seconds.
+    reqwest::Client::builder().timeout(Duration::from_secs(90)).no_proxy().build().unwrap()
 }
 
 /// Series (name and label set, in any label order) that appear more than once in `body`.

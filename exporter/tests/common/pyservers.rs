@@ -63,7 +63,7 @@ impl PyServer {
     pub fn start(kind: Kind, env: &[(&str, &str)], args: &[&str]) -> Option<PyServer> {
         let venv = kind.venv();
         if !venv.join(".llm-exporter-install").exists() {
-            let required = std::env::var_os(kind.require_var()).is_some();
+            let required = std::env::var_os(kind.require_var()).is_some_and(|v| !v.is_empty());
             assert!(!required, "not installed: run {}", kind.install_script());
             eprintln!("skipped: not installed ({})", kind.install_script());
             return None;
@@ -98,17 +98,26 @@ impl PyServer {
 
 impl Drop for PyServer {
     /// SIGTERM to the group, then SIGKILL if its leader is still there after 20 s (vLLM waits
-    /// for its engine to shut down).
+    /// for its engine to shut down). The server's log is kept only when a test failed.
     fn drop(&mut self) {
         let group = format!("-{}", self.pid);
         let signal = |args: &[&str]| Command::new("kill").args(args).stderr(Stdio::null()).status();
         let _ = signal(&["-TERM", "--", &group]);
+        let mut stopped = false;
         for _ in 0..200 {
             if !signal(&["-0", "--", &group]).is_ok_and(|s| s.success()) {
-                return;
+                stopped = true;
+                break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = signal(&["-KILL", "--", &group]);
+        if !stopped {
+            let _ = signal(&["-KILL", "--", &group]);
+        }
+        if std::thread::panicking() {
+            eprintln!("the server's log is kept: {}", self.log.display());
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }

@@ -78,6 +78,7 @@ pub fn parse_models(body: &str) -> Option<Models> {
     }
     let mut all: Vec<RouterModel> = Vec::new();
     let mut unusable = 0;
+    let mut seen = std::collections::HashSet::new();
     for entry in data {
         let id = match entry.get("id") {
             Some(Value::String(id)) if !id.is_empty() => id.clone(),
@@ -87,7 +88,8 @@ pub fn parse_models(body: &str) -> Option<Models> {
                 continue;
             }
         };
-        if all.iter().any(|m| m.id == id) {
+        // A set, not a search of `all`: a 1 MiB list holds tens of thousands of ids.
+        if !seen.insert(id.clone()) {
             unusable += 1;
             continue;
         }
