@@ -35,6 +35,11 @@ fn hostile(seen: &Seen) -> Reply {
             reply.headers.push(("content-encoding", "gzip".into()));
             reply
         }
+        "/v1/embeddings" => {
+            // 2 MiB of one embedding: over the bound for a whole JSON body.
+            let numbers = vec!["0.125"; 2 << 20 >> 3].join(",");
+            Reply::json(&format!(r#"{{"data":[{{"embedding":[{numbers}]}}],"usage":{{"prompt_tokens":1}}}}"#))
+        }
         _ => {
             let model = request["model"].as_str().unwrap_or("");
             let received = seen.body_len;
@@ -225,4 +230,23 @@ async fn a_client_that_hangs_up_mid_upload_is_counted_as_canceled() {
     }
     assert_eq!(value(&body, "llm_proxy_requests_total", &want), 1.0, "{body}");
     assert!(common::values(&body, "llm_proxy_requests_total", &[("outcome", "upstream_error")]).is_empty(), "{body}");
+}
+
+#[tokio::test]
+async fn a_whole_json_body_over_a_mebibyte_is_forwarded_and_not_parsed() {
+    let upstream = Upstream::start(hostile).await;
+    let (exporter, proxy) = exporter_with_proxy(&upstream.url(), &[]);
+    let body = client()
+        .post(format!("http://{proxy}/v1/embeddings"))
+        .body(r#"{"model":"e","input":"x"}"#)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(body.len() > 2 << 20 >> 1, "{}", body.len());
+    assert!(body.ends_with(br#"{"prompt_tokens":1}}"#));
+    let scraped = exporter.scrape().await;
+    assert_eq!(value(&scraped, "llm_proxy_unmeasured_total", &[("reason", "too_long")]), 1.0);
 }
