@@ -160,6 +160,9 @@ async fn assert_equal_to_upstream(exporter: &Exporter, url: &str) -> String {
     panic!("the exporter's values differ from vLLM's:\n{}", last.join("\n"));
 }
 
+/// Streams started at once to be seen in flight.
+const STREAMS: usize = 16;
+
 #[tokio::test]
 async fn a_real_vllm_server_found_with_no_flags_reports_what_it_serves() {
     let _turn = ONE_AT_A_TIME.lock().await;
@@ -193,8 +196,9 @@ async fn a_real_vllm_server_found_with_no_flags_reports_what_it_serves() {
     assert_eq!(value(&ours, "llm_request_duration_seconds_count", &server), 6.0);
     assert!(ours.lines().all(|l| !l.split(['{', ' ']).next().unwrap_or("").ends_with("_created")), "{ours}");
 
-    // Streams in flight show as running.
-    let streams: Vec<_> = (0..4)
+    // Streams in flight show as running. Sixteen, so that they outlast a few scrapes on a busy
+    // 2-core machine (four were over between two scrapes).
+    let streams: Vec<_> = (0..STREAMS)
         .map(|_| {
             let url = url.clone();
             tokio::spawn(async move { stream(&url, 900).await.bytes().await.map(|b| b.len()) })
@@ -221,7 +225,11 @@ async fn a_real_vllm_server_found_with_no_flags_reports_what_it_serves() {
     assert_eq!(value(&ours, "llm_requests_running", &server), 0.0, "the aborted request is gone");
     let aborted = value(&ours, "llm_requests_completed_total", &[server[0], ("reason", "abort")]);
     let finished: f64 = values(&ours, "llm_requests_completed_total", &server).iter().sum();
-    assert_eq!(finished - aborted, 10.0, "the six and the four streams; the aborted one under no other reason");
+    assert_eq!(
+        finished - aborted,
+        6.0 + STREAMS as f64,
+        "the six and the streams; the aborted one under no other reason"
+    );
 }
 
 #[tokio::test]
