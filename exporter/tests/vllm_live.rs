@@ -217,7 +217,9 @@ async fn a_real_vllm_server_found_with_no_flags_reports_what_it_serves() {
     assert!(running.iter().any(|r| *r >= 1.0), "no scrape saw a request running: {running:?}");
 
     // A client that goes away mid-stream: vLLM stops the request. vLLM 0.32 counts it under no
-    // finish reason (not even "abort"); ours say exactly what vLLM says.
+    // finish reason (not even "abort"); ours say exactly what vLLM says. On a busy machine the
+    // tiny model may finish its 900 tokens before vLLM sees the client gone: then it counts once,
+    // under the reason it finished with.
     let mut response = stream(&url, 900).await;
     assert!(response.chunk().await.unwrap().is_some(), "a first chunk");
     drop(response);
@@ -225,10 +227,10 @@ async fn a_real_vllm_server_found_with_no_flags_reports_what_it_serves() {
     assert_eq!(value(&ours, "llm_requests_running", &server), 0.0, "the aborted request is gone");
     let aborted = value(&ours, "llm_requests_completed_total", &[server[0], ("reason", "abort")]);
     let finished: f64 = values(&ours, "llm_requests_completed_total", &server).iter().sum();
-    assert_eq!(
-        finished - aborted,
-        6.0 + STREAMS as f64,
-        "the six and the streams; the aborted one under no other reason"
+    let before = 6.0 + STREAMS as f64;
+    assert!(
+        finished - aborted == before || finished == before + 1.0,
+        "the six and the streams, and the aborted one at most once: {finished} finished, {aborted} aborted"
     );
 }
 
