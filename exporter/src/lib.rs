@@ -36,6 +36,7 @@ pub mod logging;
 pub mod proxy;
 pub mod scrape;
 pub mod server;
+pub mod server_facts;
 pub mod sys;
 
 use std::net::SocketAddr;
@@ -89,7 +90,7 @@ pub async fn run(config: config::Config) -> Result<(), String> {
         listeners.push(listener);
     }
     if !config.proxies.is_empty() {
-        plan.collectors.push(Arc::new(proxy::start(&config.proxies).await?));
+        plan.collectors.push(Arc::new(proxy::start(&config.proxies, &plan.facts).await?));
     }
     let app = Arc::new(server::App { scraper: scrape::Scraper::new(plan.collectors, plan.scanner), config });
     let routes = server::routes(app);

@@ -1,12 +1,13 @@
 //! The proxy against hostile upstreams and clients: an endless line, invalid JSON, a gzip body,
-//! thousands of half-open connections, thousands of model names, a 100 MiB request body. Every
-//! byte is forwarded; memory, series and connections stay bounded.
+//! thousands of half-open connections, thousands of model names, a 100 MiB request body, an
+//! upstream that never answers. Every byte is forwarded; memory, series, connections and
+//! waits stay bounded.
 mod common;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::proxy::{exporter_with_proxy, Reply, Seen, Upstream};
+use common::proxy::{exporter_with_proxy, proxy_address, Reply, Seen, Upstream};
 use common::{client, value};
 use tokio::io::AsyncWriteExt;
 
@@ -33,6 +34,11 @@ fn hostile(seen: &Seen) -> Reply {
             let mut reply = Reply::split("application/json", &gz.finish().unwrap(), 5);
             reply.headers.push(("content-encoding", "gzip".into()));
             reply
+        }
+        "/v1/embeddings" => {
+            // 2 MiB of one embedding: over the bound for a whole JSON body.
+            let numbers = vec!["0.125"; 2 << 20 >> 3].join(",");
+            Reply::json(&format!(r#"{{"data":[{{"embedding":[{numbers}]}}],"usage":{{"prompt_tokens":1}}}}"#))
         }
         _ => {
             let model = request["model"].as_str().unwrap_or("");
@@ -164,4 +170,83 @@ fn raise_open_files_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
+}
+
+#[tokio::test]
+async fn an_upstream_that_never_answers_gets_the_client_a_504_in_bounded_time() {
+    // Accepts connections and reads nothing, answers nothing.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("proxy.toml");
+    let toml =
+        format!("[[proxy]]\nlisten = \"127.0.0.1:0\"\nupstream = \"http://{upstream}\"\nresponse_timeout = \"1s\"\n");
+    std::fs::write(&config, toml).unwrap();
+    let exporter = common::Exporter::start(&["--config.file", config.to_str().unwrap()]);
+    let proxy = proxy_address(&exporter);
+    let started = std::time::Instant::now();
+    let response = client()
+        .post(format!("http://{proxy}/api/generate"))
+        .body(r#"{"model":"m","prompt":"x"}"#)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("an answer from the proxy, not the client's own timeout");
+    assert_eq!(response.status(), 504);
+    let text = response.text().await.unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("no response head within 1s"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    let scraped = exporter.scrape().await;
+    let want = [("endpoint", "/api/generate"), ("outcome", "upstream_timeout")];
+    assert_eq!(value(&scraped, "llm_proxy_requests_total", &want), 1.0);
+    holder.abort();
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_upload_is_counted_as_canceled() {
+    let upstream = Upstream::start(hostile).await;
+    let (exporter, proxy) = exporter_with_proxy(&upstream.url(), &[]);
+    let mut stream = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    let head = "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                content-length: 1000000\r\n\r\n{\"model\":\"m\",\"messages\":\"";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(stream);
+    let want = [("endpoint", "/v1/chat/completions"), ("outcome", "canceled")];
+    let mut body = String::new();
+    for _ in 0..100 {
+        body = exporter.scrape().await;
+        if !common::values(&body, "llm_proxy_requests_total", &[("endpoint", "/v1/chat/completions")]).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(value(&body, "llm_proxy_requests_total", &want), 1.0, "{body}");
+    assert!(common::values(&body, "llm_proxy_requests_total", &[("outcome", "upstream_error")]).is_empty(), "{body}");
+}
+
+#[tokio::test]
+async fn a_whole_json_body_over_a_mebibyte_is_forwarded_and_not_parsed() {
+    let upstream = Upstream::start(hostile).await;
+    let (exporter, proxy) = exporter_with_proxy(&upstream.url(), &[]);
+    let body = client()
+        .post(format!("http://{proxy}/v1/embeddings"))
+        .body(r#"{"model":"e","input":"x"}"#)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(body.len() > 2 << 20 >> 1, "{}", body.len());
+    assert!(body.ends_with(br#"{"prompt_tokens":1}}"#));
+    let scraped = exporter.scrape().await;
+    assert_eq!(value(&scraped, "llm_proxy_unmeasured_total", &[("reason", "too_long")]), 1.0);
 }

@@ -2,11 +2,15 @@
 //! fake whose answers follow Ollama's API documentation (`docs/api.md`): NDJSON streams cut at
 //! random byte boundaries, the final `done` chunk with its counts and nanosecond durations, an
 //! error in the middle of a stream, `/api/embed`. The client must get every byte as sent, and
-//! the proxy's series must say what the chunks said.
+//! the proxy's series must say what the chunks said. The `model` and `backend` labels come
+//! from what the upstream's own scrape found: its models (made-up names are `other`) and its
+//! detected backend (a vLLM stand-in serving a real vLLM's `/metrics`).
 mod common;
 
+use std::collections::BTreeSet;
+
 use common::proxy::{exporter_with_proxy, Reply, Seen, Upstream};
-use common::{client, value, values};
+use common::{client, fixture, value, values};
 
 fn chat_stream(model: &str, broken: bool) -> Vec<u8> {
     let mut lines = Vec::new();
@@ -125,7 +129,7 @@ async fn headers_pass_except_hop_by_hop_and_host_is_the_upstreams() {
     assert_eq!(response.headers()["x-upstream"], "yes");
     assert!(response.headers().get("keep-alive").is_none());
     let seen = seen.lock().unwrap().clone().unwrap();
-    assert_eq!(seen.path, "/v1/models");
+    assert_eq!(seen.path_and_query, "/v1/models?x=1");
     assert_eq!(seen.headers["authorization"], "Bearer secret");
     assert_eq!(seen.headers["x-end-to-end"], "2");
     assert!(seen.headers.get("x-hop").is_none());
@@ -134,13 +138,83 @@ async fn headers_pass_except_hop_by_hop_and_host_is_the_upstreams() {
 
 #[tokio::test]
 async fn an_upstream_that_is_down_gets_the_client_a_502_with_one_line() {
-    let (exporter, proxy) = exporter_with_proxy(&format!("http://{}", common::refused_addr()), &[]);
+    let upstream = common::refused_addr();
+    let (exporter, proxy) = exporter_with_proxy(&format!("http://{upstream}"), &[]);
     let (status, body) = post(format!("http://{proxy}/api/generate"), serde_json::json!({"model": "m"})).await;
     assert_eq!(status, 502);
     let text = String::from_utf8(body).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.starts_with("llm-exporter proxy: upstream"), "{text}");
+    assert!(text.starts_with("llm-exporter proxy: upstream did not answer: "), "{text}");
+    // The upstream's address is for the exporter's log, not for every client.
+    assert!(!text.contains(&upstream.port().to_string()), "{text}");
     let scraped = exporter.scrape().await;
     let want = [("endpoint", "/api/generate"), ("outcome", "upstream_error")];
     assert_eq!(value(&scraped, "llm_proxy_requests_total", &want), 1.0);
+}
+
+/// The `model` values of `name` in a scrape.
+fn models(body: &str, name: &str) -> BTreeSet<String> {
+    let parsed = promtext::parse(body);
+    let samples = parsed.families.into_iter().flat_map(|f| f.samples);
+    samples.filter(|s| s.name == name).filter_map(|s| s.label("model").map(str::to_string)).collect()
+}
+
+#[tokio::test]
+async fn made_up_model_names_are_other_when_the_server_reports_its_models() {
+    let upstream = Upstream::start(|seen: &Seen| match seen.path.as_str() {
+        "/api/tags" => Reply::json(r#"{"models":[{"name":"qwen3:0.6b","model":"qwen3:0.6b","size":1}]}"#),
+        _ => ollama(seen),
+    })
+    .await;
+    let (exporter, proxy) = exporter_with_proxy(&upstream.url(), &[]);
+    // The upstream's own scrape learns the models it reports.
+    let first = exporter.scrape().await;
+    assert!(first.contains(r#"model="qwen3:0.6b""#), "{first}");
+    for i in 0..100 {
+        let body = serde_json::json!({"model": format!("made-up-{i}"), "stream": false});
+        assert_eq!(post(format!("http://{proxy}/api/chat"), body).await.0, 200);
+    }
+    let body = serde_json::json!({"model": "qwen3:0.6b", "stream": false});
+    assert_eq!(post(format!("http://{proxy}/api/chat"), body).await.0, 200);
+    let body = exporter.scrape().await;
+    let seen = models(&body, "llm_proxy_requests_total");
+    assert_eq!(seen, BTreeSet::from(["other".to_string(), "qwen3:0.6b".to_string()]), "{body}");
+    assert_eq!(value(&body, "llm_proxy_requests_total", &[("model", "other"), ("outcome", "2xx")]), 100.0);
+    assert_eq!(value(&body, "llm_proxy_requests_total", &[("model", "qwen3:0.6b"), ("outcome", "2xx")]), 1.0);
+}
+
+/// A vLLM stand-in: a real vLLM's `/metrics` (model `tiny-llama`), `/v1/models`, and a
+/// non-streamed chat completion with usage.
+fn vllm(seen: &Seen) -> Reply {
+    let request: serde_json::Value = serde_json::from_slice(&seen.body_start).unwrap_or_default();
+    let model = request["model"].as_str().unwrap_or("");
+    match seen.path.as_str() {
+        "/metrics" => Reply {
+            headers: vec![("content-type", "text/plain; version=0.0.4".into())],
+            ..Reply::json(&fixture("vllm_0.32_real_metrics_after.txt"))
+        },
+        "/v1/models" => Reply::json(r#"{"object":"list","data":[{"id":"tiny-llama","object":"model"}]}"#),
+        "/v1/chat/completions" => Reply::json(&format!(
+            r#"{{"id":"c","object":"chat.completion","model":"{model}","choices":[{{"index":0,"message":{{"role":"assistant","content":"Blue."}}}}],"usage":{{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}}}"#
+        )),
+        _ => Reply { status: 404, ..Reply::json(r#"{"detail":"Not Found"}"#) },
+    }
+}
+
+#[tokio::test]
+async fn an_unconfigured_upstream_gets_the_backend_its_scrape_detected() {
+    let upstream = Upstream::start(vllm).await;
+    let (exporter, proxy) = exporter_with_proxy(&upstream.url(), &[]);
+    let server = format!("127.0.0.1:{}", upstream.addr.port());
+    let first = exporter.scrape().await;
+    assert_eq!(value(&first, "llm_server_up", &[("server", &server), ("backend", "vllm")]), 1.0, "{first}");
+    for model in ["tiny-llama", "made-up"] {
+        let body = serde_json::json!({"model": model, "messages": [{"role": "user", "content": "sky?"}]});
+        assert_eq!(post(format!("http://{proxy}/v1/chat/completions"), body).await.0, 200);
+    }
+    let body = exporter.scrape().await;
+    let ours = [("server", server.as_str()), ("backend", "vllm"), ("outcome", "2xx")];
+    assert_eq!(value(&body, "llm_proxy_requests_total", &[ours.as_slice(), &[("model", "tiny-llama")]].concat()), 1.0);
+    assert_eq!(value(&body, "llm_proxy_requests_total", &[ours.as_slice(), &[("model", "other")]].concat()), 1.0);
+    assert_eq!(value(&body, "llm_proxy_generation_tokens_total", &[("backend", "vllm"), ("model", "tiny-llama")]), 2.0);
 }

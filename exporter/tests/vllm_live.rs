@@ -160,6 +160,9 @@ async fn assert_equal_to_upstream(exporter: &Exporter, url: &str) -> String {
     panic!("the exporter's values differ from vLLM's:\n{}", last.join("\n"));
 }
 
+/// Streams started at once to be seen in flight.
+const STREAMS: usize = 16;
+
 #[tokio::test]
 async fn a_real_vllm_server_found_with_no_flags_reports_what_it_serves() {
     let _turn = ONE_AT_A_TIME.lock().await;
@@ -193,8 +196,9 @@ async fn a_real_vllm_server_found_with_no_flags_reports_what_it_serves() {
     assert_eq!(value(&ours, "llm_request_duration_seconds_count", &server), 6.0);
     assert!(ours.lines().all(|l| !l.split(['{', ' ']).next().unwrap_or("").ends_with("_created")), "{ours}");
 
-    // Streams in flight show as running.
-    let streams: Vec<_> = (0..4)
+    // Streams in flight show as running. Sixteen, so that they outlast a few scrapes on a busy
+    // 2-core machine (four were over between two scrapes).
+    let streams: Vec<_> = (0..STREAMS)
         .map(|_| {
             let url = url.clone();
             tokio::spawn(async move { stream(&url, 900).await.bytes().await.map(|b| b.len()) })
@@ -213,7 +217,9 @@ async fn a_real_vllm_server_found_with_no_flags_reports_what_it_serves() {
     assert!(running.iter().any(|r| *r >= 1.0), "no scrape saw a request running: {running:?}");
 
     // A client that goes away mid-stream: vLLM stops the request. vLLM 0.32 counts it under no
-    // finish reason (not even "abort"); ours say exactly what vLLM says.
+    // finish reason (not even "abort"); ours say exactly what vLLM says. On a busy machine the
+    // tiny model may finish its 900 tokens before vLLM sees the client gone: then it counts once,
+    // under the reason it finished with.
     let mut response = stream(&url, 900).await;
     assert!(response.chunk().await.unwrap().is_some(), "a first chunk");
     drop(response);
@@ -221,7 +227,11 @@ async fn a_real_vllm_server_found_with_no_flags_reports_what_it_serves() {
     assert_eq!(value(&ours, "llm_requests_running", &server), 0.0, "the aborted request is gone");
     let aborted = value(&ours, "llm_requests_completed_total", &[server[0], ("reason", "abort")]);
     let finished: f64 = values(&ours, "llm_requests_completed_total", &server).iter().sum();
-    assert_eq!(finished - aborted, 10.0, "the six and the four streams; the aborted one under no other reason");
+    let before = 6.0 + STREAMS as f64;
+    assert!(
+        finished - aborted == before || finished == before + 1.0,
+        "the six and the streams, and the aborted one at most once: {finished} finished, {aborted} aborted"
+    );
 }
 
 #[tokio::test]

@@ -64,6 +64,8 @@ pub struct Plan {
     pub collectors: Vec<Arc<dyn Collector>>,
     /// `None` when no collector needs to know what runs here.
     pub scanner: Option<local_scan::LocalScanner>,
+    /// What the `llm` collector learns about each server, for the proxies.
+    pub facts: Arc<crate::server_facts::ServerFacts>,
 }
 
 pub fn from_config(config: &Config) -> Result<Plan, String> {
@@ -74,8 +76,9 @@ pub fn from_config(config: &Config) -> Result<Plan, String> {
     #[cfg(target_os = "macos")]
     let gpus: Option<Arc<nvml::Gpus>> = None;
     let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
+    let facts = Arc::<crate::server_facts::ServerFacts>::default();
     if enabled.llm {
-        collectors.push(Arc::new(llm::LlmCollector::new(config)?));
+        collectors.push(Arc::new(llm::LlmCollector::new(config)?.sharing_facts(Arc::clone(&facts))));
     }
     if let Some(gpus) = &gpus {
         collectors.push(Arc::new(nvml::NvmlCollector::new(Arc::clone(gpus))));
@@ -95,5 +98,5 @@ pub fn from_config(config: &Config) -> Result<Plan, String> {
     let scanner = needs_scan.then(|| {
         local_scan::LocalScanner::new(config, gpus.filter(|_| enabled.process)).sharing_unreadable(unreadable)
     });
-    Ok(Plan { collectors, scanner })
+    Ok(Plan { collectors, scanner, facts })
 }

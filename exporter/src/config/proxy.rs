@@ -1,16 +1,22 @@
 //! The measuring proxies: `--proxy LISTEN=UPSTREAM` (repeatable; `LLM_EXPORTER_PROXY`, comma
 //! separated) and the config file's `[[proxy]]` tables (`listen`, `upstream`, `server`,
-//! `backend`, `max_connections`). Each proxy's upstream is also scraped, under the name of the
+//! `backend`, `max_connections`, `response_timeout`). Each proxy's upstream is also scraped, under the name of the
 //! configured server at the same URL, else the proxy's `server` (default: `HOST:PORT` of the
 //! upstream), so the proxy's series join the server's own.
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::values::{check_listen_address, check_server_name, default_server_name, parse_target_url, Backend};
+use super::values::{
+    check_listen_address, check_server_name, default_server_name, parse_duration, parse_target_url, Backend,
+};
 use super::{ConfigError, Origin, ServerConfig};
 
 /// Client connections one proxy keeps open at most, by default.
 pub const DEFAULT_PROXY_MAX_CONNECTIONS: usize = 4096;
+/// Time the upstream has to send a response head. Long: a non-streamed answer's head comes
+/// only when the whole answer is generated, and a first request may wait for a model to load
+/// (minutes for a large one from a slow disk).
+pub const DEFAULT_PROXY_RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// One measuring proxy.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +28,8 @@ pub struct ProxyConfig {
     pub server: String,
     pub backend: Backend,
     pub max_connections: usize,
+    /// Time the upstream has to send a response head; then the client gets a 504.
+    pub response_timeout: std::time::Duration,
     /// Where it was set, for errors found when it is matched with the servers.
     pub origin: Origin,
     /// `server` was given (not derived from the upstream).
@@ -39,6 +47,7 @@ pub fn parse_proxy_flag(s: &str, origin: Origin) -> Result<ProxyConfig, String> 
         upstream,
         backend: Backend::Auto,
         max_connections: DEFAULT_PROXY_MAX_CONNECTIONS,
+        response_timeout: DEFAULT_PROXY_RESPONSE_TIMEOUT,
         origin,
         named: false,
     })
@@ -72,6 +81,7 @@ pub(super) struct ProxyTable {
     server: Option<Spanned<String>>,
     backend: Option<Spanned<String>>,
     max_connections: Option<Spanned<i64>>,
+    response_timeout: Option<Spanned<String>>,
 }
 
 /// Checks the `[[proxy]]` tables; `err` turns a span, key and reason into the file's error.
@@ -101,6 +111,10 @@ pub(super) fn from_tables(
             proxy.max_connections = n.ok_or_else(|| {
                 err(max.span(), "proxy.max_connections", format!("{} is not between 1 and 1000000", max.get_ref()))
             })?;
+        }
+        if let Some(timeout) = &t.response_timeout {
+            proxy.response_timeout =
+                parse_duration(timeout.get_ref()).map_err(|why| err(timeout.span(), "proxy.response_timeout", why))?;
         }
         proxies.push(proxy);
     }
@@ -197,6 +211,10 @@ mod tests {
             with_file("[[proxy]]\nlisten = \"1\"\nupstream = \"http://h:2\"\nserver = \"s\"\nmax_connections = 8\n")
                 .unwrap();
         assert_eq!((c.servers[0].name.as_str(), c.proxies[0].max_connections), ("s", 8));
+        assert_eq!(c.proxies[0].response_timeout, super::DEFAULT_PROXY_RESPONSE_TIMEOUT);
+        let c =
+            with_file("[[proxy]]\nlisten = \"1\"\nupstream = \"http://h:2\"\nresponse_timeout = \"90s\"\n").unwrap();
+        assert_eq!(c.proxies[0].response_timeout, std::time::Duration::from_secs(90));
     }
 
     #[test]
@@ -223,6 +241,10 @@ mod tests {
                 .next()
                 .unwrap(),
             "FILE:4: key 'proxy.backend': unknown backend 'x'"
+        );
+        assert_eq!(
+            file("[[proxy]]\nlisten = \"1\"\nupstream = \"http://h:1\"\nresponse_timeout = \"0s\"\n"),
+            "FILE:4: key 'proxy.response_timeout': '0s' must be more than 0 and at most 24h"
         );
         assert!(file("[[proxy]]\nlisten = \"1\"\nupstream = \"http://h:1\"\nlisen = 2\n")
             .starts_with("FILE:4: key 'proxy.lisen'"));

@@ -1,9 +1,11 @@
 //! Relays one request to the upstream server with hyper and its response back, both bodies
 //! streamed frame by frame. Only hop-by-hop headers are removed (and `Host` set to the
 //! upstream's, as nginx does by default); an upstream that cannot be reached gets the client a
-//! 502 with a one-line reason. Dropping the response (the client went away) drops the upstream
+//! 502 with a one-line reason, one that sends no response head within the proxy's
+//! `response_timeout` a 504. Dropping the response (the client went away) drops the upstream
 //! body, which closes that upstream connection, so the server stops the request.
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +46,7 @@ pub struct Forwarder {
     base_path: String,
     host: HeaderValue,
     upstream: String,
+    response_timeout: Duration,
     state: Arc<ServerState>,
 }
 
@@ -66,6 +69,7 @@ impl Forwarder {
             base_path: proxy.upstream.path().trim_end_matches('/').to_string(),
             host: HeaderValue::from_str(&host).unwrap_or_else(|_| HeaderValue::from_static("127.0.0.1")),
             upstream: proxy.upstream.to_string(),
+            response_timeout: proxy.response_timeout,
             state,
         }
     }
@@ -83,7 +87,8 @@ impl Forwarder {
             .path_and_query(format!("{}{path_and_query}", self.base_path))
             .build();
         let Ok(uri) = uri else {
-            return Ok(self.bad_gateway(meter, "the request path cannot be forwarded"));
+            let why = "the request path cannot be forwarded";
+            return Ok(self.failed(meter, StatusCode::BAD_GATEWAY, "upstream_error", why));
         };
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
@@ -91,15 +96,23 @@ impl Forwarder {
         // Answered by this side already (hyper sends the 100 when the body is first read).
         parts.headers.remove(header::EXPECT);
         parts.headers.insert(header::HOST, self.host.clone());
-        let tap = RequestTap::new(body, measured.map(|_| prefix));
-        let response = match self.client.request(Request::from_parts(parts, tap)).await {
-            Ok(response) => response,
-            Err(e) => {
+        let aborted = Arc::new(AtomicBool::new(false));
+        let tap = RequestTap::new(body, measured.map(|_| prefix), Arc::clone(&aborted));
+        let sent = self.client.request(Request::from_parts(parts, tap));
+        let response = match tokio::time::timeout(self.response_timeout, sent).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
                 let why = match std::error::Error::source(&e) {
                     Some(cause) => format!("{e}: {cause}"),
                     None => e.to_string(),
                 };
-                return Ok(self.bad_gateway(meter, &why));
+                // The client hung up while sending its body: its cancel, not the upstream's fault.
+                let outcome = if aborted.load(Ordering::Relaxed) { "canceled" } else { "upstream_error" };
+                return Ok(self.failed(meter, StatusCode::BAD_GATEWAY, outcome, &why));
+            }
+            Err(_) => {
+                let why = format!("no response head within {}", humantime(self.response_timeout));
+                return Ok(self.failed(meter, StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", &why));
             }
         };
         let (mut parts, body) = response.into_parts();
@@ -110,17 +123,34 @@ impl Forwarder {
         Ok(Response::from_parts(parts, ResponseTap::upstream(body, meter)))
     }
 
-    fn bad_gateway(&self, meter: Option<Meter>, why: &str) -> Response<ResponseTap> {
+    /// The client's answer when the upstream gave none: `status` with one line saying why
+    /// (the upstream's address only in the debug log), counted under `outcome`.
+    fn failed(
+        &self,
+        meter: Option<Meter>,
+        status: StatusCode,
+        outcome: &'static str,
+        why: &str,
+    ) -> Response<ResponseTap> {
         if let Some(mut meter) = meter {
-            meter.finish(Some("upstream_error"));
+            meter.finish(Some(outcome));
         }
         log::debug!("proxy to {}: {why}", self.upstream);
-        let line = format!("llm-exporter proxy: upstream {} did not answer: {why}\n", self.upstream);
+        let line = format!("llm-exporter proxy: upstream did not answer: {why}");
         let mut response =
             Response::new(ResponseTap::fixed(line.replace(['\r', '\n'], " ").trim_end().to_string() + "\n"));
-        *response.status_mut() = StatusCode::BAD_GATEWAY;
+        *response.status_mut() = status;
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
         response
+    }
+}
+
+/// `1s`, `10m`, `90s`: a timeout as the config file spells it.
+fn humantime(d: Duration) -> String {
+    match d.as_secs() {
+        0 => format!("{}ms", d.as_millis()),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 

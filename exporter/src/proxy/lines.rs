@@ -3,8 +3,11 @@
 //! at most [`MAX_LINE_BYTES`] per stream; a longer piece is reported as [`Piece::TooLong`]
 //! (the bytes themselves are forwarded by the caller, untouched).
 
-/// The most one line (or one whole JSON body) may take in memory.
+/// The most one line of a stream may take in memory.
 pub const MAX_LINE_BYTES: usize = 4 << 20;
+/// The most a whole JSON body (a response not streamed) may take: it is parsed into a tree at
+/// its end, which takes several times its size, so it is held to less than a line.
+pub const MAX_WHOLE_BYTES: usize = 1 << 20;
 
 /// How a body is cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::endpoint::{Endpoint, Kind};
 use super::extract::{self, Event, Tally};
-use super::lines::{Framing, Piece, Splitter};
+use super::lines::{Framing, Piece, Splitter, MAX_WHOLE_BYTES};
 use super::metrics::{Hist, Record, ServerState, ITL_BUCKETS};
 
 /// The measurement of one request, from its arrival to its end.
@@ -70,7 +70,7 @@ impl Meter {
             "application/x-ndjson" | "application/jsonl" | "application/jsonlines" => {
                 Some((Splitter::new(Framing::Lines), false))
             }
-            "application/json" => Some((Splitter::new(Framing::Whole), false)),
+            "application/json" => Some((Splitter::with_bound(Framing::Whole, MAX_WHOLE_BYTES), false)),
             _ => {
                 self.unmeasured = Some("content_type");
                 None

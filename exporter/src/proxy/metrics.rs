@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use super::endpoint::{Endpoint, Kind};
 use super::extract::Tally;
+use super::models::{ModelSet, OTHER};
 use crate::config::Backend;
 use crate::family::{self, labels, Family, Labels};
+use crate::server_facts::ServerFacts;
 
 /// Time to first token: 5 ms to 2 min.
 pub const TTFT_BUCKETS: &[f64] = &[
@@ -25,12 +27,6 @@ pub const DURATION_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0,
     600.0,
 ];
-
-/// `model` values per server, `other` included.
-pub const MAX_MODELS: usize = 64;
-/// A model name longer than this is counted as `other`.
-const MAX_MODEL_NAME_BYTES: usize = 200;
-const OTHER: &str = "other";
 
 /// A histogram with fixed bounds: a count per bucket (not cumulative; the last is `+Inf`).
 #[derive(Debug, Clone, PartialEq)]
@@ -70,27 +66,6 @@ impl Hist {
             buckets.push((*bound, running as f64));
         }
         family::Histogram { buckets, sum: self.sum, count: running as f64 }
-    }
-}
-
-/// The bounded set of `model` values of one server: the first names seen, then `other`.
-#[derive(Debug, Default)]
-pub struct ModelSet {
-    names: Vec<Arc<str>>,
-}
-
-impl ModelSet {
-    /// The label value for `name`.
-    pub fn admit(&mut self, name: &str) -> Arc<str> {
-        if let Some(known) = self.names.iter().find(|n| ***n == *name) {
-            return Arc::clone(known);
-        }
-        if self.names.len() + 1 >= MAX_MODELS || name.len() > MAX_MODEL_NAME_BYTES || name == OTHER {
-            return Arc::from(OTHER);
-        }
-        let name: Arc<str> = Arc::from(name);
-        self.names.push(Arc::clone(&name));
-        name
     }
 }
 
@@ -141,9 +116,44 @@ impl Default for Series {
     }
 }
 
-fn add<T: std::ops::Add<Output = T> + Default>(total: &mut Option<T>, value: Option<T>) {
+impl Series {
+    /// Adds another series' counts to this one's (a model folded into `other`).
+    fn absorb(&mut self, other: Series) {
+        self.ttft.merge(&other.ttft);
+        self.itl.merge(&other.itl);
+        self.duration.merge(&other.duration);
+        for (outcome, n) in other.outcomes {
+            *self.outcomes.entry(outcome).or_default() += n;
+        }
+        add(&mut self.prompt, other.prompt);
+        add(&mut self.cached, other.cached);
+        add(&mut self.generated, other.generated);
+        add(&mut self.load_seconds, other.load_seconds);
+        add(&mut self.prompt_seconds, other.prompt_seconds);
+        add(&mut self.generation_seconds, other.generation_seconds);
+    }
+}
+
+/// A total of numbers responses report: they come from outside, so counts saturate.
+trait Total: Copy + Default {
+    fn plus(self, other: Self) -> Self;
+}
+
+impl Total for u64 {
+    fn plus(self, other: u64) -> u64 {
+        self.saturating_add(other)
+    }
+}
+
+impl Total for f64 {
+    fn plus(self, other: f64) -> f64 {
+        self + other
+    }
+}
+
+fn add<T: Total>(total: &mut Option<T>, value: Option<T>) {
     if let Some(v) = value {
-        *total = Some(total.take().unwrap_or_default() + v);
+        *total = Some(total.unwrap_or_default().plus(v));
     }
 }
 
@@ -160,13 +170,37 @@ struct Inner {
 pub struct ServerState {
     server: String,
     backend: Backend,
+    /// What the upstream's own scrape found: its backend and models.
+    facts: Arc<ServerFacts>,
     in_flight: AtomicI64,
     inner: Mutex<Inner>,
 }
 
 impl ServerState {
-    pub fn new(server: &str, backend: Backend) -> ServerState {
-        ServerState { server: server.to_string(), backend, in_flight: AtomicI64::new(0), inner: Mutex::default() }
+    pub fn new(server: &str, backend: Backend, facts: Arc<ServerFacts>) -> ServerState {
+        ServerState {
+            server: server.to_string(),
+            backend,
+            facts,
+            in_flight: AtomicI64::new(0),
+            inner: Mutex::default(),
+        }
+    }
+
+    /// The server's reported models, applied when they changed: series of models it no longer
+    /// reports (or never did: names seen before its first scrape) are folded into `other`.
+    /// Returns the list.
+    fn sync_models(&self, inner: &mut Inner) -> Arc<std::collections::BTreeSet<String>> {
+        let reported = self.facts.reported(&self.server);
+        for gone in inner.models.sync(&reported) {
+            let keys: Vec<_> = inner.series.keys().filter(|(_, m)| *m == gone).cloned().collect();
+            for key in keys {
+                if let Some(series) = inner.series.remove(&key) {
+                    inner.series.entry((key.0, Arc::from(OTHER))).or_default().absorb(series);
+                }
+            }
+        }
+        reported.names
     }
 
     pub fn started(&self) {
@@ -183,7 +217,10 @@ impl ServerState {
         if let Some(reason) = record.unmeasured {
             *inner.unmeasured.entry(reason).or_default() += 1;
         }
-        let model = inner.models.admit(record.model.as_deref().unwrap_or(""));
+        let reported = self.sync_models(&mut inner);
+        // A request that failed names its model on the client's word only.
+        let ok = matches!(record.outcome, "2xx" | "stream_error");
+        let model = inner.models.admit(record.model.as_deref(), &reported, ok);
         let series = inner.series.entry((record.endpoint.path, model)).or_default();
         *series.outcomes.entry(record.outcome).or_default() += 1;
         series.duration.observe(record.duration);
@@ -200,10 +237,15 @@ impl ServerState {
         add(&mut series.generation_seconds, record.tally.generation_seconds);
     }
 
-    /// The configured backend, else the one the responses showed, else `unknown`.
+    /// The configured backend, else the one the upstream's scrape detected (so the series
+    /// join the server's own by `server` and `backend`), else the one the responses showed,
+    /// else `unknown`.
     fn backend_label(&self, inner: &Inner) -> &'static str {
         match self.backend {
-            Backend::Auto => inner.backend_seen.unwrap_or("unknown"),
+            Backend::Auto => match self.facts.backend(&self.server) {
+                Some(detected) if detected != Backend::Auto => detected.as_str(),
+                _ => inner.backend_seen.unwrap_or("unknown"),
+            },
             known => known.as_str(),
         }
     }
@@ -212,3 +254,35 @@ impl ServerState {
 #[path = "render.rs"]
 mod render;
 pub use render::render;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_from_upstream_json_saturate_instead_of_overflowing() {
+        let state = ServerState::new("s", Backend::Auto, Arc::default());
+        let endpoint = super::super::endpoint::lookup(&http::Method::POST, "/v1/completions").unwrap();
+        for _ in 0..2 {
+            let mut tally = Tally::default();
+            let huge = format!(r#"{{"model":"m","usage":{{"completion_tokens":{}}}}}"#, u64::MAX);
+            super::super::extract::read(huge.as_bytes(), &mut tally);
+            state.started();
+            state.record(Record {
+                endpoint,
+                model: Some("m".into()),
+                outcome: "2xx",
+                duration: 0.1,
+                ttft: Some(0.1),
+                itl: Hist::new(ITL_BUCKETS),
+                tally,
+                unmeasured: None,
+                backend_seen: None,
+            });
+        }
+        let inner = state.inner.lock().unwrap();
+        let series = inner.series.values().next().unwrap();
+        assert_eq!(series.generated, Some(u64::MAX));
+        assert_eq!(series.outcomes["2xx"], 2);
+    }
+}

@@ -15,8 +15,10 @@
 //!   same over `llm_proxy_*` (`on(server)` also keeps B's differing buckets out for a server
 //!   that has both).
 //! - **Bounded labels.** `server` and `backend` as configured; `endpoint` is the request path
-//!   from a fixed table ([`endpoint`]); `model` is the first 63 distinct names a server's
-//!   responses (else requests) give, then `other` ([`metrics::ModelSet`]).
+//!   from a fixed table ([`endpoint`]); `model` is the response's (else the request's) model
+//!   when the server reports it (its own scrape found it: [`crate::server_facts`]), else
+//!   `other`; for a server that reports none, the first 63 distinct names, then `other`
+//!   ([`models::ModelSet`]).
 //! - **Bounded memory.** A stream is cut into lines (NDJSON, SSE) or read whole (JSON) in one
 //!   buffer of at most [`lines::MAX_LINE_BYTES`]; a longer line is still forwarded, only its
 //!   measurement is dropped and counted. Compressed bodies are forwarded and counted
@@ -36,6 +38,7 @@ pub mod lines;
 pub mod listen;
 pub mod meter;
 pub mod metrics;
+pub mod models;
 pub mod tap;
 
 use std::sync::Arc;
@@ -45,13 +48,14 @@ use futures::future::BoxFuture;
 use crate::collectors::{CollectError, Collector, ScrapeContext};
 use crate::config::ProxyConfig;
 use crate::family::Family;
+use crate::server_facts::ServerFacts;
 
 /// Binds every configured proxy and serves it until the process ends. Returns the collector
 /// that renders their series, or an error naming the address that could not be bound.
-pub async fn start(proxies: &[ProxyConfig]) -> Result<ProxyCollector, String> {
+pub async fn start(proxies: &[ProxyConfig], facts: &Arc<ServerFacts>) -> Result<ProxyCollector, String> {
     let mut states = Vec::new();
     for proxy in proxies {
-        let state = Arc::new(metrics::ServerState::new(&proxy.server, proxy.backend));
+        let state = Arc::new(metrics::ServerState::new(&proxy.server, proxy.backend, Arc::clone(facts)));
         let listener = tokio::net::TcpListener::bind(&proxy.listen)
             .await
             .map_err(|e| format!("cannot listen on {} for the proxy to {}: {e}", proxy.listen, proxy.upstream))?;

@@ -13,7 +13,7 @@ pub fn render(states: &[Arc<ServerState>]) -> Vec<Family> {
     );
     let mut requests = Family::counter(
         "llm_proxy_requests_total",
-        "Requests the proxy forwarded to measured endpoints, by outcome: status class (2xx, 4xx, 5xx, …), canceled (the client went away first), upstream_error (no answer, or the body broke off), stream_error (an error event inside a 2xx stream)",
+        "Requests the proxy forwarded to measured endpoints, by outcome: status class (2xx, 4xx, 5xx, …), canceled (the client went away first), upstream_error (no answer, or the body broke off), upstream_timeout (no response head within the proxy's response_timeout), stream_error (an error event inside a 2xx stream)",
     );
     let mut ttft = Family::new(
         "llm_proxy_time_to_first_token_seconds",
@@ -43,7 +43,8 @@ pub fn render(states: &[Arc<ServerState>]) -> Vec<Family> {
         "Requests forwarded whole whose tokens or latencies could not be read, by reason: too_long (a line over the buffer), encoded (compressed body), content_type, invalid_json, no_usage (no token counts in the response)",
     );
     for state in states {
-        let inner = state.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = state.inner.lock().unwrap_or_else(|p| p.into_inner());
+        state.sync_models(&mut inner);
         let backend = state.backend_label(&inner);
         let server = state.server.as_str();
         let base = || labels([("server", server), ("backend", backend)]);

@@ -2,6 +2,7 @@
 //! keeps the first bytes of a request (for its `model`), [`ResponseTap`] feeds the response
 //! to a [`Meter`] frame by frame, at the moment the frame goes to the client.
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -15,15 +16,18 @@ use super::meter::Meter;
 /// bound times the connection cap is what all requests in flight may hold).
 const REQUEST_PREFIX_BYTES: usize = 16 * 1024;
 
-/// The request body, forwarded as it arrives; its first bytes are copied aside.
+/// The request body, forwarded as it arrives; its first bytes are copied aside. `aborted`
+/// turns true when the client's body broke off (it hung up mid-upload), so the failed upstream
+/// request is counted as the client's cancel, not as the upstream's error.
 pub struct RequestTap {
     inner: Incoming,
     prefix: Option<Arc<Mutex<Vec<u8>>>>,
+    aborted: Arc<AtomicBool>,
 }
 
 impl RequestTap {
-    pub fn new(inner: Incoming, prefix: Option<Arc<Mutex<Vec<u8>>>>) -> RequestTap {
-        RequestTap { inner, prefix }
+    pub fn new(inner: Incoming, prefix: Option<Arc<Mutex<Vec<u8>>>>, aborted: Arc<AtomicBool>) -> RequestTap {
+        RequestTap { inner, prefix, aborted }
     }
 }
 
@@ -33,6 +37,9 @@ impl Body for RequestTap {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Err(_))) = &polled {
+            self.aborted.store(true, Ordering::Relaxed);
+        }
         if let (Poll::Ready(Some(Ok(frame))), Some(prefix)) = (&polled, &self.prefix) {
             if let Some(data) = frame.data_ref() {
                 let mut prefix = prefix.lock().unwrap_or_else(|p| p.into_inner());

@@ -21,10 +21,15 @@ pub fn exporter_with_proxy(upstream: &str, extra: &[&str]) -> (Exporter, SocketA
     let mut args = vec!["--proxy", spec.as_str()];
     args.extend_from_slice(extra);
     let exporter = Exporter::start(&args);
+    let addr = proxy_address(&exporter);
+    (exporter, addr)
+}
+
+/// The address the exporter's (first) proxy listens on, from its log.
+pub fn proxy_address(exporter: &Exporter) -> SocketAddr {
     assert!(exporter.wait_for_log("proxy on ", Duration::from_secs(10)), "{:?}", exporter.log());
     let line = exporter.log().into_iter().find(|l| l.contains("proxy on ")).unwrap();
-    let addr = line.split("proxy on ").nth(1).and_then(|r| r.split(' ').next()).unwrap().parse().unwrap();
-    (exporter, addr)
+    line.split("proxy on ").nth(1).and_then(|r| r.split(' ').next()).unwrap().parse().unwrap()
 }
 
 /// What the upstream answers to one request.
@@ -73,12 +78,13 @@ impl Reply {
     }
 }
 
-/// The request as the upstream saw it: method, path, headers, body length, and the body's
-/// first 64 KiB.
+/// The request as the upstream saw it: method, path (and with its query), headers, body
+/// length, and the body's first 64 KiB.
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub method: String,
     pub path: String,
+    pub path_and_query: String,
     pub headers: hyper::HeaderMap,
     pub body_len: usize,
     pub body_start: Vec<u8>,
@@ -137,6 +143,7 @@ async fn answer(handler: Arc<Handler>, request: Request<Incoming>) -> Result<Res
     let seen = Seen {
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
+        path_and_query: parts.uri.path_and_query().map_or("", |p| p.as_str()).to_string(),
         headers: parts.headers,
         body_len,
         body_start,

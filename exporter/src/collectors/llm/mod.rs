@@ -11,7 +11,7 @@
 //! series (another server now listens on the port), the target is detected afresh in the same
 //! scrape. A discovered server starts from the backend its program name suggests.
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::{join_all, BoxFuture};
@@ -35,6 +35,7 @@ use super::{CollectError, Collector, ScrapeContext};
 use crate::config::{Backend, Config, ServerConfig};
 use crate::discovery::LocalServer;
 use crate::family::{labels, Family, Kind};
+use crate::server_facts::ServerFacts;
 use http::{FetchError, Fetcher};
 use llama_server::KvLayout;
 
@@ -66,6 +67,8 @@ pub struct LlmCollector {
     /// What each local llama-server's command line says about its KV cache, by server name;
     /// replaced on every scrape.
     layouts: Mutex<HashMap<String, KvLayout>>,
+    /// Each server's backend and reported models, for the proxies in front of them.
+    facts: Arc<ServerFacts>,
 }
 
 /// The per-target deadline: every GET of one target gets what is left of it.
@@ -126,7 +129,14 @@ impl LlmCollector {
             dropped: Mutex::default(),
             rejected: Mutex::default(),
             layouts: Mutex::default(),
+            facts: Arc::default(),
         })
+    }
+
+    /// Publishes what each scrape learns into `facts` (shared with the proxies).
+    pub fn sharing_facts(mut self, facts: Arc<ServerFacts>) -> LlmCollector {
+        self.facts = facts;
+        self
     }
 
     /// The series of one target. A discovered server that refuses to serve metrics (see
@@ -138,6 +148,7 @@ impl LlmCollector {
         let (backend, result) = self.scrape_target(server, deadline).await;
         let label = if backend == Backend::Auto { UNKNOWN_BACKEND } else { backend.as_str() };
         let discovered = !self.configured.iter().any(|c| c.name == server.name);
+        self.facts.learned(&server.name, backend, result.as_ref().ok().map(Vec::as_slice));
         let (mut families, up) = match result {
             Ok(families) => {
                 self.log_change(server, None);
@@ -531,6 +542,7 @@ impl Collector for LlmCollector {
     fn collect<'a>(&'a self, scrape: &'a ScrapeContext) -> BoxFuture<'a, Result<Vec<Family>, CollectError>> {
         Box::pin(async move {
             let targets = self.targets(&scrape.local.servers);
+            self.facts.keep_only(&targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>());
             let per_target = join_all(targets.iter().map(|t| self.scrape_one(t, scrape.budget))).await;
             Ok(per_target.into_iter().flatten().collect())
         })
