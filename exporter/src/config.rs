@@ -90,7 +90,7 @@ pub struct Config {
     pub max_connections: Option<usize>,
     /// Serve the live console at `/` (`--[no-]web.console`); off: the plain landing page.
     pub web_console: bool,
-    /// A console's request reuses the most recent collection when it ended less than this
+    /// A console's request reuses the most recent collection when it started less than this
     /// long ago (`--web.console.min-interval`).
     pub web_console_min_interval: Duration,
     /// Measuring proxies (`--proxy`, `[[proxy]]`); each upstream is among `servers` too.

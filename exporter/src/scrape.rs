@@ -5,8 +5,9 @@
 //! waits for that one instead of starting another. llama.cpp resets some values when read, and
 //! an LLM server should see one scrape per collection however many Prometheus replicas ask.
 //! The live console goes further ([`Scraper::recent`]): it takes the most recent collection
-//! when that one ended less than its minimum interval ago, so open consoles never make a
-//! collector run more often than that, however long a collection takes.
+//! when that one started less than its minimum interval ago, or ended less than its own
+//! duration ago, so open consoles never make a collector run more often than that, nor keep a
+//! slow one running back to back.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -34,8 +35,10 @@ type InFlight = Shared<BoxFuture<'static, Option<Body>>>;
 #[derive(Clone)]
 pub struct Collection {
     pub body: Body,
-    /// When the collection ended (what the console's minimum interval counts from: counted from
-    /// the start, a collection slower than the interval would make consoles collect back to back).
+    /// When the collection started (what the console's minimum interval counts from).
+    pub started: Instant,
+    /// When it ended: a collection slower than the interval is reused for as long as it took,
+    /// so consoles cannot keep it running back to back.
     pub ended: Instant,
     /// When it ended, as wall-clock time: the moment its values were read.
     pub at: SystemTime,
@@ -88,8 +91,10 @@ impl Scraper {
                     let me = Arc::clone(self);
                     // Spawned, so a client that hangs up does not cancel it for the others.
                     let task = tokio::spawn(async move {
+                        let started = Instant::now();
                         let body = Arc::new(encode_text(&me.collect(budget).await));
-                        let done = Collection { body: Arc::clone(&body), ended: Instant::now(), at: SystemTime::now() };
+                        let (ended, at) = (Instant::now(), SystemTime::now());
+                        let done = Collection { body: Arc::clone(&body), started, ended, at };
                         *me.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(done);
                         body
                     });
@@ -102,17 +107,22 @@ impl Scraper {
         shared.await
     }
 
-    /// The most recent collection when it ended less than `min_interval` ago; else a fresh
-    /// one, joined with any in flight (as [`Scraper::scrape`]). `None` only if the collection
-    /// task itself died.
+    /// The most recent collection when it started less than `min_interval` ago or ended less
+    /// than its own duration ago; else a fresh one, joined with any in flight (as
+    /// [`Scraper::scrape`]). `None` only if the collection task itself died.
     pub async fn recent(self: &Arc<Self>, min_interval: Duration, budget: Duration) -> Option<Collection> {
-        if let Some(fresh) = self.latest().filter(|c| c.ended.elapsed() < min_interval) {
+        if let Some(fresh) = self
+            .latest()
+            .filter(|c| c.started.elapsed() < min_interval || c.ended.elapsed() < c.ended.duration_since(c.started))
+        {
             return Some(fresh);
         }
         let body = self.scrape(budget).await?;
         // The collection that produced `body` is the latest one unless another has ended
         // since, which is fresher still.
-        self.latest().or_else(|| Some(Collection { body, ended: Instant::now(), at: SystemTime::now() }))
+        self.latest().or_else(|| {
+            Some(Collection { body, started: Instant::now(), ended: Instant::now(), at: SystemTime::now() })
+        })
     }
 
     fn latest(&self) -> Option<Collection> {
@@ -277,7 +287,7 @@ mod tests {
         fn collect<'a>(&'a self, _: &'a ScrapeContext) -> BoxFuture<'a, Result<Vec<Family>, CollectError>> {
             async move {
                 let run = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 Ok(vec![Family::counter("runs_total", "runs").with(Vec::new(), run as f64)])
             }
             .boxed()
@@ -304,8 +314,13 @@ mod tests {
         assert!(scraper.scrape(budget).await.unwrap().contains("runs_total 2"));
         let after = scraper.recent(Duration::from_secs(60), budget).await.unwrap();
         assert!(after.body.contains("runs_total 2") && after.at > at);
-        // Past the interval, a console starts a new one.
+        // Past the interval, but less than the collection's own duration (200 ms) after it ended:
+        // still that one, so consoles cannot keep a slow collection running back to back.
         tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(scraper.recent(Duration::from_millis(10), budget).await.unwrap().at, after.at);
+        assert_eq!(runs(), 2);
+        // Past both, a console starts a new one.
+        tokio::time::sleep(Duration::from_millis(250)).await;
         let next = scraper.recent(Duration::from_millis(10), budget).await.unwrap();
         assert!(next.body.contains("runs_total 3"));
         assert_eq!(runs(), 3);

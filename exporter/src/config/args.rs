@@ -43,7 +43,7 @@ const FLAGS: &[(&str, Arity, &str)] = &[
     (
         "web.console.min-interval",
         Arity::Value,
-        "a console reuses the last collection when it ended less than this long ago (default 1s)",
+        "a console reuses the last collection when it started less than this long ago (default 1s)",
     ),
     ("server", Arity::Repeated, "[NAME=]URL of an LLM server to scrape; repeatable"),
     (
