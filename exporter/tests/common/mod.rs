@@ -9,8 +9,9 @@ pub mod proxy;
 pub mod pyservers;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -178,6 +179,7 @@ pub struct Exporter {
     child: Child,
     pub addr: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<std::fs::File>,
 }
 
 static STARTED: AtomicUsize = AtomicUsize::new(0);
@@ -242,18 +244,11 @@ impl Exporter {
             .stderr(Stdio::piped());
         customize(&mut command);
         let mut child = command.spawn().expect("start llm-exporter");
-        let stderr = child.stderr.take().unwrap();
+        let stderr = Arc::new(std::fs::File::from(std::os::fd::OwnedFd::from(child.stderr.take().unwrap())));
         let log: Arc<Mutex<Vec<String>>> = Arc::default();
         let (tx, rx) = std::sync::mpsc::channel();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on ").nth(1).and_then(|r| r.split(',').next()) {
-                    let _ = tx.send(addr.to_string());
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let (sink, source) = (Arc::clone(&log), Arc::clone(&stderr));
+        std::thread::spawn(move || read_log(&source, &sink, &tx));
         let addr = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(addr) => addr.parse().unwrap(),
             Err(_) => {
@@ -261,7 +256,7 @@ impl Exporter {
                 panic!("exporter did not start: {:?}", log.lock().unwrap());
             }
         };
-        Exporter { child, addr, log }
+        Exporter { child, addr, log, stderr }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -292,8 +287,20 @@ impl Exporter {
         body
     }
 
+    /// Every line the exporter has written so far. The exporter writes a line before it answers
+    /// the request that caused it; this waits (up to 10 s) until the pipe holds no unread byte,
+    /// so a line written before a scrape returned is always here.
     pub fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = self.log.lock().unwrap();
+            // Under the lock the reader is not between a read and its push.
+            if unread_bytes(&self.stderr) == 0 || std::time::Instant::now() > until {
+                return lines.clone();
+            }
+            drop(lines);
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Sends `signal` (`libc::SIGTERM`, …) to the exporter.
@@ -327,9 +334,8 @@ impl Exporter {
         false
     }
 
-    /// The log once a line holds `needle`, or after 10 s: the exporter writes a line before it
-    /// answers the scrape that caused it, but the test reads stderr through a pipe and a
-    /// thread, which may lag behind on a loaded machine.
+    /// The log once a line holds `needle`, or after 10 s: for lines the exporter may write in
+    /// the background, after the answer that a test waited for.
     pub fn log_with(&self, needle: &str) -> String {
         for _ in 0..200 {
             let log = self.log().join("\n");
@@ -339,6 +345,53 @@ impl Exporter {
             std::thread::sleep(Duration::from_millis(50));
         }
         self.log().join("\n")
+    }
+}
+
+/// Bytes waiting in a pipe (0 once it is closed or on an error).
+fn unread_bytes(pipe: &std::fs::File) -> usize {
+    let mut bytes: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int to a pointer we own; the fd is kept open by the Arc.
+    let ok = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut bytes) } == 0;
+    if ok {
+        usize::try_from(bytes).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+/// Reads the exporter's stderr into `sink` line by line. Each read and the push of its lines
+/// happen under the lock, which lets [`Exporter::log`] know when nothing is in flight.
+fn read_log(stderr: &std::fs::File, sink: &Mutex<Vec<String>>, listening: &std::sync::mpsc::Sender<String>) {
+    let mut partial = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let mut ready = libc::pollfd { fd: stderr.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one pollfd we own; -1 waits until data or hang-up.
+        if unsafe { libc::poll(&mut ready, 1, -1) } < 0 {
+            continue;
+        }
+        let mut lines = sink.lock().unwrap();
+        let n = match (&*stderr).read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => 0,
+        };
+        partial.extend_from_slice(&buf[..n]);
+        while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&partial[..end]).into_owned();
+            partial.drain(..=end);
+            if let Some(addr) = line.split("listening on ").nth(1).and_then(|r| r.split(',').next()) {
+                let _ = listening.send(addr.to_string());
+            }
+            lines.push(line);
+        }
+        if n == 0 {
+            if !partial.is_empty() {
+                lines.push(String::from_utf8_lossy(&partial).into_owned());
+            }
+            return;
+        }
     }
 }
 
