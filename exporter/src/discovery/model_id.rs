@@ -1,7 +1,9 @@
 //! A model id as a `model` label value: at most [`MAX_CHARS`] characters, and two ids that
 //! differ stay two label values. Routers, llama-swap and the process series of their children
 //! all cut ids here, so the same model gets the same label everywhere and one PromQL join
-//! ties them together.
+//! ties them together. [`model_label`] is the older rule the vLLM, SGLang, TGI, MLX and Ollama
+//! backends (and the process series of Ollama's runners) use for a model name that may be a
+//! path; it lives here so discovery and the collectors share it without importing each other.
 
 /// The longest `model` label value.
 pub const MAX_CHARS: usize = 128;
@@ -18,6 +20,18 @@ pub fn label(id: &str) -> String {
     }
     let kept: String = id.chars().take(MAX_CHARS - HASH_CHARS - 1).collect();
     format!("{kept}~{:08x}", fnv1a(id.as_bytes()) as u32)
+}
+
+/// A model name fit for a label: a path is cut to its last component (a directory would leak
+/// into a label), and long names are cut to [`MAX_CHARS`].
+pub fn model_label(name: &str) -> String {
+    let name = name.trim();
+    let name = if name.starts_with('/') || name.contains('\\') || name.starts_with('.') {
+        name.trim_end_matches(['/', '\\']).rsplit(['/', '\\']).next().unwrap_or(name)
+    } else {
+        name
+    };
+    name.chars().take(MAX_CHARS).collect()
 }
 
 /// FNV-1a, 64 bits: stable across builds and platforms (the standard hasher is not promised
@@ -44,5 +58,13 @@ mod tests {
         assert_eq!(label(&a), la, "stable");
         // Characters, not bytes: a multi-byte id is cut on a character boundary.
         assert_eq!(label(&"é".repeat(200)).chars().count(), MAX_CHARS);
+    }
+
+    #[test]
+    fn model_labels() {
+        assert_eq!(model_label("meta-llama/Llama-3.1-8B-Instruct"), "meta-llama/Llama-3.1-8B-Instruct");
+        assert_eq!(model_label("/models/llama-3.1-8b/"), "llama-3.1-8b");
+        assert_eq!(model_label("C:\\models\\m.gguf"), "m.gguf");
+        assert_eq!(model_label(&"m".repeat(300)).len(), MAX_CHARS);
     }
 }

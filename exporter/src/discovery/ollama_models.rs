@@ -36,7 +36,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::Deserialize;
 
 use super::in_root::Dir;
-use crate::collectors::llm::normalize::model_label;
+use super::model_id::model_label;
 use crate::sys;
 
 /// Directory entries looked at in one walk of a models directory, every level together.

@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+pub use crate::discovery::model_id::model_label;
 use crate::family::{Family, Histogram, Kind, Labels};
 
 /// At most this many series per output family, whatever the upstream body holds; the upstream
@@ -256,18 +257,6 @@ pub fn with_model(base: &Labels, model: &str) -> Labels {
     labels
 }
 
-/// A model name fit for a label: a path is cut to its last component (a directory would leak
-/// into a label), and long names are cut.
-pub fn model_label(name: &str) -> String {
-    let name = name.trim();
-    let name = if name.starts_with('/') || name.contains('\\') || name.starts_with('.') {
-        name.trim_end_matches(['/', '\\']).rsplit(['/', '\\']).next().unwrap_or(name)
-    } else {
-        name
-    };
-    name.chars().take(MAX_LABEL_VALUE_CHARS).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,13 +332,5 @@ mod tests {
         assert_eq!(f[0].dropped, 1000 - MAX_SERIES_PER_FAMILY);
         assert!(f[1].samples.is_empty(), "the histogram with too many buckets is left out");
         assert_eq!(f[1].dropped, MAX_BUCKETS + 1 + 2, "every upstream sample of it is counted");
-    }
-
-    #[test]
-    fn model_labels() {
-        assert_eq!(model_label("meta-llama/Llama-3.1-8B-Instruct"), "meta-llama/Llama-3.1-8B-Instruct");
-        assert_eq!(model_label("/models/llama-3.1-8b/"), "llama-3.1-8b");
-        assert_eq!(model_label("C:\\models\\m.gguf"), "m.gguf");
-        assert_eq!(model_label(&"m".repeat(300)).len(), MAX_LABEL_VALUE_CHARS);
     }
 }
