@@ -14,6 +14,9 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path};
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::kept::FileStamp;
 
 /// Symbolic links followed in one resolution, as the kernel's limit.
 const MAX_LINKS: usize = 40;
@@ -36,6 +39,19 @@ fn openat(dir: Option<&Dir>, name: &OsStr, flags: libc::c_int) -> io::Result<Own
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// The inode, modification time and size `stat` holds.
+// The field types differ between targets (32-bit `time_t` and `ino_t`); the same on 64-bit ones.
+#[allow(clippy::useless_conversion)]
+fn stamp_of(stat: &libc::stat) -> FileStamp {
+    let (secs, nanos) = (i64::from(stat.st_mtime), i64::from(stat.st_mtime_nsec));
+    let since_epoch = u64::try_from(secs).ok().zip(u32::try_from(nanos).ok()).map(|(s, n)| Duration::new(s, n));
+    FileStamp {
+        inode: u64::from(stat.st_ino),
+        modified: since_epoch.and_then(|d| UNIX_EPOCH.checked_add(d)),
+        size: u64::try_from(stat.st_size).unwrap_or(0),
+    }
+}
+
 impl Dir {
     /// The root itself (`/proc/PID/root` is followed here, as it should be).
     pub fn open(path: &Path) -> io::Result<Dir> {
@@ -54,6 +70,28 @@ impl Dir {
         match file.metadata()?.is_file() {
             true => Ok(file),
             false => Err(io::Error::from(io::ErrorKind::InvalidInput)),
+        }
+    }
+
+    /// What this directory looks like now.
+    pub fn stamp(&self) -> io::Result<FileStamp> {
+        // SAFETY: `stat` is written by the call before it is read; the descriptor is open.
+        let mut stat = unsafe { std::mem::zeroed::<libc::stat>() };
+        match unsafe { libc::fstat(self.0.as_raw_fd(), &mut stat) } {
+            0 => Ok(stamp_of(&stat)),
+            _ => Err(io::Error::last_os_error()),
+        }
+    }
+
+    /// What the entry `name` right below this one looks like now; a link is not followed.
+    pub fn entry_stamp(&self, name: &OsStr) -> io::Result<FileStamp> {
+        let name = CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: as in `stamp`; `name` is NUL-terminated and outlives the call.
+        let mut stat = unsafe { std::mem::zeroed::<libc::stat>() };
+        let at = self.0.as_raw_fd();
+        match unsafe { libc::fstatat(at, name.as_ptr(), &mut stat, libc::AT_SYMLINK_NOFOLLOW) } {
+            0 => Ok(stamp_of(&stat)),
+            _ => Err(io::Error::last_os_error()),
         }
     }
 

@@ -10,22 +10,26 @@
 //! exporter's uplink or a router leads to. A configured server lends its name to the process
 //! listening on its address. A server process whose ancestor is also a server (an Ollama
 //! model runner, a vLLM engine core) is a worker of that server, not a server of its own.
-//! Nothing is kept between scrapes but the listening sockets of server processes, and those
-//! only while what they depend on is unchanged (`listen_cache.rs`).
+//! Nothing is kept between scrapes but the listening sockets of server processes
+//! (`listen_cache.rs`), pod names and Ollama's model names (`kept.rs`), each only while what
+//! it was read from is unchanged.
 //!
 //! Beside the scan here: `netns.rs` and `ns_addresses.rs` (other network namespaces, their
 //! addresses and routes), `pods.rs` (Kubernetes names), `ollama_models.rs` with `in_root.rs`
-//! (the model an Ollama runner serves), `llama_kv.rs` (what a llama-server's settings say
+//! and `ollama_cache.rs` (the model an Ollama runner serves), `llama_kv.rs` (what a llama-server's settings say
 //! about its KV cache), `model_id.rs` (a model id as a bounded, distinct label) and `stuck.rs`
 //! (PIDs whose files hang when read, which scans skip).
 //! The operating system is read only through `crate::sys`.
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub mod in_root;
+pub mod kept;
 pub mod listen_cache;
 pub mod llama_kv;
 pub mod model_id;
 pub mod netns;
 pub mod ns_addresses;
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub mod ollama_cache;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub mod ollama_models;
 pub mod pods;

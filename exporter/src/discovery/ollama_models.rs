@@ -36,8 +36,8 @@ use std::path::{Component, Path, PathBuf};
 use serde::Deserialize;
 
 use super::in_root::Dir;
+use super::kept::FileStamp;
 use super::model_id::model_label;
-use crate::sys;
 
 /// Directory entries looked at in one walk of a models directory, every level together.
 pub const MAX_ENTRIES: usize = 16_384;
@@ -157,58 +157,117 @@ struct Budget {
     bytes: u64,
 }
 
+/// A folder or manifest a walk looked at: its depth below `manifests` (0 for `manifests`
+/// itself), its name, and what it looked like before it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub depth: usize,
+    pub name: OsString,
+    pub is_dir: bool,
+    pub stamp: FileStamp,
+}
+
+/// What one walk found, and what it read it from.
+#[derive(Debug)]
+pub struct Walked {
+    /// Blob digest → model name.
+    pub names: HashMap<String, String>,
+    /// Every folder and manifest looked at, in walk order.
+    pub seen: Vec<Seen>,
+    /// False when something listed could not be opened for want of permission (a change of
+    /// permission moves no modification time, so such a walk is not worth keeping).
+    pub complete: bool,
+}
+
 /// For each blob some manifest under `manifests` (a models directory's, opened inside the
 /// runner's root) uses as its model layer, the name kept for it (see the module doc); `None`
 /// when it cannot be listed (the runner is gone, or its files are not readable to this
 /// exporter).
 pub fn names_by_blob(manifests: &Dir) -> Option<HashMap<String, String>> {
-    let mut found = HashMap::new();
-    let mut budget = Budget { entries: MAX_ENTRIES, manifests: MAX_MANIFESTS, bytes: MAX_WALK_BYTES };
-    walk(manifests, &manifests.names().ok()?, &mut Vec::new(), &mut budget, &mut found);
-    Some(found.into_iter().map(|(digest, (_, name))| (digest, model_label(&name))).collect())
+    walk_manifests(manifests).map(|walked| walked.names)
 }
 
-/// One level of `manifests/HOST/NAMESPACE/MODEL/TAG`: `names` of `dir`; `parts` holds the
-/// levels above. Directories and files are opened through `dir`, links never followed.
-fn walk(
-    dir: &Dir,
-    names: &[OsString],
-    parts: &mut Vec<String>,
-    budget: &mut Budget,
-    found: &mut HashMap<String, Candidate>,
-) {
-    let Some(&kind) = PARTS.get(parts.len()) else { return };
-    for name in names {
-        if budget.entries == 0 {
-            return;
-        }
-        budget.entries -= 1;
-        let Some(name_text) = name.to_str().filter(|n| valid_part(kind, n)) else { continue };
-        if kind != Part::Tag {
-            let Ok(below) = dir.child(name) else { continue };
-            let Ok(below_names) = below.names() else { continue };
-            parts.push(name_text.to_string());
-            walk(&below, &below_names, parts, budget, found);
-            parts.pop();
-            continue;
-        }
-        if budget.manifests == 0 || budget.bytes == 0 {
-            continue;
-        }
-        let Ok(file) = dir.file(name) else { continue };
-        budget.manifests -= 1;
-        let Some(digest) = model_layer(file, &mut budget.bytes) else { continue };
-        let [host, namespace, model] = parts.as_slice() else { continue };
-        let candidate = (name_text != "latest", display_name(host, namespace, model, name_text));
-        match found.entry(digest) {
-            Entry::Occupied(mut kept) if candidate < *kept.get() => {
-                kept.insert(candidate);
+/// [`names_by_blob`], with what the names were read from.
+pub fn walk_manifests(manifests: &Dir) -> Option<Walked> {
+    let stamp = manifests.stamp().ok()?;
+    let mut walk = Walk {
+        budget: Budget { entries: MAX_ENTRIES, manifests: MAX_MANIFESTS, bytes: MAX_WALK_BYTES },
+        parts: Vec::new(),
+        found: HashMap::new(),
+        seen: vec![Seen { depth: 0, name: OsString::new(), is_dir: true, stamp }],
+        complete: true,
+    };
+    walk.dir(manifests, &manifests.names().ok()?);
+    let names = walk.found.into_iter().map(|(digest, (_, name))| (digest, model_label(&name))).collect();
+    Some(Walked { names, seen: walk.seen, complete: walk.complete })
+}
+
+/// One walk of `manifests/HOST/NAMESPACE/MODEL/TAG`.
+struct Walk {
+    budget: Budget,
+    /// The names of the levels above the folder being walked.
+    parts: Vec<String>,
+    found: HashMap<String, Candidate>,
+    seen: Vec<Seen>,
+    complete: bool,
+}
+
+impl Walk {
+    /// One level: `names` of `dir`. Directories and files are opened through `dir`, links
+    /// never followed; each is stamped before it is read.
+    fn dir(&mut self, dir: &Dir, names: &[OsString]) {
+        let Some(&kind) = PARTS.get(self.parts.len()) else { return };
+        let depth = self.parts.len() + 1;
+        for name in names {
+            if self.budget.entries == 0 {
+                return;
             }
-            Entry::Occupied(_) => {}
-            Entry::Vacant(slot) => {
-                slot.insert(candidate);
+            self.budget.entries -= 1;
+            let Some(name_text) = name.to_str().filter(|n| valid_part(kind, n)) else { continue };
+            if kind != Part::Tag {
+                let Some((below, stamp, below_names)) = self.opened(dir.child(name).and_then(|below| {
+                    let stamp = below.stamp()?;
+                    let names = below.names()?;
+                    Ok((below, stamp, names))
+                })) else {
+                    continue;
+                };
+                self.seen.push(Seen { depth, name: name.clone(), is_dir: true, stamp });
+                self.parts.push(name_text.to_string());
+                self.dir(&below, &below_names);
+                self.parts.pop();
+                continue;
+            }
+            if self.budget.manifests == 0 || self.budget.bytes == 0 {
+                continue;
+            }
+            let Some((stamp, file)) = self.opened(dir.entry_stamp(name).and_then(|s| Ok((s, dir.file(name)?)))) else {
+                continue;
+            };
+            self.seen.push(Seen { depth, name: name.clone(), is_dir: false, stamp });
+            self.budget.manifests -= 1;
+            let Some(digest) = model_layer(file, &mut self.budget.bytes) else { continue };
+            let [host, namespace, model] = self.parts.as_slice() else { continue };
+            let candidate = (name_text != "latest", display_name(host, namespace, model, name_text));
+            match self.found.entry(digest) {
+                Entry::Occupied(mut kept) if candidate < *kept.get() => {
+                    kept.insert(candidate);
+                }
+                Entry::Occupied(_) => {}
+                Entry::Vacant(slot) => {
+                    slot.insert(candidate);
+                }
             }
         }
+    }
+
+    /// What was opened; a refusal for want of permission marks the walk incomplete (anything
+    /// else, a link or a file where a folder belongs, is skipped by design).
+    fn opened<T>(&mut self, result: std::io::Result<T>) -> Option<T> {
+        if let Err(error) = &result {
+            self.complete &= error.kind() != std::io::ErrorKind::PermissionDenied;
+        }
+        result.ok()
     }
 }
 
@@ -245,33 +304,6 @@ fn model_layer(file: std::fs::File, budget: &mut u64) -> Option<String> {
     (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| hex.to_ascii_lowercase())
 }
 
-/// The names found during one scrape, per server and models directory: runners of one server
-/// share its files, so each directory is walked once however many runners use it.
-#[derive(Debug, Default)]
-pub struct ModelNames {
-    walked: HashMap<(u32, PathBuf), HashMap<String, String>>,
-}
-
-impl ModelNames {
-    /// The model the runner `pid` of the Ollama server `server` serves, given its arguments;
-    /// `None` when they name none or no manifest uses its blob.
-    pub fn model_of(&mut self, root: &Path, pid: u32, server: u32, args: &[String]) -> Option<String> {
-        let (models, digest) = match runner_model(args)? {
-            RunnerModel::Name(name) => return Some(name),
-            RunnerModel::Blob { models, digest } => (models, digest),
-        };
-        let key = (server, models);
-        if !self.walked.contains_key(&key) {
-            let runner_root = Dir::open(&sys::process_root(root, pid)).ok()?;
-            let manifests = runner_root.resolve(&key.1.join("manifests"))?;
-            // A directory that cannot be listed through this runner may be through another one.
-            let names = names_by_blob(&manifests)?;
-            self.walked.insert(key.clone(), names);
-        }
-        self.walked.get(&key)?.get(&digest).cloned()
-    }
-}
-
 #[cfg(test)]
 #[path = "ollama_models_tests.rs"]
-mod tests;
+pub(crate) mod tests;

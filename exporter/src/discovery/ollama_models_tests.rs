@@ -5,11 +5,11 @@ use std::path::Path;
 
 use super::*;
 
-const A: &str = "6a0746a1ec1aef3e7ec53868f220ff6e389f6f8ef87a01d77c96807de94ca2aa";
-const B: &str = "b112e727c6f18875636c56a779790a590d705aec9e1c0eb5a97d51fc2a778583";
-const C: &str = "0ba8f0e314b4264dfd19df045cde9d4c394a52474bf92ed6a3de22a4ca31a177";
+pub(crate) const A: &str = "6a0746a1ec1aef3e7ec53868f220ff6e389f6f8ef87a01d77c96807de94ca2aa";
+pub(crate) const B: &str = "b112e727c6f18875636c56a779790a590d705aec9e1c0eb5a97d51fc2a778583";
+pub(crate) const C: &str = "0ba8f0e314b4264dfd19df045cde9d4c394a52474bf92ed6a3de22a4ca31a177";
 
-fn args(line: &str) -> Vec<String> {
+pub(crate) fn args(line: &str) -> Vec<String> {
     line.split_whitespace().map(String::from).collect()
 }
 
@@ -80,13 +80,13 @@ fn manifest_paths_become_the_names_ollama_shows() {
     assert_eq!(display_name("localhost:5000", "library", "m", "v1"), "localhost:5000/library/m:v1");
 }
 
-fn manifest(model: &str) -> String {
+pub(crate) fn manifest(model: &str) -> String {
     format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:{C}","size":561}},"layers":[{{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:{model}","size":2019377376}},{{"mediaType":"application/vnd.ollama.image.template","digest":"sha256:{C}","size":1429}}]}}"#
     )
 }
 
-fn write(models: &Path, path: &str, body: &str) {
+pub(crate) fn write(models: &Path, path: &str, body: &str) {
     let path = models.join("manifests").join(path);
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, body).unwrap();
@@ -206,28 +206,4 @@ fn the_walk_reads_at_most_its_bytes() {
     }
     let found = listed(&dir.path().join("manifests")).map(|n| n.len()).unwrap_or(0);
     assert!(found > 0 && found < (MAX_WALK_BYTES / (MANIFEST_CAP - 16)) as usize + 1, "{found}");
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn runners_are_looked_up_in_their_own_root_once_per_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    let procfs = dir.path();
-    let models = "/usr/share/ollama/.ollama/models";
-    write(&procfs.join("201/root").join(&models[1..]), "registry.ollama.ai/library/llama3.2/latest", &manifest(A));
-    let runner =
-        |digest: &str| args(&format!("/usr/bin/ollama runner --model {models}/blobs/sha256-{digest} --port 1"));
-    let mut names = ModelNames::default();
-    assert_eq!(names.model_of(procfs, 201, 200, &runner(A)).as_deref(), Some("llama3.2:latest"));
-    assert_eq!(names.model_of(procfs, 201, 200, &runner(B)), None);
-    // Another runner of the same server: the directory is not walked again.
-    fs::remove_dir_all(procfs.join("201")).unwrap();
-    assert_eq!(names.model_of(procfs, 202, 200, &runner(A)).as_deref(), Some("llama3.2:latest"));
-    // Another server walks its own runner's root: a runner whose root cannot be read does not
-    // stop the next one from being looked up.
-    assert_eq!(names.model_of(procfs, 301, 300, &runner(A)), None);
-    write(&procfs.join("303/root").join(&models[1..]), "registry.ollama.ai/team/m/v1", &manifest(A));
-    assert_eq!(names.model_of(procfs, 303, 300, &runner(A)).as_deref(), Some("team/m:v1"));
-    let mlx = args("/usr/bin/ollama runner --mlx-engine --model qwen3:8b --port 1");
-    assert_eq!(names.model_of(procfs, 302, 300, &mlx).as_deref(), Some("qwen3:8b"));
 }

@@ -21,8 +21,9 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
+use super::kept::{FileStamp, Kept};
 use super::LocalView;
 use crate::sys::RawProcess;
 
@@ -117,25 +118,22 @@ impl NodeNames {
     }
 
     /// [`NodeNames::read`], kept between scrapes while both folders are unchanged: adding or
-    /// removing an entry changes a folder's modification time. A read while a folder's time is
-    /// within [`SETTLE`] of now is not kept, as a second change in the same clock tick would
-    /// not move it. At most [`MAX_ROOTS`] roots are remembered.
+    /// removing an entry changes a folder's modification time (the rules of `kept.rs`). At most
+    /// [`MAX_ROOTS`] roots are remembered.
     pub fn read_kept(rootfs: &Path) -> Arc<NodeNames> {
-        static KEPT: LazyLock<Mutex<Kept>> = LazyLock::new(Mutex::default);
-        let times = folder_times(rootfs);
+        static KEPT: LazyLock<Mutex<Kept<PathBuf, FolderStamps, NodeNames>>> =
+            LazyLock::new(|| Mutex::new(Kept::new(MAX_ROOTS)));
         let kept = || KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((at, names)) = kept().get(rootfs) {
-            if times.is_some() && *at == times {
-                return Arc::clone(names);
+        let stamps = folder_stamps(rootfs);
+        let found = kept().get(&rootfs.to_path_buf());
+        if let (Some(stamps), Some((at, names))) = (&stamps, found) {
+            if *at == *stamps {
+                return names;
             }
         }
         let names = Arc::new(NodeNames::read(rootfs));
-        let settled = |t: &Option<SystemTime>| t.and_then(|t| t.elapsed().ok()).is_some_and(|age| age > SETTLE);
-        let mut kept = kept();
-        kept.remove(rootfs);
-        if times.as_ref().is_some_and(|t| t.iter().all(|(_, modified)| settled(modified))) && kept.len() < MAX_ROOTS {
-            kept.insert(rootfs.to_path_buf(), (times, Arc::clone(&names)));
-        }
+        let settled = stamps.as_ref().is_some_and(|s| s.iter().all(FileStamp::settled));
+        kept().put(rootfs.to_path_buf(), stamps.unwrap_or_default(), Arc::clone(&names), settled);
         names
     }
 
@@ -152,25 +150,20 @@ impl NodeNames {
     }
 }
 
-/// How long a folder's modification time must be in the past before a read of it is kept.
-const SETTLE: Duration = Duration::from_secs(2);
 /// Roots whose names are kept at most.
 const MAX_ROOTS: usize = 16;
 
-/// (inode, modification time) of `var/log/pods` and `var/log/containers`; `None` of a missing
-/// folder's time. `None` in all when `rootfs` itself cannot be read.
-type FolderTimes = Option<[(u64, Option<SystemTime>); 2]>;
-/// The names of each root, with the folder times they were read at.
-type Kept = HashMap<PathBuf, (FolderTimes, Arc<NodeNames>)>;
+/// The stamps of `var/log/pods` and `var/log/containers` (a missing folder's is all zero and
+/// the epoch); `None` when `rootfs` itself cannot be read.
+type FolderStamps = Vec<FileStamp>;
 
-fn folder_times(rootfs: &Path) -> FolderTimes {
-    use std::os::unix::fs::MetadataExt;
+fn folder_stamps(rootfs: &Path) -> Option<FolderStamps> {
     fs::metadata(rootfs).ok()?;
     let of = |dir: &str| match fs::metadata(rootfs.join(dir)) {
-        Ok(meta) => (meta.ino(), meta.modified().ok()),
-        Err(_) => (0, Some(SystemTime::UNIX_EPOCH)),
+        Ok(meta) => FileStamp::of(&meta),
+        Err(_) => FileStamp { inode: 0, modified: Some(SystemTime::UNIX_EPOCH), size: 0 },
     };
-    Some([of("var/log/pods"), of("var/log/containers")])
+    Some(vec![of("var/log/pods"), of("var/log/containers")])
 }
 
 /// The cgroup ids of a process under the proc filesystem `root`.

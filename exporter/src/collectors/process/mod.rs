@@ -7,7 +7,7 @@
 //! collector also scrapes. This collector then reads only the selected processes through
 //! `sys/` (the proc filesystem on Linux, libproc on macOS) and shapes them (`shape.rs`). The
 //! worker of a multi-model server gets a `model`: from its command line (`discovery/`), or for
-//! an Ollama runner from Ollama's manifests (`discovery/ollama_models.rs`).
+//! an Ollama runner from Ollama's manifests (`discovery/ollama_cache.rs`).
 pub mod shape;
 
 #[cfg(test)]
@@ -23,7 +23,7 @@ use tokio::sync::Semaphore;
 use super::{CollectError, Collector, ScrapeContext};
 use crate::config::{Config, Workload};
 #[cfg(any(target_os = "linux", target_os = "macos"))]
-use crate::discovery::ollama_models;
+use crate::discovery::ollama_cache;
 use crate::discovery::stuck::{self, Unreadable, Watch};
 use crate::discovery::{self, LocalServer, LocalView};
 use crate::family::Family;
@@ -85,7 +85,7 @@ pub fn select_watched(root: &std::path::Path, view: &LocalView, watch: &Watch) -
     pids.sort_unstable();
     pids.dedup();
     let mut parents = HashMap::new();
-    let mut ollama_names = ollama_models::ModelNames::default();
+    let mut ollama_names = ollama_cache::ModelNames::new(root);
     pids.into_iter()
         .filter_map(|pid| {
             // Reading a PID whose reads hang would block this read too.
@@ -119,10 +119,10 @@ fn worker_model(
     pid: u32,
     comm: &str,
     owner: &LocalServer,
-    ollama_names: &mut ollama_models::ModelNames,
+    ollama_names: &mut ollama_cache::ModelNames,
 ) -> Option<String> {
     if owner.backend == "ollama" {
-        return ollama_names.model_of(root, pid, owner.pid, &sys::read_cmdline(root, pid));
+        return ollama_names.model_of(pid, owner.pid, &sys::read_cmdline(root, pid));
     }
     (comm == "llama-server").then(|| discovery::worker_model(&sys::read_cmdline(root, pid))).flatten()
 }
