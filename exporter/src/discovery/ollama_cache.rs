@@ -10,9 +10,9 @@
 //! moves no modification time).
 //!
 //! Entries are keyed on the proc root, the Ollama server's PID and the models directory;
-//! [`MAX_DIRS`] are kept at most, and when a scrape's [`ModelNames`] is dropped, the entries of
-//! its proc root that the scrape did not ask for are forgotten (a server gone, a directory no
-//! longer used).
+//! [`MAX_DIRS`] are kept at most, each of at most [`MAX_SEEN`] folders and manifests. When a
+//! scrape's [`ModelNames`] is dropped, the entries of its proc root that the scrape did not ask
+//! for are forgotten (a server gone, a directory no longer used).
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
@@ -23,7 +23,10 @@ use super::ollama_models::{runner_model, walk_manifests, RunnerModel, Seen};
 use crate::sys;
 
 /// Models directories whose names are kept at most, over every proc root.
-pub const MAX_DIRS: usize = 8;
+pub const MAX_DIRS: usize = 4;
+/// Folders and manifests of a walk that is kept at most: a few hundred models. A larger tree
+/// is walked on every scrape, so a hostile one cannot make the exporter hold megabytes.
+pub const MAX_SEEN: usize = 2048;
 
 /// Blob digest → model name, of one models directory.
 type Names = HashMap<String, String>;
@@ -81,7 +84,7 @@ fn names_kept(key: Key, manifests: &Dir) -> Option<Arc<Names>> {
         }
     }
     let walked = walk_manifests(manifests)?;
-    let settled = walked.complete && walked.seen.iter().all(|s| s.stamp.settled());
+    let settled = walked.complete && walked.seen.len() <= MAX_SEEN && walked.seen.iter().all(|s| s.stamp.settled());
     let names = Arc::new(walked.names);
     shared().put(key, walked.seen, Arc::clone(&names), settled);
     Some(names)

@@ -42,6 +42,18 @@ fn scrape(procfs: &Path, digest: &str) -> Option<String> {
     ModelNames::new(procfs).model_of(201, 200, &runner(digest))
 }
 
+/// A models directory for runner 201 under `procfs`, with one manifest (`llama3.2:latest`, blob
+/// A) last changed a minute ago, walked once: the proc root, the models directory and the
+/// manifest.
+fn settled_tree(procfs: &Path) -> (&Path, PathBuf, PathBuf) {
+    let models = models_of(procfs, 201);
+    write(&models, "registry.ollama.ai/library/llama3.2/latest", &manifest(A));
+    age(&models, 60);
+    assert_eq!(scrape(procfs, A).as_deref(), Some("llama3.2:latest"));
+    let llama = models.join("manifests/registry.ollama.ai/library/llama3.2/latest");
+    (procfs, models, llama)
+}
+
 /// Rewrites a manifest in place (same inode, same size) to use `digest`, and puts its old
 /// modification time back: only reading the file again can tell.
 fn rewrite_unseen(file: &Path, digest: &str) {
@@ -75,11 +87,7 @@ fn runners_are_looked_up_in_their_own_root_once_per_directory() {
 #[test]
 fn an_unchanged_tree_is_not_walked_again_and_a_pull_is_seen_at_the_next_scrape() {
     let dir = tempfile::tempdir().unwrap();
-    let (procfs, models) = (dir.path(), models_of(dir.path(), 201));
-    let llama = models.join("manifests/registry.ollama.ai/library/llama3.2/latest");
-    write(&models, "registry.ollama.ai/library/llama3.2/latest", &manifest(A));
-    age(&models, 60);
-    assert_eq!(scrape(procfs, A).as_deref(), Some("llama3.2:latest"));
+    let (procfs, models, llama) = settled_tree(dir.path());
 
     // The manifest now names B, but nothing in the tree looks changed: the names kept are
     // used, which shows the tree was not walked (a walk would read B).
@@ -110,11 +118,7 @@ fn an_unchanged_tree_is_not_walked_again_and_a_pull_is_seen_at_the_next_scrape()
 #[test]
 fn a_directory_no_scrape_asks_for_is_forgotten() {
     let dir = tempfile::tempdir().unwrap();
-    let (procfs, models) = (dir.path(), models_of(dir.path(), 201));
-    let llama = models.join("manifests/registry.ollama.ai/library/llama3.2/latest");
-    write(&models, "registry.ollama.ai/library/llama3.2/latest", &manifest(A));
-    age(&models, 60);
-    assert_eq!(scrape(procfs, A).as_deref(), Some("llama3.2:latest"));
+    let (procfs, _, llama) = settled_tree(dir.path());
     rewrite_unseen(&llama, B);
     // A scrape of this root that asks about no Ollama runner.
     drop(ModelNames::new(procfs));
@@ -123,4 +127,18 @@ fn a_directory_no_scrape_asks_for_is_forgotten() {
     rewrite_unseen(&llama, A);
     drop(ModelNames::new(&procfs.join("elsewhere")));
     assert_eq!(scrape(procfs, B).as_deref(), Some("llama3.2:latest"), "still kept");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_tree_too_large_to_keep_is_walked_every_scrape() {
+    let dir = tempfile::tempdir().unwrap();
+    let (procfs, models) = (dir.path(), models_of(dir.path(), 201));
+    for i in 0..MAX_SEEN {
+        write(&models, &format!("registry.ollama.ai/library/big/t{i}"), &manifest(A));
+    }
+    age(&models, 60);
+    assert_eq!(scrape(procfs, B), None);
+    rewrite_unseen(&models.join("manifests/registry.ollama.ai/library/big/t7"), B);
+    assert_eq!(scrape(procfs, B).as_deref(), Some("big:t7"), "not kept, so read again");
 }
