@@ -66,6 +66,21 @@ def one_round(pid, url, scrapes):
     return (cpu_seconds(pid) - cpu0) * 1000 / scrapes, times, size
 
 
+def interleaved(targets, rounds, scrapes):
+    """`rounds` rounds of `scrapes` sequential scrapes of each (name, pid, url) in turn: per name,
+    the CPU ms per scrape, p50 and p99 ms of each round, and the last body size."""
+    results = {name: {"cpu": [], "p50": [], "p99": [], "size": 0} for name, _, _ in targets}
+    for _ in range(rounds):
+        for name, pid, url in targets:
+            cpu, times, size = one_round(pid, url, scrapes)
+            times.sort()
+            results[name]["cpu"].append(cpu)
+            results[name]["p50"].append(pct(times, 0.5))
+            results[name]["p99"].append(pct(times, 0.99))
+            results[name]["size"] = size
+    return results
+
+
 def pct(sorted_values, q):
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 

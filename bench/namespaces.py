@@ -23,7 +23,8 @@ and node_exporter with its default collectors. "servers up" counts `llm_server_u
 first scrape: a build whose scan overruns its budget finds none. Each round scrapes every exporter S times in turn;
 CPU per scrape is the exporter's utime+stime over those scrapes, latency the client's wall
 time; median [min–max] over rounds; RSS at the end. The machine's established-connection hash
-size is printed: the cost of reading another namespace's net/tcp grows with it.
+size is printed (the cost of reading another namespace's net/tcp grows with it), and the load
+average at the start and the end.
 """
 import argparse
 import ctypes
@@ -36,7 +37,7 @@ import tempfile
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from measure import ROOT, cpu_model, fmt, free_port, install_peers, one_round, pct, status_mib, wait_up  # noqa: E402
+from measure import ROOT, cpu_model, fmt, free_port, install_peers, interleaved, status_mib, wait_up  # noqa: E402
 
 FIXTURES = os.path.join(ROOT, "exporter", "tests", "fixtures")
 ROUTES = {
@@ -95,6 +96,7 @@ def main():
     ap.add_argument("--scrapes", type=int, default=10)
     a = ap.parse_args()
     install_peers()
+    load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     tag = f"llmxb{os.getpid()}"
     node = f"{tag}-node"
     pods, procs, exporters = [], [], []
@@ -159,20 +161,14 @@ def main():
             body = urllib.request.urlopen(url, timeout=60).read().decode()
             found[name] = sum(1 for line in body.splitlines()
                               if line.startswith("llm_server_up{") and line.endswith(" 1"))
-        results = {name: {"cpu": [], "p50": [], "p99": []} for name, _, _ in targets}
-        for _ in range(a.rounds):
-            for name, pid, url in targets:
-                cpu, times, _ = one_round(pid, url, a.scrapes)
-                times.sort()
-                results[name]["cpu"].append(cpu)
-                results[name]["p50"].append(pct(times, 0.5))
-                results[name]["p99"].append(pct(times, 0.99))
+        results = interleaved(targets, a.rounds, a.scrapes)
         rss = {name: status_mib(pid, "VmRSS") for name, pid, _ in targets}
         with open("/proc/sys/net/ipv4/tcp_ehash_entries") as f:
             ehash = f.read().strip().lstrip("-")
         print(f"{a.pods} pods, {held} held connections, established hash {ehash} buckets; {a.rounds} interleaved "
               f"rounds of {a.scrapes} scrapes; median [min–max] over rounds. {os.cpu_count()} CPUs, "
-              f"{cpu_model()}, Linux {platform.release()}.\n")
+              f"{cpu_model()}, Linux {platform.release()}; load average at the start {load_start}, at the end "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}.\n")
         print("| exporter | servers up | CPU ms/scrape | p50 ms | p99 ms | RSS MiB |")
         print("|---|---:|---:|---:|---:|---:|")
         for name, r in results.items():

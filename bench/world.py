@@ -4,6 +4,7 @@ against node_exporter and process-exporter, memory, scaling, and overhead at a 1
 in one run on this machine.
 
     bench/world.py [--smoke] [--rounds N] [--scrapes N] [--overhead-seconds S]
+                   [--before BINARY] [--world-only]
 
 World (b), built in a temporary directory for every run:
 - a synthetic proc tree (`--path.procfs`) of 1,000 processes: 8 llama-servers listening on
@@ -22,6 +23,11 @@ the same 20 processes (`-procfs`, comm llama-server and trainer, its default -th
 -gather-smaps). Each round scrapes every exporter N times in turn (A×N, B×N, C×N), as
 bench/scrape.py does: CPU per scrape is the exporter's utime+stime over those scrapes (from
 /proc/PID/stat), latency the client's wall time; median [min–max] over rounds.
+
+With `--before BINARY` (another llm-exporter build, e.g. main's), world (b) scrapes that build
+too, in the same rounds, as "llm-exporter before". With `--world-only`, only world (b) and the
+memory of its exporters are measured (no scaling curves, no 1 s interval test), and the table
+goes to bench/results/world-before-after.md instead of world.md.
 
 Then: RSS after those scrapes and peak RSS with 200 concurrent scrapers; llm-exporter's CPU per
 scrape as processes, GPUs, targets and target body size grow (one dimension at a time, the
@@ -620,6 +626,8 @@ def main():
     ap.add_argument("--scaling-rounds", type=int, default=8)
     ap.add_argument("--scaling-scrapes", type=int, default=100)
     ap.add_argument("--overhead-seconds", type=float, default=300)
+    ap.add_argument("--before", help="another llm-exporter binary scraped in world (b) beside this build")
+    ap.add_argument("--world-only", action="store_true", help="world (b) only: no scaling, no 1 s interval test")
     a = ap.parse_args()
     if not have_matplotlib() and not os.environ.get("WORLD_PY_REEXEC"):
         # Debian's python3-matplotlib lives with the system Python, which may not be the first python3.
@@ -637,6 +645,8 @@ def main():
     target_points = [1, 2] if a.smoke else [1, 2, 4, 8, 16, 32]
     # The smallest vLLM-style body, one model, is about 24 KB.
     body_points = [1, 100_000] if a.smoke else [1, 100_000, 1_000_000, 2_000_000]
+    if a.world_only:
+        proc_points, gpu_points, target_points, body_points = [], [], [], []
 
     started = time.time()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that everything started is stopped
@@ -663,7 +673,7 @@ def run(a, tmp, fleet, out_dir, n_world, threads_n, per_thread, proc_points, gpu
 
     # The targets: 32 llama-servers (world (b) uses 8), one vLLM-style server per body size.
     sites = [{path: (os.path.join(FIXTURES, f), ctype) for path, (f, ctype) in LLAMA_ROUTES.items()}
-             for _ in range(max(8, max(target_points)))]
+             for _ in range(max([8, *target_points]))]
     models = os.path.join(FIXTURES, "vllm_v1_models.json")
     versionf = os.path.join(FIXTURES, "vllm_version.json")
     body_sizes = {}
@@ -693,10 +703,10 @@ def run(a, tmp, fleet, out_dir, n_world, threads_n, per_thread, proc_points, gpu
         return ("llama-server", ["/usr/local/bin/llama-server", "-m", "/models/qwen2.5-7b-instruct-q4_k_m.gguf",
                                  "-c", "8192", "--metrics", "--slots", "--port", str(port)], port)
 
-    def ours(name, tree, gpu_pids):
+    def ours(name, tree, gpu_pids, binary=exe):
         cfg = os.path.join(tmp, f"nvml-{re.sub(r'[^A-Za-z0-9]+', '-', name)}.json")
         nvml_config(cfg, gpu_pids)
-        return Exporter(fleet, name, [exe, f"--path.procfs={tree.root}", f"--nvml.library={nvml}",
+        return Exporter(fleet, name, [binary, f"--path.procfs={tree.root}", f"--nvml.library={nvml}",
                                       f"--config.file={rule}", "--log.level=warn"],
                         env={"NVML_STANDIN_CONFIG": cfg})
 
@@ -716,6 +726,8 @@ def run(a, tmp, fleet, out_dir, n_world, threads_n, per_thread, proc_points, gpu
         Exporter(fleet, "process-exporter (the same 20 processes)",
                  [shutil.which("prometheus-process-exporter"), f"-procfs={world.root}", f"-config.path={pe_config}"]),
     ]
+    if a.before:
+        exporters.append(ours("llm-exporter before", world, gpu_pids, binary=a.before))
     for e in exporters:
         e.wait()
         get(e.url)  # warm up: connections, detection, first collection
@@ -780,6 +792,14 @@ def run(a, tmp, fleet, out_dir, n_world, threads_n, per_thread, proc_points, gpu
               "why": sorted(set(conc_fail))[:3]}
     print(f"[{time.time() - started:.0f} s] memory: RSS {rss['llm-exporter']:.1f} MiB after {total_scrapes} scrapes; "
           f"{threads_n} concurrent scrapers: peak {memory['hwm']:.1f} MiB, {len(conc_fail)} failed", flush=True)
+
+    if a.world_only:  # no scaling, no 1 s interval test
+        text = report_world(a, results, rss, hwm_before, memory, check, total_scrapes, version, n_world, started)
+        print(text)
+        if not a.smoke:
+            with open(os.path.join(RESULTS, "world-before-after.md"), "w") as f:
+                f.write(text)
+        return
 
     # ---- scaling: one exporter per point, all running, interleaved rounds
     small_gpu = lambda tree: [[tree.selected[j % len(tree.selected)] for j in range(4)]]
@@ -862,6 +882,31 @@ def world_check(ours_body, pe_body, node_body, real_failing):
             f"{gpu_procs} GPU process series, {len(servers)} targets up; process-exporter counts {procs:.0f} "
             f"processes; node_exporter collectors failing (no such hardware or service here): "
             f"{', '.join(failing) or 'none'}, {same}")
+
+
+def report_world(a, results, rss, hwm_before, memory, check, total_scrapes, version, n_world, started):
+    """The table of world (b) alone, for --world-only."""
+    ours = statistics.median(results["llm-exporter"]["cpu"])
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    L = ["# llm-exporter in a synthetic world of 1,000 processes: scrape cost\n",
+         f"Reproduce: `python3 bench/world.py --world-only"
+         + (" --before BINARY" if a.before else "") + f" --rounds {a.rounds} --scrapes {a.scrapes}`. "
+         f"{os.cpu_count()} CPUs, {cpu_model()}, Linux {platform.release()}; this build: {version}"
+         + (f"; before: `{os.path.basename(a.before)}`" if a.before else "") + f". Load average at the end: {load}.\n",
+         f"World (b) of `bench/world.py`: {n_world} processes (20 selected), 8 stand-in GPUs, 8 targets. "
+         f"{a.rounds} interleaved rounds of {a.scrapes} scrapes per exporter; median [min–max] over rounds. "
+         f"Check: {check}.\n",
+         f"| exporter | CPU ms/scrape | × llm-exporter | p50 ms | p99 ms | body bytes | RSS MiB after {total_scrapes} "
+         "scrapes | peak RSS MiB |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in results.items():
+        ratio = statistics.median(r["cpu"]) / ours if ours else float("nan")
+        L.append(f"| {name} | {fmt(r['cpu'])} | {ratio:.2f} | {fmt(r['p50'])} | {fmt(r['p99'])} | {r['size']} | "
+                 f"{rss[name]:.1f} | {hwm_before[name]:.1f} |")
+    L.append("")
+    L.append(f"llm-exporter with {memory['threads']} concurrent scrapers: peak {memory['hwm']:.1f} MiB, "
+             f"{memory['failed']} failed. The whole run took {time.time() - started:.0f} s.")
+    return "\n".join(L) + "\n"
 
 
 def report(a, results, rss, rss_parts, hwm_before, reads, syscalls, complaints, memory, points, scaling, overhead, ticks, wall, rss_end,
