@@ -38,10 +38,12 @@ fn pid_dir(root: &Path, pid: u32) -> PathBuf {
 const SMALL_FILE_CAP: u64 = 64 * 1024;
 
 /// A small proc file's text, read up to `SMALL_FILE_CAP`; `None` if it cannot be opened or read.
+/// Bytes that are not UTF-8 become U+FFFD: the kernel cuts a command name at 15 bytes, inside a
+/// character if need be, and `stat` and `status` carry that name.
 pub fn read_small(path: &Path) -> Option<String> {
-    let mut text = String::new();
-    fs::File::open(path).ok()?.take(SMALL_FILE_CAP).read_to_string(&mut text).ok()?;
-    Some(text)
+    let mut bytes = Vec::new();
+    fs::File::open(path).ok()?.take(SMALL_FILE_CAP).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// The short command name (`comm`), at most 15 bytes.
@@ -276,6 +278,20 @@ mod tests {
         assert_eq!(container_id(&format!("0::/machine.slice/libpod-{id}.scope")), "3f2a1b4c5d6e");
         assert_eq!(container_id("0::/user.slice/user-1000.slice/session-2.scope\n"), "");
         assert_eq!(container_id("4:memory:/process_api/aef30e3de970ab07ae2893bdb5bba4c6\n0::/\n"), "");
+    }
+
+    #[test]
+    fn a_name_cut_inside_a_character_is_read() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("77");
+        std::fs::create_dir(&dir).unwrap();
+        // "llama-服务" cut at 15 bytes by the kernel: the last character loses its last byte.
+        let mut stat =
+            b"77 (llama-\xe6\x9c\x8d\xe5\x8a) S 1 77 77 0 -1 0 0 0 0 0 5 6 0 0 20 0 3 0 100 4096 10".to_vec();
+        stat.extend_from_slice(b" 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n");
+        std::fs::write(dir.join("stat"), stat).unwrap();
+        let process = read_process(root.path(), 77).expect("read despite the cut name");
+        assert_eq!((process.comm.as_str(), process.threads), ("llama-服\u{fffd}", 3));
     }
 
     #[test]
