@@ -41,7 +41,8 @@ const SMALL_FILE_CAP: u64 = 64 * 1024;
 /// Bytes that are not UTF-8 become U+FFFD: the kernel cuts a command name at 15 bytes, inside a
 /// character if need be, and `stat` and `status` carry that name.
 pub fn read_small(path: &Path) -> Option<String> {
-    let mut bytes = Vec::new();
+    // Room for the whole of a usual file, so the first read takes it and a second ends it.
+    let mut bytes = Vec::with_capacity(4096);
     fs::File::open(path).ok()?.take(SMALL_FILE_CAP).read_to_end(&mut bytes).ok()?;
     Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
