@@ -324,20 +324,21 @@ fn is_worker(parents: &HashMap<u32, u32>, pid: u32, candidates: &[u32]) -> bool 
 /// The LISTEN sockets `pid` holds: as the last scan read them when nothing they depend on
 /// changed (`listen_cache.rs`), else read now.
 fn listeners_of(root: &Path, sockets: &mut sys::SocketTables, pid: u32, scan: u64) -> Vec<sys::Listener> {
-    let mut inodes = sys::socket_inodes(root, pid);
-    if inodes.is_empty() {
-        return Vec::new();
-    }
-    inodes.sort_unstable();
-    inodes.dedup();
-    let stamp = stamp_of(root, pid, &inodes);
+    // Taken before the sockets are read: a change in between makes the next scan read again.
+    let stamp = stamp_of(root, pid);
     if let Some(stamp) = &stamp {
         if let Some(known) = listen_cache::shared().get(root, pid, stamp, scan) {
             return known;
         }
     }
-    let found: Vec<sys::Listener> =
-        sockets.listeners(pid).iter().filter(|l| inodes.binary_search(&l.inode).is_ok()).copied().collect();
+    let mut inodes = sys::socket_inodes(root, pid);
+    inodes.sort_unstable();
+    inodes.dedup();
+    let found: Vec<sys::Listener> = if inodes.is_empty() {
+        Vec::new()
+    } else {
+        sockets.listeners(pid).iter().filter(|l| inodes.binary_search(&l.inode).is_ok()).copied().collect()
+    };
     if let Some(stamp) = stamp {
         listen_cache::shared().put(root, pid, stamp, &found, scan);
     }
@@ -347,15 +348,16 @@ fn listeners_of(root: &Path, sockets: &mut sys::SocketTables, pid: u32, scan: u6
 /// What the listeners of `pid` depend on; `None` where that cannot be told (then nothing is
 /// kept).
 #[cfg(target_os = "linux")]
-fn stamp_of(root: &Path, pid: u32, inodes: &[u64]) -> Option<listen_cache::Stamp> {
+fn stamp_of(root: &Path, pid: u32) -> Option<listen_cache::Stamp> {
     let netns = std::fs::read_link(root.join(pid.to_string()).join("ns/net")).ok();
     let tcp_in_use = sys::linux::tcp_sockets_in_use(root, pid)?;
-    Some(listen_cache::Stamp { netns, inodes: inodes.to_vec(), tcp_in_use })
+    let fds = sys::linux::fd_fingerprint(root, pid)?;
+    Some(listen_cache::Stamp { netns, fds, tcp_in_use })
 }
 
 /// macOS has no cheap count of a namespace's sockets: its listeners are read every scan.
 #[cfg(not(target_os = "linux"))]
-fn stamp_of(_: &Path, _: u32, _: &[u64]) -> Option<listen_cache::Stamp> {
+fn stamp_of(_: &Path, _: u32) -> Option<listen_cache::Stamp> {
     None
 }
 
