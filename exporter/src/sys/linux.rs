@@ -38,10 +38,13 @@ fn pid_dir(root: &Path, pid: u32) -> PathBuf {
 const SMALL_FILE_CAP: u64 = 64 * 1024;
 
 /// A small proc file's text, read up to `SMALL_FILE_CAP`; `None` if it cannot be opened or read.
+/// Bytes that are not UTF-8 become U+FFFD: the kernel cuts a command name at 15 bytes, inside a
+/// character if need be, and `stat` and `status` carry that name.
 pub fn read_small(path: &Path) -> Option<String> {
-    let mut text = String::new();
-    fs::File::open(path).ok()?.take(SMALL_FILE_CAP).read_to_string(&mut text).ok()?;
-    Some(text)
+    // Room for the whole of a usual file, so the first read takes it and a second ends it.
+    let mut bytes = Vec::with_capacity(4096);
+    fs::File::open(path).ok()?.take(SMALL_FILE_CAP).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// The short command name (`comm`), at most 15 bytes.
@@ -168,6 +171,19 @@ pub fn socket_inodes(root: &Path, pid: u32) -> Vec<u64> {
     .collect()
 }
 
+/// A hash of the numbers of a process's open file descriptors: the names in `fd/`, read in one
+/// directory listing without reading a link. It changes when a descriptor is opened or closed,
+/// unless one closes and another opens under the same number between two reads.
+pub fn fd_fingerprint(root: &Path, pid: u32) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let dir = fs::read_dir(pid_dir(root, pid).join("fd")).ok()?;
+    let mut fds: Vec<u32> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    fds.sort_unstable();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    fds.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 /// The listening sockets each process sees, read once per network namespace in a scan.
 ///
 /// On the live proc filesystem the kernel is asked through `sock_diag`, in the process's own
@@ -276,6 +292,37 @@ mod tests {
         assert_eq!(container_id(&format!("0::/machine.slice/libpod-{id}.scope")), "3f2a1b4c5d6e");
         assert_eq!(container_id("0::/user.slice/user-1000.slice/session-2.scope\n"), "");
         assert_eq!(container_id("4:memory:/process_api/aef30e3de970ab07ae2893bdb5bba4c6\n0::/\n"), "");
+    }
+
+    #[test]
+    fn descriptor_numbers_fingerprint() {
+        let root = tempfile::tempdir().unwrap();
+        let fd = root.path().join("9/fd");
+        std::fs::create_dir_all(&fd).unwrap();
+        for (n, target) in [("0", "/dev/null"), ("3", "socket:[5]")] {
+            std::os::unix::fs::symlink(target, fd.join(n)).unwrap();
+        }
+        let before = fd_fingerprint(root.path(), 9).unwrap();
+        std::fs::remove_file(fd.join("3")).unwrap();
+        std::os::unix::fs::symlink("socket:[6]", fd.join("3")).unwrap();
+        assert_eq!(fd_fingerprint(root.path(), 9), Some(before), "the same numbers, whatever they point to");
+        std::os::unix::fs::symlink("socket:[7]", fd.join("4")).unwrap();
+        assert_ne!(fd_fingerprint(root.path(), 9), Some(before), "a descriptor more");
+        assert_eq!(fd_fingerprint(root.path(), 10), None, "a process that is gone");
+    }
+
+    #[test]
+    fn a_name_cut_inside_a_character_is_read() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("77");
+        std::fs::create_dir(&dir).unwrap();
+        // "llama-服务" cut at 15 bytes by the kernel: the last character loses its last byte.
+        let mut stat =
+            b"77 (llama-\xe6\x9c\x8d\xe5\x8a) S 1 77 77 0 -1 0 0 0 0 0 5 6 0 0 20 0 3 0 100 4096 10".to_vec();
+        stat.extend_from_slice(b" 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n");
+        std::fs::write(dir.join("stat"), stat).unwrap();
+        let process = read_process(root.path(), 77).expect("read despite the cut name");
+        assert_eq!((process.comm.as_str(), process.threads), ("llama-服\u{fffd}", 3));
     }
 
     #[test]
