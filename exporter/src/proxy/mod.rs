@@ -29,7 +29,8 @@
 //!
 //! Modules: [`listen`] accepts and bounds client connections, [`forward`] relays one request
 //! through hyper, [`tap`] passes the bodies by the [`meter`], [`lines`] splits them, [`extract`] reads
-//! tokens and timings from each backend's JSON, [`metrics`] holds the counters and renders them
+//! tokens and timings from each backend's JSON (into [`shapes`]: only the fields measured are
+//! built, whatever else a body holds), [`metrics`] holds the counters and renders them
 //! at scrape time.
 pub mod endpoint;
 pub mod extract;
@@ -39,6 +40,7 @@ pub mod listen;
 pub mod meter;
 pub mod metrics;
 pub mod models;
+pub mod shapes;
 pub mod tap;
 
 use std::sync::Arc;
