@@ -242,8 +242,9 @@ def load_average():
 
 def measure(peers, levels, rounds, body, tokens, runs):
     """Table rows: every level, every path, `runs` times over, the paths' order turned by one
-    each run; added TTFT is against direct's in the same run and level."""
-    rows = []
+    each run; added TTFT is against direct's in the same run and level. Also the numbers of
+    each (streams, path) over the runs, for the summary."""
+    rows, numbers = [], {}
     for run in range(1, runs + 1):
         for streams in levels:
             turn = (run - 1) % len(peers)
@@ -264,11 +265,24 @@ def measure(peers, levels, rounds, body, tokens, runs):
                 # Every stream is the same (a fixed seed): its chunks carry `tokens` tokens.
                 rate = sum(s[2] for s in samples) / wall * tokens / max(1, statistics.median(s[2] for s in samples))
                 added = f"{p50 - direct[0]:+.2f} | {p99 - direct[1]:+.2f}" if direct else " | "
+                if direct:
+                    numbers.setdefault((streams, name), []).append(
+                        (p50 - direct[0], p99 - direct[1], 100 * rate / direct[2]))
                 direct = direct or (p50, p99, rate)
                 rows.append(f"| {run} | {streams} | {name} | {p50:.2f} | {p99:.2f} | {added} | {gap:.3f} | "
                             f"{rate:.0f} | {100 * rate / direct[2]:.1f} | {cpu} | {rss} |")
                 print(rows[-1], flush=True)
-    return rows
+    return rows, numbers
+
+
+def summary(numbers, runs):
+    """Each (streams, path)'s median over the runs of added TTFT and % of direct."""
+    lines = ["", f"Median over the {runs} runs (against direct in the same run):", "",
+             "| streams | path | added TTFT p50 ms | added TTFT p99 ms | % of direct |", "|---:|---|---:|---:|---:|"]
+    for (streams, name), values in numbers.items():
+        p50, p99, share = (statistics.median(v[i] for v in values) for i in range(3))
+        lines.append(f"| {streams} | {name} | {p50:+.2f} | {p99:+.2f} | {share:.1f} |")
+    return lines
 
 
 HEADER = [
@@ -288,8 +302,10 @@ def bench_upstream(title, upstream_port, args, tmp, levels, rounds, body, tokens
             peers.append(("nginx", nginx_port, None))
         lines = [title, "", f"Load average (1/5/15 min) before: {load_average()}.", ""] + HEADER
         print("\n".join(lines), flush=True)
-        lines += measure(peers, levels, rounds, body, tokens, args.runs)
-        lines += ["", f"Load average after: {load_average()}."]
+        rows, numbers = measure(peers, levels, rounds, body, tokens, args.runs)
+        lines += rows + ["", f"Load average after: {load_average()}."]
+        if args.runs > 1:
+            lines += summary(numbers, args.runs)
         if not args.smoke:
             # 256 streams open at once: the exporter's resident memory with them.
             idle = status_kib(exporter.pid, "VmRSS:")
