@@ -5,7 +5,8 @@ INTERVAL, and a real llama-server (the tiny model of scripts/run-llama-server.sh
 streaming LLAMA_TOKENS tokens per request at temperature 0 with a fixed seed. Each is driven
 by 1, 16 and 64 concurrent clients; the tables give time to first token (p50, p99, and what
 each path adds to direct's), the mean gap between content chunks, throughput, and the
-exporter's CPU seconds and peak RSS, then its peak RSS with 256 streams open.
+exporter's and nginx's CPU seconds and peak RSS, then the exporter's peak RSS with 256
+streams open.
 
     bench/proxy.py [--smoke] [--upstream fake|llama|both] [--runs N]
                    [--binary target/release/llm-exporter] [--tokens 1000] [--llama-tokens 128]
@@ -135,13 +136,13 @@ def llama_venv():
     return os.environ.get("LLAMA_VENV") or os.path.expanduser("~/.cache/llm-exporter/llama-venv")
 
 
-def start_llama(tmp, slots, context):
+def start_llama(tmp, slots, context, http_threads):
     """A real llama-server with the tiny model (scripts/run-llama-server.sh): pid, port, version."""
     port = free_port()
     env = dict(os.environ, VENV=llama_venv(), NP=str(slots), LOG=os.path.join(tmp, "llama-server.log"))
     # HTTP threads for every stream and every idle keep-alive connection of the proxies' pools:
     # llama-server holds a thread per connection, and its default (slots + 2) would queue some.
-    args = [str(port), "-c", str(context), "--threads-http", "320"]
+    args = [str(port), "-c", str(context)] + (["--threads-http", str(http_threads)] if http_threads else [])
     out = subprocess.run(["bash", os.path.join(ROOT, "scripts", "run-llama-server.sh")] + args,
                          env=env, capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
@@ -299,7 +300,9 @@ def bench_upstream(title, upstream_port, args, tmp, levels, rounds, body, tokens
     try:
         peers = [("direct", upstream_port, None), ("llm-exporter", proxy_port, exporter.pid)]
         if nginx:
-            peers.append(("nginx", nginx_port, None))
+            # Its one worker does the proxying: its CPU and memory beside the exporter's.
+            workers = open(f"/proc/{nginx.pid}/task/{nginx.pid}/children").read().split()
+            peers.append(("nginx", nginx_port, int(workers[0]) if workers else None))
         lines = [title, "", f"Load average (1/5/15 min) before: {load_average()}.", ""] + HEADER
         print("\n".join(lines), flush=True)
         rows, numbers = measure(peers, levels, rounds, body, tokens, args.runs)
@@ -329,6 +332,7 @@ def main():
     ap.add_argument("--tokens", type=int, default=1000)
     ap.add_argument("--interval", type=float, default=0.001)
     ap.add_argument("--llama-tokens", type=int, default=128)
+    ap.add_argument("--llama-http-threads", type=int, default=320, help="0: llama-server's default")
     ap.add_argument("--serve-fake", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_fake:
@@ -364,12 +368,12 @@ def main():
             else:
                 tokens = 32 if args.smoke else args.llama_tokens
                 slots, per_slot = 64, 1024
-                pid, port, version = start_llama(tmp, slots, slots * per_slot)
+                pid, port, version = start_llama(tmp, slots, slots * per_slot, args.llama_http_threads)
                 llama = pid
                 body = (b'{"model":"tiny","stream":true,"messages":[{"role":"user","content":"hi"}],'
                         b'"max_tokens":%d,"ignore_eos":true,"temperature":0,"seed":42,"cache_prompt":false}' % tokens)
                 title = (f"## Real llama-server\n\nllama-server ({version}), the tiny random-weight model of "
-                         f"scripts/run-llama-server.sh, `-np {slots} -c {slots * per_slot} -t 1 --threads-http 320`; /v1/chat/completions "
+                         f"scripts/run-llama-server.sh, `-np {slots} -c {slots * per_slot} -t 1 --threads-http {args.llama_http_threads}`; /v1/chat/completions "
                          f"streamed, {tokens} tokens per request (`ignore_eos`, temperature 0, seed 42, no prompt cache, so"
                          f" every request does the same work; the text comes "
                          f"in fewer chunks, a character cut into several tokens being sent once whole); a fresh client "
@@ -378,8 +382,8 @@ def main():
                     title, port, args, tmp, levels, lambda streams: 2 if args.smoke else max(3, 40 // streams), body, tokens)
         notes = ["", "TTFT: to the first content chunk; added: the path's p50 or p99 less direct's in the same run "
                  "and level; gap: mean time between content chunks as the client sees them; tokens/s: the tokens of every "
-                 "stream (the fake's chunks, the tokens llama-server generated) over the wall time of all rounds; CPU and peak RSS: the exporter's (peak RSS is "
-                 "the process's high-water mark so far)."]
+                 "stream (the fake's chunks, the tokens llama-server generated) over the wall time of all rounds; "
+                 "CPU and peak RSS: the exporter's, and nginx's worker's (peak RSS is the process's high-water mark so far)."]
         text = "\n".join(["# Proxy benchmark (bench/proxy.py)", ""] + out + notes) + "\n"
         print(text)
         if not args.smoke:
