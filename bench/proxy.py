@@ -372,11 +372,12 @@ def main():
                 llama = pid
                 body = (b'{"model":"tiny","stream":true,"messages":[{"role":"user","content":"hi"}],'
                         b'"max_tokens":%d,"ignore_eos":true,"temperature":0,"seed":42,"cache_prompt":false}' % tokens)
+                threads = f" --threads-http {args.llama_http_threads}" if args.llama_http_threads else ""
                 title = (f"## Real llama-server\n\nllama-server ({version}), the tiny random-weight model of "
-                         f"scripts/run-llama-server.sh, `-np {slots} -c {slots * per_slot} -t 1 --threads-http {args.llama_http_threads}`; /v1/chat/completions "
-                         f"streamed, {tokens} tokens per request (`ignore_eos`, temperature 0, seed 42, no prompt cache, so"
-                         f" every request does the same work; the text comes "
-                         f"in fewer chunks, a character cut into several tokens being sent once whole); a fresh client "
+                         f"scripts/run-llama-server.sh, `-np {slots} -c {slots * per_slot} -t 1{threads}`; "
+                         f"/v1/chat/completions streamed, {tokens} tokens per request (`ignore_eos`, temperature 0, "
+                         f"seed 42, no prompt cache, so every request does the same work; the text comes in fewer "
+                         f"chunks, a character cut into several tokens being sent once whole); a fresh client "
                          f"connection per stream; {machine}.")
                 out += ([""] if out else []) + bench_upstream(
                     title, port, args, tmp, levels, lambda streams: 2 if args.smoke else max(3, 40 // streams), body, tokens)
