@@ -1,7 +1,10 @@
 //! What the process collector costs on a proc tree of 1,000 processes of which 20 are LLM
 //! servers: listing and discovery touch every PID once, reading touches only the 20. Prints a
-//! table comparing our readers with the raw-read floor (the same files read into memory,
-//! unparsed) and with the `procfs` crate reading the same facts, all in the same run.
+//! table comparing our readers (bounded reads, parsed by `procfs-core`) with the raw-read floor
+//! (the same files read into memory, unparsed), with the `procfs` crate opening and reading the
+//! same facts itself, and with the hand-written parsers the readers used before `procfs-core`
+//! (kept here only as a peer), all in the same run. The files are complete, as a kernel writes
+//! them: the crate's parsers reject a `status` or `limits` that lacks a line.
 //!
 //! Run: cargo run --release -p llm-exporter --example process_bench
 #[cfg(target_os = "linux")]
@@ -30,9 +33,16 @@ mod bench {
     const SERVERS: u32 = 20;
     const ROUNDS: u32 = 200;
 
+    const PROC_STAT: &str = "cpu  1 2 3 4 0 0 0 0 0 0\ncpu0 1 2 3 4 0 0 0 0 0 0\nintr 0\nctxt 1000\nbtime 1700000000\nprocesses 1000\nprocs_running 1\nprocs_blocked 0\n";
+
+    /// A 6.x kernel's `status`, every line.
+    const STATUS: &str = "Name:\t{comm}\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t1\nTracerPid:\t0\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\nFDSize:\t64\nGroups:\t1000 \nNStgid:\t{pid}\nNSpid:\t{pid}\nNSpgid:\t{pid}\nNSsid:\t{pid}\nKthread:\t0\nVmPeak:\t 9000000 kB\nVmSize:\t 8000000 kB\nVmLck:\t       0 kB\nVmPin:\t       0 kB\nVmHWM:\t 2048000 kB\nVmRSS:\t 2048000 kB\nRssAnon:\t 2000000 kB\nRssFile:\t   48000 kB\nRssShmem:\t       0 kB\nVmData:\t 2000000 kB\nVmStk:\t     132 kB\nVmExe:\t    2048 kB\nVmLib:\t   10240 kB\nVmPTE:\t     512 kB\nVmSwap:\t       0 kB\nHugetlbPages:\t       0 kB\nCoreDumping:\t0\nTHP_enabled:\t1\nuntag_mask:\t0xffffffffffffffff\nThreads:\t9\nSigQ:\t0/96370\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001000\nSigCgt:\t0000000180004002\nCapInh:\t0000000000000000\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\nSpeculation_Store_Bypass:\tthread vulnerable\nSpeculationIndirectBranch:\tconditional enabled\nCpus_allowed:\tffff\nCpus_allowed_list:\t0-15\nMems_allowed:\t00000000,00000001\nMems_allowed_list:\t0\nvoluntary_ctxt_switches:\t5000\nnonvoluntary_ctxt_switches:\t120\n";
+
+    const LIMITS: &str = "Limit                     Soft Limit           Hard Limit           Units     \nMax cpu time              unlimited            unlimited            seconds   \nMax file size             unlimited            unlimited            bytes     \nMax data size             unlimited            unlimited            bytes     \nMax stack size            8388608              unlimited            bytes     \nMax core file size        0                    unlimited            bytes     \nMax resident set          unlimited            unlimited            bytes     \nMax processes             96365                96365                processes \nMax open files            1024                 524288               files     \nMax locked memory         8388608              8388608              bytes     \nMax address space         unlimited            unlimited            bytes     \nMax file locks            unlimited            unlimited            locks     \nMax pending signals       96365                96365                signals   \nMax msgqueue size         819200               819200               bytes     \nMax nice priority         0                    0                    \nMax realtime priority     0                    0                    \nMax realtime timeout      unlimited            unlimited            us        \n";
+
     /// Writes a synthetic tree: PIDs 1000.., every 50th a llama-server listening on loopback.
     fn make_tree(root: &Path) -> std::io::Result<()> {
-        fs::write(root.join("stat"), "cpu 1 2 3 4\nbtime 1700000000\n")?;
+        fs::write(root.join("stat"), PROC_STAT)?;
         let mut tcp = String::from(
             "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n",
         );
@@ -50,12 +60,12 @@ mod bench {
             fs::write(dir.join("comm"), format!("{comm}\n"))?;
             fs::write(dir.join("cmdline"), format!("/usr/bin/{comm}\0--flag\0"))?;
             fs::write(dir.join("stat"), format!("{pid} ({comm}) S 1 {pid} {pid} 0 -1 4194560 100 0 0 0 500 60 0 0 20 0 9 0 12345 987654321 4000 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n"))?;
-            fs::write(dir.join("status"), format!("Name:\t{comm}\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t{pid}\nPid:\t{pid}\nPPid:\t1\nVmPeak:\t 9000000 kB\nVmSize:\t 8000000 kB\nVmRSS:\t 2048000 kB\nVmSwap:\t 0 kB\nThreads:\t9\nvoluntary_ctxt_switches:\t5000\nnonvoluntary_ctxt_switches:\t120\n"))?;
+            fs::write(dir.join("status"), STATUS.replace("{comm}", comm).replace("{pid}", &pid.to_string()))?;
             fs::write(
                 dir.join("io"),
                 "rchar: 1\nwchar: 2\nsyscr: 3\nsyscw: 4\nread_bytes: 4096\nwrite_bytes: 0\ncancelled_write_bytes: 0\n",
             )?;
-            fs::write(dir.join("limits"), "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 524288               files     \n")?;
+            fs::write(dir.join("limits"), LIMITS)?;
             fs::write(dir.join("cgroup"), "0::/user.slice\n")?;
             fs::write(dir.join("net/tcp"), &tcp)?;
             fs::write(dir.join("net/tcp6"), "  sl  local_address\n")?;
@@ -106,6 +116,31 @@ mod bench {
         stat + status + io + limits + fds + cgroups
     }
 
+    /// The parsers the readers used before `procfs-core`: a key lookup per field, no more.
+    fn hand_written(root: &Path, pid: u32) -> u64 {
+        let dir = root.join(pid.to_string());
+        let read = |f: &str| fs::read_to_string(dir.join(f)).unwrap_or_default();
+        let field = |text: &str, key: &str| -> u64 {
+            let value = text.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next());
+            value.and_then(|v| v.parse().ok()).unwrap_or(0)
+        };
+        let stat = read("stat");
+        let rest: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
+        let stat_sum: u64 = [11, 12, 20].iter().filter_map(|&i| rest.get(i)?.parse::<u64>().ok()).sum();
+        let status = read("status");
+        let io = read("io");
+        let limits = read("limits");
+        let cgroups = read("cgroup").lines().filter_map(|l| l.splitn(3, ':').nth(2)).count() as u64;
+        let fds = fs::read_dir(dir.join("fd")).map_or(0, |d| d.count() as u64);
+        stat_sum
+            + field(&status, "VmRSS:")
+            + field(&status, "voluntary_ctxt_switches:")
+            + field(&io, "read_bytes:")
+            + field(&limits, "Max open files")
+            + cgroups
+            + fds
+    }
+
     pub fn main() {
         let dir = match tempfile::tempdir() {
             Ok(d) => d,
@@ -118,6 +153,15 @@ mod bench {
         let view = discovery::scan(root, &[], &[], true);
         assert_eq!(view.servers.len(), SERVERS as usize, "the tree holds {SERVERS} servers");
         let pids: Vec<u32> = view.servers.iter().map(|s| s.pid).collect();
+        // Every reader must parse every file, or the table times failures.
+        let ours = pids.first().and_then(|&pid| linux::read_process(root, pid));
+        let complete =
+            ours.is_some_and(|p| p.resident_bytes.is_some() && p.read_bytes.is_some() && p.max_fds.is_some());
+        let by_crate = procfs::process::Process::new_with_root(root.join(pids[0].to_string()));
+        let crate_complete = by_crate.is_ok_and(|p| p.status().is_ok() && p.limits().is_ok() && p.io().is_ok());
+        if !complete || !crate_complete || linux::boot_time(root).is_none() {
+            return eprintln!("a reader failed on the synthetic tree (ours: {complete}, crate: {crate_complete})");
+        }
 
         let list = median(|| {
             black_box(linux::list_pids(root));
@@ -144,6 +188,11 @@ mod bench {
         let floor = median(|| {
             for &pid in &pids {
                 black_box(raw_floor(root, pid));
+            }
+        });
+        let before = median(|| {
+            for &pid in &pids {
+                black_box(hand_written(root, pid));
             }
         });
         let crate_reads = median(|| {
@@ -188,5 +237,6 @@ mod bench {
             per(floor, SERVERS)
         );
         println!("| procfs crate: the same files, parsed | {} | {} |", per(crate_reads, 1), per(crate_reads, SERVERS));
+        println!("| hand-written parsers (before procfs-core) | {} | {} |", per(before, 1), per(before, SERVERS));
     }
 }

@@ -16,8 +16,8 @@
 //! LLM servers running here ([`discovery`]) and the processes using a GPU ([`gpu_use`]); the
 //! `llm` collector scrapes those servers and the `process` collector reads those processes.
 //! Both discovery and the process collector read the operating system only through [`sys`]
-//! (the proc filesystem on Linux, libproc on macOS), which fills plain structs and imports
-//! nothing from the code above it.
+//! (the proc filesystem on Linux, its files parsed by the `procfs-core` crate; libproc on
+//! macOS), which fills plain structs and imports nothing from the code above it.
 //!
 //! [`config`] merges flags, `LLM_EXPORTER_*` environment variables and a TOML file; a bad
 //! setting is one line naming where it came from and exit code 2. [`config::web_config`] reads

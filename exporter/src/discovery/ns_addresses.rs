@@ -12,7 +12,8 @@
 //!   [`Routes::reach`]).
 //!
 //! Every file is read up to [`MAX_FILE_BYTES`], and a line cut there is dropped: a table cut
-//! there lacks its last entries, so an address may be missed, never invented.
+//! there lacks its last entries, so an address may be missed, never invented. `route` is
+//! parsed by the `procfs-core` crate; it has no parser of the other three, which are ours.
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
@@ -141,18 +142,18 @@ impl Routes {
         routes
     }
 
-    /// `/proc/net/route`: a header, then `IFACE DESTINATION GATEWAY FLAGS … MASK …`, the
-    /// addresses as 32-bit words in host byte order.
+    /// `/proc/net/route`, parsed by the `procfs-core` crate; a table it cannot read whole gives
+    /// no route (an address is then missed, never invented).
     pub fn parse_ipv4(text: &str) -> Routes {
-        let word = |hex: &str| u32::from_str_radix(hex, 16).ok().map(|w| Ipv4Addr::from(w.to_ne_bytes()));
-        let routes = text.lines().skip(1).filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (iface, destination, flags, mask) = (fields.first()?, fields.get(1)?, fields.get(3)?, fields.get(7)?);
-            let prefix = u32::from(word(mask)?).leading_ones() as u8;
-            let flags = u32::from_str_radix(flags, 16).ok()?;
-            let gateway = (flags & RTF_GATEWAY != 0).then(|| word(fields.get(2)?)).flatten().map(IpAddr::V4);
-            let metric = fields.get(6)?.parse().ok()?;
-            Some(Route::new(word(destination)?.into(), prefix, iface, flags, gateway, metric))
+        use procfs_core::FromBufRead;
+        let Ok(table) = procfs_core::net::RouteEntries::from_buf_read(text.as_bytes()) else {
+            return Routes::default();
+        };
+        let routes = table.0.into_iter().map(|r| {
+            let prefix = u32::from(r.mask).leading_ones() as u8;
+            let flags = u32::from(r.flags);
+            let gateway = (flags & RTF_GATEWAY != 0).then_some(IpAddr::V4(r.gateway));
+            Route::new(r.destination.into(), prefix, &r.iface, flags, gateway, r.metrics)
         });
         Routes { routes: routes.collect() }
     }

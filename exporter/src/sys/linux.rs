@@ -1,18 +1,20 @@
 //! Reads process facts from a proc filesystem (`--path.procfs`), one small file at a time.
 //!
 //! Only the files the series need are read: `stat`, `status`, `io`, the `fd` directory and
-//! `limits`, plus `comm`, `cmdline` and `cgroup` for selection and labels. The parsers are
-//! our own: each is a few lines, never panics on malformed input, and is as fast as the
-//! `procfs` crate (see `examples/process_bench.rs`). A process that exits between listing and
-//! reading is skipped; a file we may not read (another user's `io` or `fd`) leaves just its
-//! series out.
+//! `limits`, plus `comm`, `cmdline` and `cgroup` for selection and labels. Each read is
+//! bounded; the text is parsed by `proc_parse.rs` (the `procfs-core` crate). `comm`,
+//! `cmdline` and `environ` are not parsed, only cut: a single bounded read each, which is what
+//! a scan of every process on every scrape spends its time on. A process that exits between
+//! listing and reading is skipped; a file we may not read (another user's `io` or `fd`) leaves
+//! just its series out.
 use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 pub use super::listener::Listener;
+use super::proc_parse;
+pub use super::proc_parse::Stat;
 use super::raw_process::RawProcess;
 use super::sock_diag;
 
@@ -29,6 +31,20 @@ pub fn list_pids(root: &Path) -> Vec<u32> {
 
 fn pid_dir(root: &Path, pid: u32) -> PathBuf {
     root.join(pid.to_string())
+}
+
+/// Bytes read from one of the small per-process files at most (`stat`, `status`, `io`,
+/// `limits`, `cgroup` are each under 2 KiB on a real kernel).
+const SMALL_FILE_CAP: u64 = 64 * 1024;
+
+/// A small proc file's text, read up to `SMALL_FILE_CAP`; `None` if it cannot be opened or read.
+/// Bytes that are not UTF-8 become U+FFFD: the kernel cuts a command name at 15 bytes, inside a
+/// character if need be, and `stat` and `status` carry that name.
+pub fn read_small(path: &Path) -> Option<String> {
+    // Room for the whole of a usual file, so the first read takes it and a second ends it.
+    let mut bytes = Vec::with_capacity(4096);
+    fs::File::open(path).ok()?.take(SMALL_FILE_CAP).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// The short command name (`comm`), at most 15 bytes.
@@ -86,14 +102,16 @@ pub fn read_exe(root: &Path, pid: u32) -> Option<String> {
 
 /// System boot time in seconds since the epoch (`btime` of `/proc/stat`).
 pub fn boot_time(root: &Path) -> Option<f64> {
-    let stat = fs::read_to_string(root.join("stat")).ok()?;
-    stat.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok())
+    // One line per CPU: 1 MiB holds thousands of them.
+    let mut text = String::new();
+    fs::File::open(root.join("stat")).ok()?.take(1 << 20).read_to_string(&mut text).ok()?;
+    proc_parse::boot_time(&text).map(|secs| secs as f64)
 }
 
 /// Everything the process series need, or `None` if the process is gone or is a zombie.
 pub fn read_process(root: &Path, pid: u32) -> Option<RawProcess> {
     let dir = pid_dir(root, pid);
-    let stat = parse_stat(&fs::read_to_string(dir.join("stat")).ok()?)?;
+    let stat = proc_parse::stat(&read_small(&dir.join("stat"))?)?;
     if stat.state == 'Z' || stat.state == 'X' {
         return None;
     }
@@ -108,75 +126,27 @@ pub fn read_process(root: &Path, pid: u32) -> Option<RawProcess> {
         virtual_bytes: stat.vsize,
         ..RawProcess::default()
     };
-    if let Ok(status) = fs::read_to_string(dir.join("status")) {
-        let kib = |key: &str| status_field(&status, key).map(|v| v * 1024);
-        raw.resident_bytes = kib("VmRSS:");
-        raw.swap_bytes = kib("VmSwap:");
-        raw.voluntary_switches = status_field(&status, "voluntary_ctxt_switches:");
-        raw.involuntary_switches = status_field(&status, "nonvoluntary_ctxt_switches:");
+    if let Some(status) = read_small(&dir.join("status")).and_then(|t| proc_parse::status(&t)) {
+        raw.resident_bytes = status.resident_bytes;
+        raw.swap_bytes = status.swap_bytes;
+        raw.voluntary_switches = status.voluntary_switches;
+        raw.involuntary_switches = status.involuntary_switches;
     }
-    if let Ok(io) = fs::read_to_string(dir.join("io")) {
-        raw.read_bytes = status_field(&io, "read_bytes:");
-        raw.written_bytes = status_field(&io, "write_bytes:");
+    if let Some((read, written)) = read_small(&dir.join("io")).and_then(|t| proc_parse::io(&t)) {
+        raw.read_bytes = Some(read);
+        raw.written_bytes = Some(written);
     }
     raw.open_fds = fs::read_dir(dir.join("fd")).ok().map(|d| d.count() as u64);
-    raw.max_fds = fs::read_to_string(dir.join("limits")).ok().and_then(|l| parse_max_open_files(&l));
-    raw.container = fs::read_to_string(dir.join("cgroup")).ok().map(|c| container_id(&c)).unwrap_or_default();
+    raw.max_fds = read_small(&dir.join("limits")).and_then(|l| proc_parse::max_open_files(&l));
+    raw.container = read_small(&dir.join("cgroup")).map(|c| container_id(&c)).unwrap_or_default();
     Some(raw)
-}
-
-/// The fields of `stat` we use.
-#[derive(Debug, PartialEq)]
-pub struct Stat {
-    pub comm: String,
-    pub state: char,
-    pub ppid: u32,
-    pub utime: u64,
-    pub stime: u64,
-    pub threads: u64,
-    pub starttime: u64,
-    pub vsize: u64,
-}
-
-/// Parses `/proc/PID/stat`. The command name sits in parentheses and may itself contain
-/// spaces and parentheses, so the fields are counted from the last `)`.
-pub fn parse_stat(text: &str) -> Option<Stat> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_string();
-    let rest: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
-    // rest[0] is field 3 (state); field N is rest[N - 3].
-    let field = |n: usize| rest.get(n - 3).and_then(|v| v.parse::<u64>().ok());
-    Some(Stat {
-        comm,
-        state: rest.first()?.chars().next()?,
-        ppid: u32::try_from(field(4)?).ok()?,
-        utime: field(14)?,
-        stime: field(15)?,
-        threads: field(20)?,
-        starttime: field(22)?,
-        vsize: field(23)?,
-    })
-}
-
-/// A `Key:   123 kB` style field of `status` or `io`, as a number (units are the caller's).
-pub fn status_field(text: &str, key: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-}
-
-/// The soft limit of `Max open files` in `limits` (`unlimited` gives `None`).
-pub fn parse_max_open_files(text: &str) -> Option<u64> {
-    text.lines().find_map(|l| l.strip_prefix("Max open files")).and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
 /// The short (12-hex) id of the container a process runs in, from its cgroup path; empty on
 /// bare metal. Knows docker, containerd (and Kubernetes pods through it), CRI-O and podman.
 pub fn container_id(cgroup: &str) -> String {
-    for line in cgroup.lines() {
-        let path = line.splitn(3, ':').nth(2).unwrap_or("");
+    for path in proc_parse::cgroup_paths(cgroup) {
+        let path = path.as_str();
         for segment in path.split('/').rev() {
             let id = segment.trim_end_matches(".scope");
             let id = ["docker-", "cri-containerd-", "crio-", "libpod-"]
@@ -196,7 +166,7 @@ pub fn socket_inodes(root: &Path, pid: u32) -> Vec<u64> {
     let Ok(dir) = fs::read_dir(pid_dir(root, pid).join("fd")) else { return Vec::new() };
     dir.filter_map(|e| {
         let link = fs::read_link(e.ok()?.path()).ok()?;
-        link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        proc_parse::socket_inode(link.to_str()?)
     })
     .collect()
 }
@@ -257,24 +227,8 @@ impl<'a> SocketTables<'a> {
 /// `listen_cache.rs` says which case it misses). `None` when unreadable.
 pub fn tcp_sockets_in_use(root: &Path, pid: u32) -> Option<u64> {
     let net = pid_dir(root, pid).join("net");
-    let in_use = |file: &str, prefix: &str| -> Option<u64> {
-        let mut text = String::new();
-        fs::File::open(net.join(file)).ok()?.take(4096).read_to_string(&mut text).ok()?;
-        parse_sockstat_in_use(&text, prefix)
-    };
+    let in_use = |file: &str, prefix: &str| proc_parse::sockstat_in_use(&read_small(&net.join(file))?, prefix);
     Some(in_use("sockstat", "TCP:")?.saturating_add(in_use("sockstat6", "TCP6:")?))
-}
-
-/// The `inuse` count of the `prefix` line (`TCP:`, `TCP6:`) of a `sockstat` file.
-pub fn parse_sockstat_in_use(text: &str, prefix: &str) -> Option<u64> {
-    let line = text.lines().find_map(|l| l.strip_prefix(prefix))?;
-    let mut words = line.split_whitespace();
-    while let Some(word) = words.next() {
-        if word == "inuse" {
-            return words.next()?.parse().ok();
-        }
-    }
-    None
 }
 
 /// LISTEN rows of the `tcp` and `tcp6` tables of a `net/` directory.
@@ -287,7 +241,8 @@ pub fn listeners_from_files(net: &Path) -> Vec<Listener> {
     for (file, ipv6) in [("tcp", false), ("tcp6", true)] {
         let Ok(file) = fs::File::open(net.join(file)) else { continue };
         let rows = BufReader::new(file).lines().skip(1).map_while(Result::ok).take(MAX_LISTEN_ROWS);
-        found.extend(rows.map_while(|row| parse_tcp_listen_row(&row, ipv6)));
+        let listen_rows: Vec<String> = rows.take_while(|row| proc_parse::is_listen_row(row)).collect();
+        found.extend(proc_parse::listeners(&listen_rows.join("\n"), ipv6));
     }
     found
 }
@@ -295,85 +250,9 @@ pub fn listeners_from_files(net: &Path) -> Vec<Listener> {
 /// LISTEN rows read from one table at most.
 pub const MAX_LISTEN_ROWS: usize = 65_536;
 
-/// One row of `/proc/net/tcp{,6}`; `None` unless it is a LISTEN socket (state `0A`).
-pub fn parse_tcp_listen_row(row: &str, ipv6: bool) -> Option<Listener> {
-    let fields: Vec<&str> = row.split_whitespace().collect();
-    if fields.get(3) != Some(&"0A") {
-        return None;
-    }
-    let (address, port) = fields.get(1)?.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let inode = fields.get(9)?.parse().ok()?;
-    let address = parse_hex_address(address, ipv6)?;
-    Some(Listener { ipv6, address, port, inode })
-}
-
-/// An address of `net/tcp{,6}`: 32-bit words printed in hex in host byte order, each holding
-/// four bytes of the address in network order.
-fn parse_hex_address(hex: &str, ipv6: bool) -> Option<IpAddr> {
-    let words = if ipv6 { 4 } else { 1 };
-    if hex.len() != words * 8 || !hex.is_ascii() {
-        return None;
-    }
-    let mut bytes = Vec::with_capacity(words * 4);
-    for i in 0..words {
-        let word = u32::from_str_radix(&hex[i * 8..i * 8 + 8], 16).ok()?;
-        bytes.extend_from_slice(&word.to_ne_bytes());
-    }
-    Some(match <[u8; 16]>::try_from(bytes.as_slice()) {
-        Ok(v6) => IpAddr::from(v6),
-        Err(_) => IpAddr::from(<[u8; 4]>::try_from(bytes.as_slice()).ok()?),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_with_spaces_and_parentheses_in_the_name() {
-        let text = "4242 (llama (srv) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 75 0 0 20 0 7 0 12345 987654321 4000 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n";
-        let s = parse_stat(text).unwrap();
-        assert_eq!(s.comm, "llama (srv) x");
-        assert_eq!(
-            (s.state, s.ppid, s.utime, s.stime, s.threads, s.starttime, s.vsize),
-            ('S', 1, 250, 75, 7, 12345, 987654321)
-        );
-        assert_eq!(parse_stat("12 (x) S 1"), None);
-        assert_eq!(parse_stat(")("), None);
-        assert_eq!(parse_stat(""), None);
-    }
-
-    #[test]
-    fn listen_rows_v4_and_v6() {
-        let v4 = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 55123 1 0000000000000000 100 0 0 10 0";
-        let localhost = IpAddr::from([127, 0, 0, 1]);
-        assert_eq!(
-            parse_tcp_listen_row(v4, false),
-            Some(Listener { ipv6: false, address: localhost, port: 8080, inode: 55123 })
-        );
-        assert!(parse_tcp_listen_row(v4, false).unwrap().reaches_loopback());
-        let any = v4.replace("0100007F", "00000000");
-        assert!(parse_tcp_listen_row(&any, false).unwrap().reaches_loopback());
-        let lan = parse_tcp_listen_row(&v4.replace("0100007F", "0500000A"), false).unwrap();
-        assert!(!lan.reaches_loopback());
-        assert_eq!(lan.address, IpAddr::from([10, 0, 0, 5]));
-        let established = v4.replace(" 0A ", " 01 ");
-        assert_eq!(parse_tcp_listen_row(&established, false), None);
-        let v6 = "   0: 00000000000000000000000001000000:2B67 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 777 1 0000000000000000 100 0 0 10 0";
-        assert_eq!(
-            parse_tcp_listen_row(v6, true),
-            Some(Listener { ipv6: true, address: std::net::Ipv6Addr::LOCALHOST.into(), port: 11111, inode: 777 })
-        );
-        let mapped = v6.replace("00000000000000000000000001000000", "0000000000000000FFFF00000100007F");
-        assert!(parse_tcp_listen_row(&mapped, true).unwrap().reaches_loopback());
-        let doc = v6.replace("00000000000000000000000001000000", "B80D0120000000000000000002000000");
-        let doc = parse_tcp_listen_row(&doc, true).unwrap();
-        assert_eq!(doc.address, "2001:db8::2".parse::<IpAddr>().unwrap());
-        assert!(!doc.reaches_loopback());
-        assert_eq!(parse_tcp_listen_row("garbage", false), None);
-        assert_eq!(parse_tcp_listen_row(&v4.replace("0100007F", "0100007Fé"), false), None);
-    }
 
     #[test]
     fn listen_rows_are_read_until_the_first_other_row() {
@@ -386,17 +265,6 @@ mod tests {
         std::fs::write(net.path().join("tcp"), table).unwrap();
         let ports: Vec<u16> = listeners_from_files(net.path()).iter().map(|l| l.port).collect();
         assert_eq!(ports, [8080], "the kernel lists no LISTEN socket after another one");
-    }
-
-    #[test]
-    fn sockstat_in_use_counts() {
-        let v4 = "sockets: used 290\nTCP: inuse 7 orphan 0 tw 2 alloc 9 mem 1\nUDP: inuse 1 mem 0\n";
-        assert_eq!(parse_sockstat_in_use(v4, "TCP:"), Some(7));
-        assert_eq!(parse_sockstat_in_use("TCP6: inuse 3\nUDP6: inuse 1\n", "TCP6:"), Some(3));
-        assert_eq!(parse_sockstat_in_use("TCP: inuse\n", "TCP:"), None, "truncated");
-        assert_eq!(parse_sockstat_in_use("TCP: inuse x9\n", "TCP:"), None);
-        assert_eq!(parse_sockstat_in_use("UDP: inuse 1\n", "TCP:"), None);
-        assert_eq!(parse_sockstat_in_use(&format!("TCP: inuse {}\n", "9".repeat(40)), "TCP:"), None, "huge");
     }
 
     #[test]
@@ -414,6 +282,20 @@ mod tests {
     }
 
     #[test]
+    fn a_name_cut_inside_a_character_is_read() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("77");
+        std::fs::create_dir(&dir).unwrap();
+        // "llama-服务" cut at 15 bytes by the kernel: the last character loses its last byte.
+        let mut stat =
+            b"77 (llama-\xe6\x9c\x8d\xe5\x8a) S 1 77 77 0 -1 0 0 0 0 0 5 6 0 0 20 0 3 0 100 4096 10".to_vec();
+        stat.extend_from_slice(b" 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n");
+        std::fs::write(dir.join("stat"), stat).unwrap();
+        let process = read_process(root.path(), 77).expect("read despite the cut name");
+        assert_eq!((process.comm.as_str(), process.threads), ("llama-服\u{fffd}", 3));
+    }
+
+    #[test]
     fn only_the_asked_environment_entries_are_kept() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("123")).unwrap();
@@ -422,17 +304,5 @@ mod tests {
         let keys = ["LLAMA_ARG_CTX_SIZE", "LLAMA_ARG_N_PARALLEL"];
         assert_eq!(read_environ(root.path(), 123, &keys), ["LLAMA_ARG_CTX_SIZE=4096"]);
         assert!(read_environ(root.path(), 124, &keys).is_empty(), "a process that is gone");
-    }
-
-    #[test]
-    fn limits_and_status_fields() {
-        let limits = "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 524288               files     \n";
-        assert_eq!(parse_max_open_files(limits), Some(1024));
-        assert_eq!(
-            parse_max_open_files("Max open files            unlimited            unlimited            files\n"),
-            None
-        );
-        assert_eq!(status_field("Name:\tx\nVmRSS:\t  5120 kB\n", "VmRSS:"), Some(5120));
-        assert_eq!(status_field("VmRSS:\tlots kB\n", "VmRSS:"), None);
     }
 }

@@ -19,7 +19,8 @@
 //! The structs they fill are plain data (`raw_process.rs`, `listener.rs`); on Linux the
 //! listening sockets come from netlink (`sock_diag.rs`), on macOS the libproc records are
 //! turned into them by pure, tested code (`macos_shape.rs`, and `macos_clock.rs` for the unit
-//! of CPU times). Nothing here imports from the
+//! of CPU times); on Linux the text of `/proc` files is parsed by `proc_parse.rs` (the
+//! `procfs-core` crate). Nothing here imports from the
 //! code that uses it.
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -30,6 +31,8 @@ pub mod macos;
 pub mod macos_clock;
 #[cfg(any(target_os = "macos", test))]
 pub mod macos_shape;
+#[cfg(target_os = "linux")]
+pub mod proc_parse;
 mod raw_process;
 #[cfg(target_os = "linux")]
 pub mod sock_diag;
@@ -39,8 +42,7 @@ pub use raw_process::RawProcess;
 
 #[cfg(target_os = "linux")]
 pub use linux::{
-    list_pids, parse_stat, read_cmdline, read_comm, read_environ, read_exe, read_process, socket_inodes, SocketTables,
-    Stat,
+    list_pids, read_cmdline, read_comm, read_environ, read_exe, read_process, socket_inodes, SocketTables, Stat,
 };
 
 #[cfg(target_os = "macos")]
@@ -53,7 +55,7 @@ pub use macos_shape::Stat;
 /// State and parent of a process (`/proc/PID/stat`), or `None` if it is gone.
 #[cfg(target_os = "linux")]
 pub fn read_stat(root: &std::path::Path, pid: u32) -> Option<Stat> {
-    parse_stat(&std::fs::read_to_string(root.join(pid.to_string()).join("stat")).ok()?)
+    proc_parse::stat(&linux::read_small(&root.join(pid.to_string()).join("stat"))?)
 }
 
 /// Where the files `pid` sees are read, so that a process in a container is looked up in its
