@@ -89,7 +89,8 @@ EMPTY_CONTENT = b'"content":""'
 
 
 async def one_stream(port, body):
-    """Time to first content chunk, mean gap between content chunks, content chunks seen. A
+    """Time to first content chunk, mean gap between content chunks, content chunks seen, the
+    answer's first bytes (to tell what went wrong with a stream cut short). A
     content chunk is one with a non-empty "content" string (a role-only delta or the final
     totals are not): the fake's token, or llama-server's text, where a character cut into
     several tokens comes as one chunk."""
@@ -100,12 +101,13 @@ async def one_stream(port, body):
     await writer.drain()
     first = last = None
     count = 0
-    tail = b""
+    tail = head = b""
     while True:
         data = await reader.read(65536)
         if not data:
             break
         now = time.monotonic()
+        head = head or data[:300]
         joined = tail + data
         n = joined.count(CONTENT) - joined.count(EMPTY_CONTENT) - tail.count(CONTENT) + tail.count(EMPTY_CONTENT)
         if n:
@@ -115,7 +117,7 @@ async def one_stream(port, body):
         tail = data[-16:]
     writer.close()
     gap = (last - first) / (count - 1) if count > 1 else 0.0
-    return (first - start if first else float("nan")), gap, count
+    return (first - start if first else float("nan")), gap, count, head
 
 
 async def round_of(port, streams, body):
@@ -245,7 +247,7 @@ def measure(peers, levels, rounds, body, tokens, runs):
     """Table rows: every level, every path, `runs` times over, the paths' order turned by one
     each run; added TTFT is against direct's in the same run and level. Also the numbers of
     each (streams, path) over the runs, for the summary."""
-    rows, numbers = [], {}
+    rows, numbers, short = [], {}, []
     for run in range(1, runs + 1):
         for streams in levels:
             turn = (run - 1) % len(peers)
@@ -260,11 +262,18 @@ def measure(peers, levels, rounds, body, tokens, runs):
             direct = None
             for name, _, _ in peers:
                 samples, wall, cpu, rss = results[name]
-                ttft = [s[0] * 1000 for s in samples]
+                whole = statistics.median(s[2] for s in samples)
+                cut = [s for s in samples if s[2] < whole]
+                if cut:
+                    short.append(f"Run {run}, {streams} streams, {name}: {len(cut)} of {len(samples)} streams cut "
+                                 f"short ({', '.join(str(s[2]) for s in cut)} of {whole:g} chunks); the first "
+                                 f"answer began {cut[0][3][:300]!r}.")
+                    print(short[-1], file=sys.stderr, flush=True)
+                ttft = [s[0] * 1000 for s in samples if s[2]]
                 p50, p99 = pct(ttft, 50), pct(ttft, 99)
                 gap = statistics.mean(s[1] for s in samples) * 1000
                 # Every stream is the same (a fixed seed): its chunks carry `tokens` tokens.
-                rate = sum(s[2] for s in samples) / wall * tokens / max(1, statistics.median(s[2] for s in samples))
+                rate = sum(s[2] for s in samples) / wall * tokens / max(1, whole)
                 added = f"{p50 - direct[0]:+.2f} | {p99 - direct[1]:+.2f}" if direct else " | "
                 if direct:
                     numbers.setdefault((streams, name), []).append(
@@ -273,7 +282,7 @@ def measure(peers, levels, rounds, body, tokens, runs):
                 rows.append(f"| {run} | {streams} | {name} | {p50:.2f} | {p99:.2f} | {added} | {gap:.3f} | "
                             f"{rate:.0f} | {100 * rate / direct[2]:.1f} | {cpu} | {rss} |")
                 print(rows[-1], flush=True)
-    return rows, numbers
+    return rows + ([""] + short if short else []), numbers
 
 
 def summary(numbers, runs):
