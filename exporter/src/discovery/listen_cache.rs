@@ -7,17 +7,21 @@
 //! the PID, and holds what was true when the sockets were read:
 //! - the process's network namespace (`ns/net`): a process that moved, or a PID reused by
 //!   another process, is read again;
-//! - the sorted set of its socket inodes (`fd/` links): a socket opened or closed;
+//! - the numbers of its open file descriptors (the names in `fd/`, one directory read, no
+//!   link read): a socket opened or closed;
 //! - the count of TCP sockets hashed in its namespace (`net/sockstat{,6}` `inuse`): `listen()`
 //!   on a socket the process already held changes no inode but adds one here. The count also
 //!   moves with every connection made or closed in that namespace, so a busy namespace is read
 //!   again more often than needed, never less.
 //!
-//! One case slips past these: a socket bound but not listening at one read that starts to
-//! listen while another TCP socket of the namespace closes (the count is unchanged, and so is
-//! the set when the closed one was another process's). So no entry is used after
+//! One case slips past these: a listener that appears while another TCP socket of the
+//! namespace closes (the count is unchanged), where the listener is a socket bound earlier, or
+//! a new one that took the descriptor number the closed one freed. So no entry is used after
 //! [`REFRESH`]: such a listener is found within that time, and every other one at the next
-//! scan.
+//! scan. Reading the `socket:[N]` links instead of the numbers would catch the second shape
+//! but costs one system call per descriptor on every scan (a hundred per server in a busy pod).
+//!
+//! A process with no socket is remembered too (as listening nowhere).
 //!
 //! A process seen for the first time is read. Where the count cannot be read (a fixture tree
 //! without `sockstat`), nothing is kept and every scan reads. Entries a scan did not ask for
@@ -39,8 +43,8 @@ pub const REFRESH: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamp {
     pub netns: Option<PathBuf>,
-    /// Sorted.
-    pub inodes: Vec<u64>,
+    /// A hash of the sorted descriptor numbers (`sys::linux::fd_fingerprint`).
+    pub fds: u64,
     pub tcp_in_use: u64,
 }
 
@@ -112,8 +116,8 @@ pub fn shared() -> std::sync::MutexGuard<'static, ListenCache> {
 mod tests {
     use super::*;
 
-    fn stamp(inodes: &[u64], tcp_in_use: u64) -> Stamp {
-        Stamp { netns: Some("net:[1]".into()), inodes: inodes.to_vec(), tcp_in_use }
+    fn stamp(fds: &[u64], tcp_in_use: u64) -> Stamp {
+        Stamp { netns: Some("net:[1]".into()), fds: fds.iter().sum::<u64>() * 31 + fds.len() as u64, tcp_in_use }
     }
 
     fn listener(port: u16) -> Listener {
@@ -127,7 +131,7 @@ mod tests {
         assert_eq!(cache.get(root, 7, &stamp(&[1], 1), scan), None, "first sight");
         cache.put(root, 7, stamp(&[1], 1), &[listener(8080)], scan);
         assert_eq!(cache.get(root, 7, &stamp(&[1], 1), scan), Some(vec![listener(8080)]));
-        assert_eq!(cache.get(root, 7, &stamp(&[1, 2], 1), scan), None, "a socket more");
+        assert_eq!(cache.get(root, 7, &stamp(&[1, 2], 1), scan), None, "a descriptor more");
         assert_eq!(cache.get(root, 7, &stamp(&[1], 2), scan), None, "listen() on a held socket");
         let moved = Stamp { netns: Some("net:[2]".into()), ..stamp(&[1], 1) };
         assert_eq!(cache.get(root, 7, &moved, scan), None, "another namespace");

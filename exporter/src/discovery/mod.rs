@@ -13,12 +13,13 @@
 //! Nothing is kept between scrapes but the listening sockets of server processes, and those
 //! only while what they depend on is unchanged (`listen_cache.rs`).
 //!
-//! Beside the scan here: `netns.rs` and `ns_addresses.rs` (other network namespaces, their
+//! Beside the scan here: `classify.rs` (which process is a server, of which backend), `netns.rs` and `ns_addresses.rs` (other network namespaces, their
 //! addresses and routes), `pods.rs` (Kubernetes names), `ollama_models.rs` with `in_root.rs`
 //! (the model an Ollama runner serves), `llama_kv.rs` (what a llama-server's settings say
 //! about its KV cache), `model_id.rs` (a model id as a bounded, distinct label) and `stuck.rs`
 //! (PIDs whose files hang when read, which scans skip).
 //! The operating system is read only through `crate::sys`.
+pub mod classify;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub mod in_root;
 pub mod listen_cache;
@@ -41,31 +42,7 @@ use crate::sys;
 use llama_kv::KvLayout;
 use stuck::Watch;
 
-/// Known server programs by `comm` or `argv[0]` base name, with the backend they speak.
-const PROGRAMS: &[(&str, &str)] = &[
-    ("llama-server", "llamacpp"),
-    ("llama-swap", "llamaswap"),
-    ("llamafile", "llamacpp"),
-    ("koboldcpp", "koboldcpp"),
-    ("ollama", "ollama"),
-    // Ollama's model runner before 0.5.2 (a worker of its `ollama`; `comm` is cut to 15 bytes).
-    ("ollama_llama_server", "ollama"),
-    ("vllm", "vllm"),
-    ("text-generation-launcher", "tgi"),
-    ("text-generation-router", "tgi"),
-    ("text-generation-server", "tgi"),
-    ("lms", "lmstudio"),
-    ("LM Studio", "lmstudio"),
-];
-
-/// Modules that make an interpreter (`python -m MODULE`, or a script path containing it) a server.
-const MODULES: &[(&str, &str)] = &[
-    ("vllm.entrypoints", "vllm"),
-    ("sglang.launch_server", "sglang"),
-    ("sglang.srt", "sglang"),
-    ("text_generation_server", "tgi"),
-    ("mlx_lm.server", "mlx"),
-];
+pub use classify::{is_server_program, rule_matches, server_backend, worker_model};
 
 /// How deep parent chains are followed.
 const MAX_ANCESTRY: usize = 32;
@@ -146,57 +123,6 @@ impl LocalView {
     }
 }
 
-/// The backend of a server program, judged from its `comm` and command line.
-pub fn server_backend(comm: &str, cmdline: impl FnOnce() -> Vec<String>) -> Option<&'static str> {
-    if let Some((_, backend)) = PROGRAMS.iter().find(|(name, _)| *name == comm) {
-        return Some(backend);
-    }
-    // A module's console script (`mlx_lm.server` installed by pip) runs under the script's name.
-    if let Some((_, backend)) = MODULES.iter().find(|(module, _)| *module == comm) {
-        return Some(backend);
-    }
-    // Interpreters hide the program, and comm is cut at 15 bytes: look at the command line,
-    // but only where it can tell something (it is read for every such process on every scrape).
-    let interpreter = comm.starts_with("python") || comm.starts_with("uv") || comm == "node";
-    // macOS framework builds of Python re-execute as `Python.app`, so the name is `Python`.
-    #[cfg(target_os = "macos")]
-    let interpreter = interpreter || comm == "Python";
-    let cut_program = comm.len() == 15 && PROGRAMS.iter().any(|(name, _)| name.len() > 15 && name.starts_with(comm));
-    if !interpreter && !cut_program {
-        return None;
-    }
-    let args = cmdline();
-    let argv0 = args.first().map(|a| a.rsplit('/').next().unwrap_or(a)).unwrap_or("");
-    if let Some((_, backend)) = PROGRAMS.iter().find(|(name, _)| *name == argv0) {
-        return Some(backend);
-    }
-    args.iter().take(8).find_map(|arg| {
-        let arg = arg.rsplit('/').next().unwrap_or(arg);
-        PROGRAMS
-            .iter()
-            .find(|(name, _)| *name == arg && arg != "lms")
-            .or_else(|| MODULES.iter().find(|(module, _)| arg.starts_with(module)))
-            .map(|(_, backend)| *backend)
-    })
-}
-
-/// True when every condition the rule gives holds. The executable and the command line are
-/// read only when the rule asks for them and its `comm` (if any) already matched.
-pub fn rule_matches(rule: &ProcessMatch, root: &Path, pid: u32, comm: &str) -> bool {
-    if rule.comm.as_deref().is_some_and(|c| c != comm) {
-        return false;
-    }
-    let mut args = None;
-    let mut args = || args.get_or_insert_with(|| sys::read_cmdline(root, pid)).clone();
-    if let Some(exe) = &rule.exe {
-        let path = sys::read_exe(root, pid).or_else(|| args().into_iter().next());
-        if !path.is_some_and(|p| exe.is_match(&p)) {
-            return false;
-        }
-    }
-    rule.cmdline.as_ref().is_none_or(|re| re.is_match(&args().join(" ")))
-}
-
 /// Scans the proc root for LLM servers and for the processes `rules` select. `configured`
 /// servers that point at a found server's socket lend it their name. Servers of other network
 /// namespaces are reached at their own addresses when `other_namespaces` is set.
@@ -230,8 +156,7 @@ pub fn scan_watched(
             None => {
                 if let Some(backend) = server_backend(&comm, || sys::read_cmdline(root, pid)) {
                     // An interpreter is named after the server it runs (`vllm:8000`, not `python3:8000`).
-                    let base =
-                        if PROGRAMS.iter().any(|(name, _)| *name == comm) { comm.clone() } else { backend.into() };
+                    let base = if is_server_program(&comm) { comm.clone() } else { backend.into() };
                     candidates.push((pid, base, comm, backend));
                 }
             }
@@ -396,37 +321,24 @@ fn is_worker(parents: &HashMap<u32, u32>, pid: u32, candidates: &[u32]) -> bool 
     false
 }
 
-/// The model a llama-server child of a router (llama.cpp `--models-dir`, llama-swap) serves,
-/// from its command line: `--alias` (the router's model id), else the file name of `--model`.
-pub fn worker_model(args: &[String]) -> Option<String> {
-    let value = |names: &[&str]| {
-        let at = args.iter().skip(1).position(|a| names.contains(&a.as_str()))? + 2;
-        args.get(at).filter(|v| !v.is_empty())
-    };
-    let model = match value(&["-a", "--alias"]) {
-        Some(alias) => alias.as_str(),
-        None => value(&["-m", "--model"])?.rsplit(['/', '\\']).next()?,
-    };
-    Some(model_id::label(model))
-}
-
 /// The LISTEN sockets `pid` holds: as the last scan read them when nothing they depend on
 /// changed (`listen_cache.rs`), else read now.
 fn listeners_of(root: &Path, sockets: &mut sys::SocketTables, pid: u32, scan: u64) -> Vec<sys::Listener> {
-    let mut inodes = sys::socket_inodes(root, pid);
-    if inodes.is_empty() {
-        return Vec::new();
-    }
-    inodes.sort_unstable();
-    inodes.dedup();
-    let stamp = stamp_of(root, pid, &inodes);
+    // Taken before the sockets are read: a change in between makes the next scan read again.
+    let stamp = stamp_of(root, pid);
     if let Some(stamp) = &stamp {
         if let Some(known) = listen_cache::shared().get(root, pid, stamp, scan) {
             return known;
         }
     }
-    let found: Vec<sys::Listener> =
-        sockets.listeners(pid).iter().filter(|l| inodes.binary_search(&l.inode).is_ok()).copied().collect();
+    let mut inodes = sys::socket_inodes(root, pid);
+    inodes.sort_unstable();
+    inodes.dedup();
+    let found: Vec<sys::Listener> = if inodes.is_empty() {
+        Vec::new()
+    } else {
+        sockets.listeners(pid).iter().filter(|l| inodes.binary_search(&l.inode).is_ok()).copied().collect()
+    };
     if let Some(stamp) = stamp {
         listen_cache::shared().put(root, pid, stamp, &found, scan);
     }
@@ -436,162 +348,18 @@ fn listeners_of(root: &Path, sockets: &mut sys::SocketTables, pid: u32, scan: u6
 /// What the listeners of `pid` depend on; `None` where that cannot be told (then nothing is
 /// kept).
 #[cfg(target_os = "linux")]
-fn stamp_of(root: &Path, pid: u32, inodes: &[u64]) -> Option<listen_cache::Stamp> {
+fn stamp_of(root: &Path, pid: u32) -> Option<listen_cache::Stamp> {
     let netns = std::fs::read_link(root.join(pid.to_string()).join("ns/net")).ok();
     let tcp_in_use = sys::linux::tcp_sockets_in_use(root, pid)?;
-    Some(listen_cache::Stamp { netns, inodes: inodes.to_vec(), tcp_in_use })
+    let fds = sys::linux::fd_fingerprint(root, pid)?;
+    Some(listen_cache::Stamp { netns, fds, tcp_in_use })
 }
 
 /// macOS has no cheap count of a namespace's sockets: its listeners are read every scan.
 #[cfg(not(target_os = "linux"))]
-fn stamp_of(_: &Path, _: u32, _: &[u64]) -> Option<listen_cache::Stamp> {
+fn stamp_of(_: &Path, _: u32) -> Option<listen_cache::Stamp> {
     None
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_router_child_names_its_model() {
-        let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
-        let child = "llama-server --host 127.0.0.1 --port 0 --alias alpha --model models/alpha.gguf";
-        assert_eq!(worker_model(&args(child)).as_deref(), Some("alpha"));
-        assert_eq!(
-            worker_model(&args("llama-server -m /srv/m/qwen-7b.gguf --port 0")).as_deref(),
-            Some("qwen-7b.gguf")
-        );
-        assert_eq!(worker_model(&args("llama-server --port 0")), None);
-        assert_eq!(worker_model(&args("llama-server --alias")), None);
-    }
-
-    #[test]
-    fn an_address_two_namespaces_claim_is_scraped_in_neither() {
-        let server = |pid: u32, at: &str| LocalServer {
-            pid,
-            process: "vllm".into(),
-            backend: "vllm",
-            port: Some(8000),
-            target: Some(at.parse().unwrap()),
-            name: format!("vllm@{at}"),
-            configured: false,
-            kv: None,
-        };
-        let mut view = LocalView {
-            servers: vec![server(1, "10.88.0.5:8000"), server(2, "10.88.0.5:8000"), server(3, "10.88.0.6:8000")],
-            ..LocalView::default()
-        };
-        let at = |index: usize, netns: &str, address: &str| Elsewhere {
-            index,
-            base: "vllm".into(),
-            netns: Some(netns.into()),
-            address: address.parse().unwrap(),
-        };
-        // 1 and 2 in two namespaces with one address; 3 alone.
-        let elsewhere = [at(0, "net:[1]", "10.88.0.5"), at(1, "net:[2]", "10.88.0.5"), at(2, "net:[3]", "10.88.0.6")];
-        drop_ambiguous(&mut view, &elsewhere);
-        let left: Vec<(&str, bool)> = view.servers.iter().map(|s| (s.name.as_str(), s.target.is_some())).collect();
-        assert_eq!(left, [("vllm", false), ("vllm", false), ("vllm@10.88.0.6:8000", true)]);
-        assert_eq!(view.skipped.len(), 2);
-        assert!(view.skipped[0].why.contains("an address another network namespace claims too"));
-    }
-
-    #[test]
-    fn servers_by_name_and_by_command_line() {
-        let none = Vec::new;
-        assert_eq!(server_backend("llama-server", none), Some("llamacpp"));
-        assert_eq!(server_backend("ollama", none), Some("ollama"));
-        assert_eq!(server_backend("bash", || panic!("cmdline is read only for interpreters")), None);
-        let args = |a: &[&str]| {
-            let v: Vec<String> = a.iter().map(|s| s.to_string()).collect();
-            move || v
-        };
-        assert_eq!(
-            server_backend("python3", args(&["/usr/bin/python3", "-m", "vllm.entrypoints.openai.api_server"])),
-            Some("vllm")
-        );
-        assert_eq!(
-            server_backend("python3.11", args(&["python", "-m", "sglang.launch_server", "--model", "x"])),
-            Some("sglang")
-        );
-        assert_eq!(server_backend("python3", args(&["/opt/venv/bin/vllm", "serve", "m"])), Some("vllm"));
-        assert_eq!(server_backend("text-generation", args(&["/usr/local/bin/text-generation-launcher"])), Some("tgi"));
-        assert_eq!(server_backend("containerd-shim", || panic!("a cut name of no known program")), None);
-        assert_eq!(server_backend("python3", args(&["python", "train.py"])), None);
-        assert_eq!(server_backend("python3", args(&["python", "my_lms_tool.py", "lms"])), None);
-        assert_eq!(
-            server_backend("python3.12", args(&["python3.12", "-m", "mlx_lm.server", "--port", "8080"])),
-            Some("mlx")
-        );
-        assert_eq!(
-            server_backend("python3", args(&["/opt/homebrew/bin/python3", "/Users/me/venv/bin/mlx_lm.server"])),
-            Some("mlx")
-        );
-        // pip's console script, run straight from its shebang: comm is the script's name.
-        assert_eq!(server_backend("mlx_lm.server", || panic!("the name says it")), Some("mlx"));
-    }
-
-    fn fixture() -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/basic")
-    }
-
-    fn rule(name: &str) -> ProcessMatch {
-        ProcessMatch { name: name.into(), comm: None, exe: None, cmdline: None, backend: None, workload: None }
-    }
-
-    #[test]
-    fn scan_of_a_fixture_tree() {
-        let configured: Vec<ServerConfig> = Vec::new();
-        let view = scan(&fixture(), &configured, &[], true);
-        let found: Vec<(u32, &str, &str, Option<u16>, bool)> = view
-            .servers
-            .iter()
-            .map(|s| (s.pid, s.name.as_str(), s.backend, s.port, s.target.is_some_and(|t| t.is_ipv6())))
-            .collect();
-        // 201 and 202 are ollama's runners (workers), 500 a zombie, 600 gone before its stat was read.
-        assert_eq!(
-            found,
-            [
-                (100, "llama-server:8080", "llamacpp", Some(8080), false),
-                (200, "ollama:11434", "ollama", Some(11434), true),
-                (300, "vllm:8000", "vllm", Some(8000), false),
-            ]
-        );
-        assert_eq!(view.workers, [201, 202]);
-        assert!(view.matched.is_empty());
-        let mut cache = HashMap::new();
-        assert_eq!(view.server_of(&fixture(), 201, &mut cache).map(|s| s.pid), Some(200));
-        assert_eq!(view.server_of(&fixture(), 202, &mut cache).map(|s| s.pid), Some(200));
-        assert_eq!(view.server_of(&fixture(), 400, &mut cache), None);
-    }
-
-    #[test]
-    fn configured_servers_lend_their_name_and_rules_select_processes() {
-        let url = "http://localhost:8080/".parse().unwrap();
-        let configured = [ServerConfig {
-            name: "chat".into(),
-            url,
-            backend: crate::config::Backend::Llamacpp,
-            api_key: None,
-            timeout: None,
-            kv_cache_tokens: None,
-        }];
-        let by_exe = ProcessMatch {
-            exe: Some(regex::Regex::new("^/opt/embed/").unwrap()),
-            workload: Some(Workload::GpuCompute),
-            ..rule("embed")
-        };
-        let as_server = ProcessMatch {
-            comm: Some("bash".into()),
-            backend: Some(crate::config::Backend::Llamacpp),
-            ..rule("shell")
-        };
-        let by_cmdline = ProcessMatch { cmdline: Some(regex::Regex::new("--iters 100$").unwrap()), ..rule("job") };
-        let view = scan(&fixture(), &configured, &[by_exe, as_server, by_cmdline], true);
-        let names: Vec<(&str, bool)> = view.servers.iter().map(|s| (s.name.as_str(), s.configured)).collect();
-        assert_eq!(names, [("chat", true), ("ollama:11434", false), ("vllm:8000", false), ("shell", false)]);
-        let mut matched: Vec<_> = view.matched.into_iter().collect();
-        matched.sort_unstable_by_key(|m| m.0);
-        assert_eq!(matched, [(400, None), (700, Some(Workload::GpuCompute)), (800, None)]);
-    }
-}
+mod tests;

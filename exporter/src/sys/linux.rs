@@ -171,6 +171,19 @@ pub fn socket_inodes(root: &Path, pid: u32) -> Vec<u64> {
     .collect()
 }
 
+/// A hash of the numbers of a process's open file descriptors: the names in `fd/`, read in one
+/// directory listing without reading a link. It changes when a descriptor is opened or closed,
+/// unless one closes and another opens under the same number between two reads.
+pub fn fd_fingerprint(root: &Path, pid: u32) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let dir = fs::read_dir(pid_dir(root, pid).join("fd")).ok()?;
+    let mut fds: Vec<u32> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    fds.sort_unstable();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    fds.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 /// The listening sockets each process sees, read once per network namespace in a scan.
 ///
 /// On the live proc filesystem the kernel is asked through `sock_diag`, in the process's own
@@ -279,6 +292,23 @@ mod tests {
         assert_eq!(container_id(&format!("0::/machine.slice/libpod-{id}.scope")), "3f2a1b4c5d6e");
         assert_eq!(container_id("0::/user.slice/user-1000.slice/session-2.scope\n"), "");
         assert_eq!(container_id("4:memory:/process_api/aef30e3de970ab07ae2893bdb5bba4c6\n0::/\n"), "");
+    }
+
+    #[test]
+    fn descriptor_numbers_fingerprint() {
+        let root = tempfile::tempdir().unwrap();
+        let fd = root.path().join("9/fd");
+        std::fs::create_dir_all(&fd).unwrap();
+        for (n, target) in [("0", "/dev/null"), ("3", "socket:[5]")] {
+            std::os::unix::fs::symlink(target, fd.join(n)).unwrap();
+        }
+        let before = fd_fingerprint(root.path(), 9).unwrap();
+        std::fs::remove_file(fd.join("3")).unwrap();
+        std::os::unix::fs::symlink("socket:[6]", fd.join("3")).unwrap();
+        assert_eq!(fd_fingerprint(root.path(), 9), Some(before), "the same numbers, whatever they point to");
+        std::os::unix::fs::symlink("socket:[7]", fd.join("4")).unwrap();
+        assert_ne!(fd_fingerprint(root.path(), 9), Some(before), "a descriptor more");
+        assert_eq!(fd_fingerprint(root.path(), 10), None, "a process that is gone");
     }
 
     #[test]
