@@ -29,12 +29,13 @@
 //!
 //! Modules: [`listen`] accepts and bounds client connections, [`forward`] relays one request
 //! through hyper, [`tap`] passes the bodies by the [`meter`], [`lines`] splits them, [`extract`] reads
-//! tokens and timings from each backend's JSON (into [`shapes`]: only the fields measured are
-//! built, whatever else a body holds), [`metrics`] holds the counters and renders them
+//! tokens and timings from each backend's JSON (into [`shapes`], read by [`lenient`]: only the
+//! fields measured are built, whatever else a body holds), [`metrics`] holds the counters and renders them
 //! at scrape time.
 pub mod endpoint;
 pub mod extract;
 pub mod forward;
+pub mod lenient;
 pub mod lines;
 pub mod listen;
 pub mod meter;
