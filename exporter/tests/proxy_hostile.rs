@@ -1,7 +1,7 @@
 //! The proxy against hostile upstreams and clients: an endless line, invalid JSON, a gzip body,
 //! thousands of half-open connections, thousands of model names, a 100 MiB request body, an
-//! upstream that never answers. Every byte is forwarded; memory, series, connections and
-//! waits stay bounded.
+//! upstream that never answers, one that closes idle connections. Every byte is forwarded;
+//! memory, series, connections and waits stay bounded.
 mod common;
 
 use std::collections::HashSet;
@@ -249,4 +249,44 @@ async fn a_whole_json_body_over_a_mebibyte_is_forwarded_and_not_parsed() {
     assert!(body.ends_with(br#"{"prompt_tokens":1}}"#));
     let scraped = exporter.scrape().await;
     assert_eq!(value(&scraped, "llm_proxy_unmeasured_total", &[("reason", "too_long")]), 1.0);
+}
+
+/// An upstream that answers the first request of each connection (keep-alive, as llama-server
+/// and uvicorn do, closing idle connections after 5 s) and closes the connection, unanswered,
+/// on any later one: how a connection the server is closing looks to a proxy that reuses it.
+async fn closing_on_reuse() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nKeep-Alive: timeout=5\r\n";
+                let _ = stream.write_all(head).await;
+                let _ = stream.write_all(b"Content-Length: 2\r\n\r\n{}").await;
+                // The next request's first bytes: closed without an answer.
+                let _ = stream.read(&mut buf).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_upstream_connection_idle_past_a_servers_keep_alive_is_not_reused() {
+    let upstream = closing_on_reuse().await;
+    let (_exporter, proxy) = exporter_with_proxy(&format!("http://{upstream}"), &[]);
+    let ask = || client().get(format!("http://{proxy}/health")).send();
+    assert_eq!(ask().await.unwrap().status(), 200);
+    // Past the pool's idle limit (4 s, under the servers' 5 s): a new connection, not the old one.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert_eq!(ask().await.unwrap().status(), 200);
 }

@@ -1,8 +1,9 @@
 //! Reads what one response event (an NDJSON line, an SSE `data:` line or a whole JSON body)
 //! says: whether it carries a content token, and the model, token counts and server-side
 //! timings of Ollama, OpenAI-compatible, Anthropic-style and llama.cpp responses. Pure: bytes
-//! in, a [`Tally`] updated; nothing of the text itself is kept.
-use serde_json::Value;
+//! in, a [`Tally`] updated; nothing of the text itself is kept, and only the measured fields
+//! are built (see [`super::shapes`]).
+use super::shapes::{Details, Doc, Num, Obj, Text, Usage};
 
 /// What the events of one response said, the latest value of each field winning (the final
 /// chunk carries the totals).
@@ -77,30 +78,30 @@ pub enum Event {
 
 /// Reads one JSON event into `tally`.
 pub fn read(json: &[u8], tally: &mut Tally) -> Event {
-    let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(json) else {
+    let Ok(Obj(Some(doc))) = serde_json::from_slice::<Obj<Doc>>(json) else {
         return Event::Invalid;
     };
-    let doc = Value::Object(doc);
-    if !doc["error"].is_null() {
+    if doc.error.is_some() {
         tally.error = true;
     }
-    let model = [&doc["model"], &doc["message"]["model"], &doc["response"]["model"]]
-        .into_iter()
+    let nested = [doc.message.0.as_ref(), doc.response.object.as_ref()];
+    let model = std::iter::once(&doc.model)
+        .chain(nested.iter().flatten().map(|m| &m.model))
         .find_map(|m| m.as_str().filter(|m| !m.is_empty()));
     if let Some(model) = model {
         tally.model = Some(model.to_string());
     }
     read_ollama(&doc, tally);
-    for usage in [&doc["usage"], &doc["message"]["usage"], &doc["response"]["usage"]] {
+    let usages = std::iter::once(doc.usage.0.as_ref()).chain(nested.iter().map(|m| m.and_then(|m| m.usage.0.as_ref())));
+    for usage in usages.flatten() {
         read_usage(usage, tally);
     }
-    let timings = &doc["timings"];
-    if timings.is_object() {
-        let n = |key: &str| timings[key].as_f64().filter(|v| *v >= 0.0).map(|v| v as u64);
-        tally.timings = Some((n("prompt_n"), n("cache_n"), n("predicted_n")));
-        let ms = |key: &str| timings[key].as_f64().filter(|v| v.is_finite() && *v >= 0.0).map(|v| v / 1000.0);
-        tally.prompt_seconds = ms("prompt_ms").or(tally.prompt_seconds);
-        tally.generation_seconds = ms("predicted_ms").or(tally.generation_seconds);
+    if let Some(timings) = &doc.timings.0 {
+        let n = |v: Num| v.number().filter(|v| *v >= 0.0).map(|v| v as u64);
+        tally.timings = Some((n(timings.prompt_n), n(timings.cache_n), n(timings.predicted_n)));
+        let ms = |v: Num| v.number().filter(|v| v.is_finite() && *v >= 0.0).map(|v| v / 1000.0);
+        tally.prompt_seconds = ms(timings.prompt_ms).or(tally.prompt_seconds);
+        tally.generation_seconds = ms(timings.predicted_ms).or(tally.generation_seconds);
     }
     if has_content(&doc) {
         Event::Content
@@ -111,71 +112,51 @@ pub fn read(json: &[u8], tally: &mut Tally) -> Event {
 
 /// Ollama's counts and nanosecond durations (final chunk of `/api/generate` and `/api/chat`,
 /// and `/api/embed`).
-fn read_ollama(doc: &Value, tally: &mut Tally) {
-    let count = |key: &str| doc[key].as_u64();
-    let seconds = |key: &str| doc[key].as_f64().filter(|v| v.is_finite() && *v >= 0.0).map(|ns| ns / 1e9);
-    if let Some(n) = count("prompt_eval_count") {
+fn read_ollama(doc: &Doc, tally: &mut Tally) {
+    let seconds = |v: Num| v.number().filter(|v| v.is_finite() && *v >= 0.0).map(|ns| ns / 1e9);
+    if let Some(n) = doc.prompt_eval_count.count() {
         tally.usage_prompt = Some(n);
         tally.prompt_excludes_cached = true;
     }
-    tally.usage_generated = count("eval_count").or(tally.usage_generated);
-    tally.load_seconds = seconds("load_duration").or(tally.load_seconds);
-    tally.prompt_seconds = seconds("prompt_eval_duration").or(tally.prompt_seconds);
-    tally.generation_seconds = seconds("eval_duration").or(tally.generation_seconds);
+    tally.usage_generated = doc.eval_count.count().or(tally.usage_generated);
+    tally.load_seconds = seconds(doc.load_duration).or(tally.load_seconds);
+    tally.prompt_seconds = seconds(doc.prompt_eval_duration).or(tally.prompt_seconds);
+    tally.generation_seconds = seconds(doc.eval_duration).or(tally.generation_seconds);
 }
 
 /// OpenAI `usage` (chat, completions, embeddings, responses) and Anthropic `usage`.
-fn read_usage(usage: &Value, tally: &mut Tally) {
-    if !usage.is_object() {
-        return;
-    }
-    let n = |v: &Value| v.as_u64();
-    if let Some(p) = n(&usage["prompt_tokens"]).or(n(&usage["input_tokens"])) {
+fn read_usage(usage: &Usage, tally: &mut Tally) {
+    if let Some(p) = usage.prompt_tokens.count().or(usage.input_tokens.count()) {
         tally.usage_prompt = Some(p);
         // Anthropic's input_tokens leave cache reads out; OpenAI's (both APIs) include them.
-        tally.prompt_excludes_cached = !usage["cache_read_input_tokens"].is_null();
+        tally.prompt_excludes_cached = usage.cache_read_input_tokens != Num::Absent;
     }
-    let cached = [
-        &usage["prompt_tokens_details"]["cached_tokens"],
-        &usage["input_tokens_details"]["cached_tokens"],
-        &usage["cache_read_input_tokens"],
-    ];
-    if let Some(c) = cached.into_iter().find_map(n) {
+    let details = |d: &Obj<Details>| d.0.as_ref().and_then(|d| d.cached_tokens.count());
+    let cached = details(&usage.prompt_tokens_details)
+        .or_else(|| details(&usage.input_tokens_details))
+        .or(usage.cache_read_input_tokens.count());
+    if let Some(c) = cached {
         tally.usage_cached = Some(c);
     }
-    if let Some(g) = n(&usage["completion_tokens"]).or(n(&usage["output_tokens"])) {
+    if let Some(g) = usage.completion_tokens.count().or(usage.output_tokens.count()) {
         tally.usage_generated = Some(g);
-    }
-}
-
-fn nonempty(v: &Value) -> bool {
-    match v {
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        _ => false,
     }
 }
 
 /// A content token in any of the shapes: Ollama `response` / `thinking` / `message`, OpenAI
 /// `choices[].delta` / `choices[].text`, llama.cpp `content`, Anthropic and Responses-API
 /// delta events. Role-only and empty deltas are not content.
-fn has_content(doc: &Value) -> bool {
-    let message = |m: &Value| nonempty(&m["content"]) || nonempty(&m["thinking"]) || nonempty(&m["tool_calls"]);
-    if nonempty(&doc["response"]) || nonempty(&doc["thinking"]) || message(&doc["message"]) {
+fn has_content(doc: &Doc) -> bool {
+    let message = doc.message.0.as_ref().is_some_and(|m| m.content.0 || m.thinking.0 || m.tool_calls.0);
+    if doc.response.filled || doc.thinking.0 || message || doc.choices.0 {
         return true;
     }
-    if nonempty(&doc["content"]) && doc["type"].is_null() {
+    if doc.content.0 && doc.kind == Text::Absent {
         return true;
     }
-    if let Some(choices) = doc["choices"].as_array() {
-        let delta = |d: &Value| message(d) || nonempty(&d["reasoning_content"]) || nonempty(&d["reasoning"]);
-        if choices.iter().any(|c| delta(&c["delta"]) || nonempty(&c["text"])) {
-            return true;
-        }
-    }
-    match doc["type"].as_str() {
+    match doc.kind.as_str() {
         Some("content_block_delta") => true,
-        Some(t) => t.starts_with("response.") && t.ends_with(".delta") && nonempty(&doc["delta"]),
+        Some(t) => t.starts_with("response.") && t.ends_with(".delta") && doc.delta.0,
         None => false,
     }
 }

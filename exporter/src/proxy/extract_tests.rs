@@ -76,3 +76,66 @@ fn embeddings_count_prompt_tokens() {
         read_all(&[r#"{"object":"list","data":[],"model":"e","usage":{"prompt_tokens":6,"total_tokens":6}}"#]);
     assert_eq!(tally.tokens(), Tokens { prompt: Some(6), cached: None, generated: None });
 }
+
+#[test]
+fn huge_unrelated_fields_are_skipped_and_the_measured_ones_read() {
+    let floats = vec!["0.125"; 100_000].join(",");
+    let blob = "line\\n\\\"quoted\\\" ".repeat(100_000);
+    let body = format!(
+        r#"{{"object":"list","data":[{{"embedding":[{floats}],"index":0}}],"blob":"{blob}","deep":{{"a":[{{"b":[1,{{"c":null}}]}}]}},"model":"e","usage":{{"prompt_tokens":6,"total_tokens":6}}}}"#
+    );
+    let (tally, seen) = read_all(&[&body]);
+    assert_eq!(seen, [Event::Other]);
+    assert_eq!(tally.model.as_deref(), Some("e"));
+    assert_eq!(tally.tokens(), Tokens { prompt: Some(6), cached: None, generated: None });
+}
+
+#[test]
+fn measured_fields_of_the_wrong_type_read_as_absent() {
+    // Every measured field with a type it never has: nothing read, nothing fails.
+    let (tally, seen) = read_all(&[
+        r#"{"model":7,"message":"hi","response":{"model":["x"],"usage":3},"usage":[1,2],"timings":"fast","prompt_eval_count":-3,"eval_count":1.5,"load_duration":"1s","type":5,"content":"x","choices":{"delta":"y"},"error":null}"#,
+    ]);
+    assert_eq!(seen, [Event::Other]);
+    assert_eq!(tally, Tally::default());
+    // Where one field of a pair has the wrong type, the other is read.
+    let (tally, _) = read_all(&[
+        r#"{"usage":{"prompt_tokens":"12","input_tokens":12,"completion_tokens":null,"output_tokens":4,"cache_read_input_tokens":"x","prompt_tokens_details":[3],"input_tokens_details":{"cached_tokens":2}}}"#,
+    ]);
+    assert_eq!(tally.tokens(), Tokens { prompt: Some(12), cached: Some(2), generated: Some(4) });
+    let (tally, seen) = read_all(&[
+        r#"{"content":"a","timings":{"prompt_n":"6","cache_n":-1,"predicted_n":4.7,"prompt_ms":true,"predicted_ms":-5}}"#,
+    ]);
+    assert_eq!(seen, [Event::Content]);
+    assert!(tally.is_llamacpp());
+    assert_eq!(tally.tokens(), Tokens { prompt: None, cached: None, generated: Some(4) });
+    assert_eq!((tally.prompt_seconds, tally.generation_seconds), (None, None));
+    // Counts beyond u64 are numbers, not counts.
+    let (tally, _) = read_all(&[r#"{"eval_count":18446744073709551616,"prompt_eval_count":18446744073709551615}"#]);
+    assert_eq!(tally.tokens(), Tokens { prompt: Some(u64::MAX), cached: None, generated: None });
+}
+
+#[test]
+fn content_is_a_non_empty_string_or_array_in_any_choice() {
+    let content = |json: &str| read_all(&[json]).1[0];
+    assert_eq!(content(r#"{"response":[1]}"#), Event::Content);
+    assert_eq!(content(r#"{"error":false,"message":{"content":[]}}"#), Event::Other);
+    assert_eq!(content(r#"{"choices":[5,{"delta":"x"},{"text":""},{"delta":{"reasoning":"r"}}]}"#), Event::Content);
+    assert_eq!(content(r#"{"choices":[{"delta":{"role":"assistant","content":null,"tool_calls":[]}}]}"#), Event::Other);
+    assert_eq!(content(r#"{"type":"response.output_text.delta","delta":"Hi"}"#), Event::Content);
+    assert_eq!(content(r#"{"type":"response.output_text.delta","delta":{}}"#), Event::Other);
+    for not_an_object in ["\"x\"", "3", "null", r#"[{"model":"m"}]"#, r#"{"model":"m"} x"#] {
+        assert_eq!(content(not_an_object), Event::Invalid, "{not_an_object}");
+    }
+    let (tally, _) = read_all(&[r#"{"error":false}"#]);
+    assert!(tally.error, "any error that is not null marks the stream");
+}
+
+#[test]
+fn a_measured_key_given_twice_makes_the_event_invalid() {
+    // A typed read refuses duplicates of the fields it keeps; unknown ones may repeat.
+    assert_eq!(read_all(&[r#"{"model":"a","model":"b"}"#]).1, [Event::Invalid]);
+    assert_eq!(read_all(&[r#"{"usage":{"prompt_tokens":1,"prompt_tokens":2}}"#]).1, [Event::Invalid]);
+    let (tally, seen) = read_all(&[r#"{"id":1,"id":2,"model":"a"}"#]);
+    assert_eq!((seen[0], tally.model.as_deref()), (Event::Other, Some("a")));
+}

@@ -26,6 +26,10 @@ use crate::config::ProxyConfig;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle upstream connections kept per proxy.
 const MAX_IDLE_UPSTREAM: usize = 64;
+/// How long an idle upstream connection is kept for reuse: under the 5 s after which
+/// llama-server (cpp-httplib) and uvicorn (vLLM, SGLang) close one, so a request is never sent
+/// on a connection the server is closing (that request would fail: it cannot be sent again).
+const UPSTREAM_IDLE: Duration = Duration::from_secs(4);
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -56,7 +60,7 @@ impl Forwarder {
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(UPSTREAM_IDLE)
             .pool_max_idle_per_host(MAX_IDLE_UPSTREAM)
             .set_host(false)
             .build(connector);

@@ -5,8 +5,8 @@
 
 /// The most one line of a stream may take in memory.
 pub const MAX_LINE_BYTES: usize = 4 << 20;
-/// The most a whole JSON body (a response not streamed) may take: it is parsed into a tree at
-/// its end, which takes several times its size, so it is held to less than a line.
+/// The most a whole JSON body (a response not streamed) may take: it is held whole until its
+/// end, so it is held to less than a line (its reading builds only the measured fields).
 pub const MAX_WHOLE_BYTES: usize = 1 << 20;
 
 /// How a body is cut.

@@ -8,6 +8,7 @@ use super::endpoint::{Endpoint, Kind};
 use super::extract::{self, Event, Tally};
 use super::lines::{Framing, Piece, Splitter, MAX_WHOLE_BYTES};
 use super::metrics::{Hist, Record, ServerState, ITL_BUCKETS};
+use super::shapes::{Obj, Request};
 
 /// The measurement of one request, from its arrival to its end.
 pub struct Meter {
@@ -187,8 +188,8 @@ impl Drop for Meter {
 /// The `model` of a JSON request body from its first bytes: parsed whole when it fits, else
 /// found as the first `"model": "…"` pair (a body with large images is cut off).
 pub fn model_of_request(prefix: &[u8]) -> Option<String> {
-    if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(prefix) {
-        return doc["model"].as_str().filter(|m| !m.is_empty()).map(str::to_string);
+    if let Ok(Obj(doc)) = serde_json::from_slice::<Obj<Request>>(prefix) {
+        return doc?.model.as_str().filter(|m| !m.is_empty()).map(str::to_string);
     }
     let text = String::from_utf8_lossy(prefix);
     let after = &text[text.find("\"model\"")? + 7..];
@@ -227,5 +228,9 @@ mod tests {
         assert_eq!(model_of_request(br#"{"prompt":"xx"#), None);
         assert_eq!(model_of_request(br#"{"model":""}"#), None);
         assert_eq!(model_of_request(br#"{"model": 3, "#), None);
+        // Whole and valid: a model of another type is no model (the text is not searched).
+        assert_eq!(model_of_request(br#"{"model":["m"],"x":"\"model\":\"n\""}"#), None);
+        let big = format!(r#"{{"messages":[{{"content":"{}"}}],"model":"m"}}"#, "\\u0041".repeat(2000));
+        assert_eq!(model_of_request(big.as_bytes()).as_deref(), Some("m"));
     }
 }

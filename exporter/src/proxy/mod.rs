@@ -29,16 +29,19 @@
 //!
 //! Modules: [`listen`] accepts and bounds client connections, [`forward`] relays one request
 //! through hyper, [`tap`] passes the bodies by the [`meter`], [`lines`] splits them, [`extract`] reads
-//! tokens and timings from each backend's JSON, [`metrics`] holds the counters and renders them
+//! tokens and timings from each backend's JSON (into [`shapes`], read by [`lenient`]: only the
+//! fields measured are built, whatever else a body holds), [`metrics`] holds the counters and renders them
 //! at scrape time.
 pub mod endpoint;
 pub mod extract;
 pub mod forward;
+pub mod lenient;
 pub mod lines;
 pub mod listen;
 pub mod meter;
 pub mod metrics;
 pub mod models;
+pub mod shapes;
 pub mod tap;
 
 use std::sync::Arc;
