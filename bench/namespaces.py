@@ -14,7 +14,7 @@ The world, all of it private to this run and removed at the end:
   it so) serving captured llama-server bodies (/metrics, /slots, /props) on 0.0.0.0:8080, and
   holding `connections / N` open connections to the next pod's server (established sockets in
   both namespaces).
-Exporters: `--before` and `--after` (two llm-exporter binaries, e.g. main's and a branch's)
+Exporters: `--before` and `--after` (two llm-exporter binaries, e.g. an older and a newer build)
 with discovery on (every pod's server found and scraped at its pod address), the after build
 with `--no-discovery.namespaces` (the same scan, no pod entered, nothing scraped), the after
 build given every pod's server by URL with `--no-discovery.namespaces` (the same scrapes
