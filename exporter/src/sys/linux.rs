@@ -38,12 +38,17 @@ fn pid_dir(root: &Path, pid: u32) -> PathBuf {
 const SMALL_FILE_CAP: u64 = 64 * 1024;
 
 /// A small proc file's text, read up to `SMALL_FILE_CAP`; `None` if it cannot be opened or read.
-/// Bytes that are not UTF-8 become U+FFFD: the kernel cuts a command name at 15 bytes, inside a
-/// character if need be, and `stat` and `status` carry that name.
 pub fn read_small(path: &Path) -> Option<String> {
+    read_capped(path, SMALL_FILE_CAP)
+}
+
+/// A proc file's text, read up to `cap` bytes. Bytes that are not UTF-8 become U+FFFD: the
+/// kernel cuts a command name at 15 bytes, inside a character if need be, and `stat` and
+/// `status` carry that name.
+fn read_capped(path: &Path, cap: u64) -> Option<String> {
     // Room for the whole of a usual file, so the first read takes it and a second ends it.
     let mut bytes = Vec::with_capacity(4096);
-    fs::File::open(path).ok()?.take(SMALL_FILE_CAP).read_to_end(&mut bytes).ok()?;
+    fs::File::open(path).ok()?.take(cap).read_to_end(&mut bytes).ok()?;
     Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
@@ -103,9 +108,7 @@ pub fn read_exe(root: &Path, pid: u32) -> Option<String> {
 /// System boot time in seconds since the epoch (`btime` of `/proc/stat`).
 pub fn boot_time(root: &Path) -> Option<f64> {
     // One line per CPU: 1 MiB holds thousands of them.
-    let mut text = String::new();
-    fs::File::open(root.join("stat")).ok()?.take(1 << 20).read_to_string(&mut text).ok()?;
-    proc_parse::boot_time(&text).map(|secs| secs as f64)
+    proc_parse::boot_time(&read_capped(&root.join("stat"), 1 << 20)?).map(|secs| secs as f64)
 }
 
 /// Everything the process series need, or `None` if the process is gone or is a zombie.
