@@ -66,24 +66,8 @@ nonvoluntary_ctxt_switches:\t9\n";
 const IO: &str =
     "rchar: 1\nwchar: 2\nsyscr: 3\nsyscw: 4\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n";
 
-const LIMITS: &str = "Limit                     Soft Limit           Hard Limit           Units     
-Max cpu time              unlimited            unlimited            seconds   
-Max file size             unlimited            unlimited            bytes     
-Max data size             unlimited            unlimited            bytes     
-Max stack size            8388608              unlimited            bytes     
-Max core file size        0                    unlimited            bytes     
-Max resident set          unlimited            unlimited            bytes     
-Max processes             96365                96365                processes 
-Max open files            1024                 524288               files     
-Max locked memory         8388608              8388608              bytes     
-Max address space         unlimited            unlimited            bytes     
-Max file locks            unlimited            unlimited            locks     
-Max pending signals       96365                96365                signals   
-Max msgqueue size         819200               819200               bytes     
-Max nice priority         0                    0                    
-Max realtime priority     0                    0                    
-Max realtime timeout      unlimited            unlimited            us        
-";
+/// `/proc/PID/limits` as a 6.x kernel writes it (the fixture tree's, from `make-basic.py`).
+const LIMITS: &str = include_str!("../../tests/fixtures/proc/basic/400/limits");
 
 /// Whether the crate's own parser panics on `text` (what the checks in front of it prevent).
 fn crate_panics(parse: impl FnOnce() + std::panic::UnwindSafe) -> bool {
